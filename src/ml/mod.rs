@@ -1,0 +1,3 @@
+//! Domain algorithms with no DAG in sight: random numbers, text features, forests, metrics.
+
+pub mod rng;
