@@ -1,3 +1,14 @@
 //! nexusml: facility-equipment classification pipelines as a declarative, parallel DAG.
+//!
+//! A pipeline is a TOML file ([`spec`]) compiled into a validated graph ([`graph`]) of
+//! nodes, each running an op ([`ops`]); the [`engine`] runs the graph on a rayon pool with
+//! a typed blackboard between nodes. [`ml`] holds the algorithms, free of any DAG.
 
+pub mod atomic_file;
+pub mod cli;
+pub mod clock;
+pub mod engine;
+pub mod graph;
 pub mod ml;
+pub mod ops;
+pub mod spec;

@@ -1,0 +1,331 @@
+//! `nexusml dag run | check | plot | ops`.
+
+use super::logging::RunLog;
+use super::{CheckArgs, CliError, PipelineArgs, PlotArgs, PlotFormat, RunArgs, SelectArgs};
+use crate::clock::Utc;
+use crate::engine::{self, format_ms, NodeRecord, NodeStatus, Observer, RunOptions, RunReport, RunStatus};
+use crate::graph::plot::{self, PlotStatus};
+use crate::graph::{Pipeline, Plan, Selection};
+use crate::ops::Registry;
+use crate::spec::{apply_overrides, parse_override, PipelineSpec};
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tracing_indicatif::span_ext::IndicatifSpanExt;
+
+/// Read the file, apply `--params` then `--set`, build and validate; print warnings.
+pub(crate) fn load_pipeline(args: &PipelineArgs) -> Result<Pipeline, CliError> {
+    let mut spec = PipelineSpec::load(&args.file)?;
+    if let Some(path) = &args.params {
+        let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
+            what: "cannot read params file",
+            path: path.clone(),
+            source,
+        })?;
+        let table: toml::Table =
+            toml::from_str(&text).map_err(|e| crate::spec::parse_error(path, &text, &e))?;
+        apply_overrides(&mut spec.params, table);
+    }
+    let overrides = args
+        .set
+        .iter()
+        .map(|s| parse_override(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (key, _) in &overrides {
+        if !spec.params.contains_key(key) {
+            let help = crate::graph::did_you_mean(key, spec.params.keys().map(String::as_str))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            return Err(CliError::Usage(format!(
+                "--set {key}=…: {} has no parameter `{key}`{help}",
+                args.file.display()
+            )));
+        }
+    }
+    apply_overrides(&mut spec.params, overrides);
+    let pipeline = Pipeline::build(&spec, Registry::builtin())?;
+    for w in &pipeline.warnings {
+        tracing::warn!("{}", w.to_string().trim_start_matches("warning: "));
+    }
+    Ok(pipeline)
+}
+
+fn selection(args: &SelectArgs) -> Selection {
+    Selection {
+        only: args.only.clone(),
+        from: args.from.clone(),
+        to: args.to.clone(),
+        tags: args.tags.clone(),
+    }
+}
+
+fn describe_plan(p: &Pipeline, plan: &Plan) -> String {
+    let mut s = String::new();
+    for (k, wave) in plan.waves.iter().enumerate() {
+        let nodes: Vec<String> = wave
+            .iter()
+            .map(|&i| format!("{} ({})", p.nodes[i].id, p.nodes[i].op_name))
+            .collect();
+        s.push_str(&format!("wave {}: {}\n", k + 1, nodes.join(", ")));
+    }
+    let path: Vec<&str> = plan
+        .critical_path
+        .iter()
+        .map(|&i| p.nodes[i].id.as_str())
+        .collect();
+    s.push_str(&format!(
+        "critical path ({} nodes): {}\n",
+        path.len(),
+        path.join(" → ")
+    ));
+    s
+}
+
+pub(crate) fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
+    let p = load_pipeline(&args.pipeline)?;
+    let mask = p.select(&selection(&args.select))?;
+    let plan = p.plan(&mask, None);
+    let selected = mask.iter().filter(|&&m| m).count();
+    println!(
+        "ok: pipeline `{}` ({}): {} nodes{}, {} edges, {} artifacts, {} waves, {} warning{}",
+        p.name,
+        p.file.display(),
+        p.nodes.len(),
+        if selected < p.nodes.len() {
+            format!(" ({selected} selected)")
+        } else {
+            String::new()
+        },
+        p.edge_count(),
+        p.artifacts.len(),
+        plan.waves.len(),
+        p.warnings.len(),
+        if p.warnings.len() == 1 { "" } else { "s" }
+    );
+    print!("{}", describe_plan(&p, &plan));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Progress: an overall bar on the run span, a line per running node (its span), and a
+/// log line per finished node.
+struct Progress {
+    span: tracing::Span,
+}
+
+impl Observer for Progress {
+    fn node_finished(&self, p: &Pipeline, node: usize, r: &NodeRecord) {
+        let id = &p.nodes[node].id;
+        match r.status {
+            NodeStatus::Ok => tracing::info!(
+                "node `{id}` ok in {}",
+                format_ms(r.duration().unwrap_or_default().as_secs_f64() * 1e3)
+            ),
+            NodeStatus::Failed => tracing::error!("node `{id}` failed: {}", r.error.join(": ")),
+            NodeStatus::Skipped => {
+                tracing::warn!("node `{id}` skipped: {}", r.reason.as_deref().unwrap_or(""))
+            }
+        }
+        self.span.pb_inc(1);
+    }
+}
+
+pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError> {
+    let p = load_pipeline(&args.pipeline)?;
+    let mask = p.select(&selection(&args.select))?;
+    if args.dry_run {
+        let plan = p.plan(&mask, None);
+        println!("plan for `{}` ({}):", p.name, p.file.display());
+        print!("{}", describe_plan(&p, &plan));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let jobs = match args.jobs {
+        Some(0) => return Err(CliError::Usage("--jobs must be at least 1".into())),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let started = Utc::now();
+    let run_dir =
+        engine::create_run_dir(&args.runs_dir, &p.name, &started).map_err(|source| CliError::Io {
+            what: "cannot create a run directory in",
+            path: args.runs_dir.clone(),
+            source,
+        })?;
+    let log_path = run_dir.join("run.log");
+    run_log.attach(&log_path).map_err(|source| CliError::Io {
+        what: "cannot create",
+        path: log_path,
+        source,
+    })?;
+    tracing::info!(
+        "running `{}` with {jobs} worker thread(s); run directory {}",
+        p.name,
+        run_dir.display()
+    );
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = Arc::clone(&cancel);
+        // A second Ctrl-C leaves at once; the first lets running nodes finish.
+        let _ = ctrlc::set_handler(move || {
+            if cancel.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+            eprintln!(
+                "interrupted: finishing running nodes, starting no new ones (Ctrl-C again to quit now)"
+            );
+        });
+    }
+    let span = tracing::info_span!("run", pipeline = %p.name);
+    span.pb_set_style(
+        &indicatif::ProgressStyle::with_template(
+            "{spinner} {span_name} [{bar:30}] {pos}/{len} nodes {elapsed}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    span.pb_set_length(mask.iter().filter(|&&m| m).count() as u64);
+    let opts = RunOptions {
+        jobs,
+        keep_going: args.keep_going,
+        mask: Some(mask),
+        run_dir: run_dir.clone(),
+        cancel,
+        span: span.clone(),
+    };
+    let outcome = {
+        let _entered = span.enter();
+        engine::run(&p, &opts, &Progress { span: span.clone() })?
+    };
+    drop(span);
+    let report = RunReport::new(&p, &outcome, &started, jobs, args.keep_going);
+    report.write(&run_dir).map_err(|source| CliError::Io {
+        what: "cannot write the run report in",
+        path: run_dir.clone(),
+        source,
+    })?;
+    eprintln!("{}", report.table());
+    eprintln!("run directory: {}", run_dir.display());
+    Ok(match outcome.status {
+        RunStatus::Ok => ExitCode::SUCCESS,
+        RunStatus::Failed => ExitCode::from(1),
+        RunStatus::Interrupted => ExitCode::from(130),
+    })
+}
+
+/// Statuses and durations from a run directory's report.json.
+fn run_states(dir: &std::path::Path) -> Result<HashMap<String, (PlotStatus, f64)>, CliError> {
+    let path = dir.join("report.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| CliError::Io {
+        what: "cannot read",
+        path: path.clone(),
+        source,
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| CliError::Usage(format!("{} is not a run report: {e}", path.display())))?;
+    let nodes = json["nodes"]
+        .as_array()
+        .ok_or_else(|| CliError::Usage(format!("{} has no `nodes` list", path.display())))?;
+    Ok(nodes
+        .iter()
+        .filter_map(|n| {
+            let status = match n["status"].as_str()? {
+                "ok" => PlotStatus::Ok,
+                "failed" => PlotStatus::Failed,
+                "cached" => PlotStatus::Cached,
+                _ => PlotStatus::Skipped,
+            };
+            Some((
+                n["id"].as_str()?.to_string(),
+                (status, n["duration_ms"].as_f64().unwrap_or(0.0)),
+            ))
+        })
+        .collect())
+}
+
+pub(crate) fn plot(args: PlotArgs) -> Result<ExitCode, CliError> {
+    let p = load_pipeline(&args.pipeline)?;
+    let states = args.run.as_deref().map(run_states).transpose()?;
+    let graph = p.plot_graph(states.as_ref());
+    let format = args.format.unwrap_or_else(|| {
+        match args
+            .output
+            .as_ref()
+            .and_then(|o| o.extension())
+            .and_then(|e| e.to_str())
+        {
+            Some("png") => PlotFormat::Png,
+            Some("svg") => PlotFormat::Svg,
+            Some("mmd" | "mermaid") => PlotFormat::Mermaid,
+            _ => PlotFormat::Dot,
+        }
+    });
+    let bytes = match format {
+        PlotFormat::Dot => plot::to_dot(&graph).into_bytes(),
+        PlotFormat::Mermaid => plot::to_mermaid(&graph).into_bytes(),
+        PlotFormat::Svg => plot::to_svg(&graph)?.into_bytes(),
+        PlotFormat::Png => plot::to_png(&graph)?,
+    };
+    match &args.output {
+        Some(path) => {
+            crate::atomic_file::write_atomic(path, &bytes).map_err(|source| CliError::Io {
+                what: "cannot write",
+                path: path.clone(),
+                source,
+            })?;
+            tracing::info!("wrote {}", path.display());
+        }
+        None => {
+            if format == PlotFormat::Png && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                return Err(CliError::Usage(
+                    "a PNG is binary: pass -o FILE.png or redirect stdout".into(),
+                ));
+            }
+            std::io::stdout()
+                .write_all(&bytes)
+                .map_err(|source| CliError::Io {
+                    what: "cannot write",
+                    path: "<stdout>".into(),
+                    source,
+                })?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn ops() -> Result<ExitCode, CliError> {
+    let mut out = String::new();
+    for op in Registry::builtin().iter() {
+        out.push_str(&format!("{}\n    {}\n", op.name, op.summary));
+        let ports = |list: &[crate::ops::Port],
+                     variadic: Option<crate::ops::ArtifactType>,
+                     kind: &str,
+                     out: &mut String| {
+            for port in list {
+                let opt = if port.optional { " (optional)" } else { "" };
+                out.push_str(&format!(
+                    "    {kind:<6} {:<16} {}{opt}  {}\n",
+                    port.name, port.ty, port.doc
+                ));
+            }
+            if let Some(ty) = variadic {
+                out.push_str(&format!("    {kind:<6} {:<16} {ty}  any port name\n", "*"));
+            }
+        };
+        ports(&op.inputs, op.variadic_inputs, "in", &mut out);
+        ports(&op.outputs, op.variadic_outputs, "out", &mut out);
+        for f in &op.config {
+            let default = f
+                .default
+                .map_or_else(|| "required".to_string(), |d| format!("default {d}"));
+            out.push_str(&format!(
+                "    with   {:<16} {} ({default})  {}\n",
+                f.name, f.ty, f.doc
+            ));
+        }
+        out.push('\n');
+    }
+    print!("{out}");
+    Ok(ExitCode::SUCCESS)
+}

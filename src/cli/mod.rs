@@ -1,0 +1,177 @@
+//! The command line: `nexusml dag {run, check, plot, ops}`.
+
+mod dag;
+pub mod logging;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// What went wrong, for the binary's exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Plot(#[from] crate::graph::plot::PlotError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl CliError {
+    /// 2: the pipeline or the command line is wrong; 1: something failed while working.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Spec(_) | CliError::Graph(_) | CliError::Usage(_) => 2,
+            CliError::Engine(_) | CliError::Io { .. } | CliError::Plot(_) => 1,
+        }
+    }
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "nexusml",
+    version,
+    about = "Facility-equipment classification pipelines as a parallel DAG"
+)]
+pub struct Cli {
+    /// Log level (also accepts the Python tool's WARNING and CRITICAL).
+    #[arg(long, global = true, value_enum, default_value = "INFO", ignore_case = true)]
+    pub log_level: logging::LogLevel,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pipelines: run, check, plot, list ops.
+    #[command(subcommand)]
+    Dag(DagCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DagCommand {
+    /// Validate and run a pipeline.
+    Run(RunArgs),
+    /// Validate a pipeline and print its shape (nodes, edges, waves, critical path).
+    Check(CheckArgs),
+    /// Draw a pipeline as DOT, Mermaid, SVG or PNG.
+    Plot(PlotArgs),
+    /// List every op with its ports and configuration fields.
+    Ops,
+}
+
+/// A pipeline file and the parameter overrides applied to it.
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    /// The pipeline TOML file.
+    pub file: PathBuf,
+    /// Override a parameter: KEY=VALUE, the value read as TOML (numbers stay numbers). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// A TOML file of parameter overrides, applied before --set.
+    #[arg(long, value_name = "FILE")]
+    pub params: Option<PathBuf>,
+}
+
+/// Which nodes to run.
+#[derive(Debug, Args, Default)]
+pub struct SelectArgs {
+    /// Run only these nodes.
+    #[arg(long, num_args = 1.., value_name = "NODE")]
+    pub only: Vec<String>,
+    /// Run this node and everything downstream of it.
+    #[arg(long, value_name = "NODE")]
+    pub from: Option<String>,
+    /// Run this node and everything it depends on.
+    #[arg(long, value_name = "NODE")]
+    pub to: Option<String>,
+    /// Run the nodes carrying any of these tags.
+    #[arg(long, num_args = 1.., value_name = "TAG")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Worker threads (default: all cores).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// After a failure, keep running every branch that does not depend on it.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// Print the plan (waves and critical path) without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where run directories are created.
+    #[arg(long, value_name = "DIR", default_value = "outputs/runs")]
+    pub runs_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub select: SelectArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlotFormat {
+    Dot,
+    Mermaid,
+    Svg,
+    Png,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Output format (default: from the -o extension, else dot).
+    #[arg(long, value_enum)]
+    pub format: Option<PlotFormat>,
+    /// A run directory: colour nodes by status and show durations from its report.json.
+    #[arg(long, value_name = "DIR")]
+    pub run: Option<PathBuf>,
+    /// Write here instead of standard output.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Run the command line; the binary maps the result to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let run_log = logging::init(cli.log_level);
+    let result = match cli.command {
+        Command::Dag(DagCommand::Run(args)) => dag::run(args, &run_log),
+        Command::Dag(DagCommand::Check(args)) => dag::check(args),
+        Command::Dag(DagCommand::Plot(args)) => dag::plot(args),
+        Command::Dag(DagCommand::Ops) => dag::ops(),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            let chain = crate::engine::error_chain(&e);
+            eprintln!("error: {}", chain[0]);
+            for cause in &chain[1..] {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

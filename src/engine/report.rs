@@ -1,0 +1,186 @@
+//! The run directory and its `report.json`, and the summary table on the terminal.
+
+use super::scheduler::{NodeStatus, RunOutcome, RunStatus};
+use crate::clock::Utc;
+use crate::graph::Pipeline;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Create `<root>/<pipeline>-<UTC timestamp>[-N]/` (a suffix when two runs start in the
+/// same second).
+pub fn create_run_dir(root: &Path, pipeline: &str, started: &Utc) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(root)?;
+    let safe: String = pipeline
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = format!("{safe}-{}", started.compact());
+    for n in 0.. {
+        let name = if n == 0 {
+            base.clone()
+        } else {
+            format!("{base}-{n}")
+        };
+        let dir = root.join(name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("an unbounded counter finds a free name")
+}
+
+/// One node in `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeReport {
+    pub id: String,
+    pub op: String,
+    pub status: NodeStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Milliseconds from the start of the run.
+    pub start_ms: Option<f64>,
+    pub end_ms: Option<f64>,
+    pub duration_ms: Option<f64>,
+    pub thread: Option<usize>,
+    pub artifacts: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error: Vec<String>,
+}
+
+/// `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub pipeline: String,
+    pub file: String,
+    pub started_at: String,
+    pub status: RunStatus,
+    pub wall_ms: f64,
+    pub jobs: usize,
+    pub keep_going: bool,
+    pub params: serde_json::Value,
+    pub nodes: Vec<NodeReport>,
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+impl RunReport {
+    pub fn new(
+        pipeline: &Pipeline,
+        outcome: &RunOutcome,
+        started: &Utc,
+        jobs: usize,
+        keep_going: bool,
+    ) -> Self {
+        let nodes = pipeline
+            .nodes
+            .iter()
+            .zip(&outcome.records)
+            .map(|(node, r)| NodeReport {
+                id: node.id.clone(),
+                op: node.op_name.clone(),
+                status: r.status,
+                reason: r.reason.clone(),
+                start_ms: r.start.map(ms),
+                end_ms: r.end.map(ms),
+                duration_ms: r.duration().map(ms),
+                thread: r.thread,
+                artifacts: r
+                    .artifacts
+                    .iter()
+                    .map(|&a| pipeline.artifacts[a].name.clone())
+                    .collect(),
+                error: r.error.clone(),
+            })
+            .collect();
+        RunReport {
+            pipeline: pipeline.name.clone(),
+            file: pipeline.file.display().to_string(),
+            started_at: started.rfc3339(),
+            status: outcome.status,
+            wall_ms: ms(outcome.wall),
+            jobs,
+            keep_going,
+            params: serde_json::to_value(&pipeline.params).unwrap_or(serde_json::Value::Null),
+            nodes,
+        }
+    }
+
+    /// Write `report.json` into `dir` atomically.
+    pub fn write(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        let path = dir.join("report.json");
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::atomic_file::write_atomic(&path, &json)?;
+        Ok(path)
+    }
+
+    /// The summary table printed at the end of a run.
+    pub fn table(&self) -> String {
+        let id_w = self
+            .nodes
+            .iter()
+            .map(|n| n.id.chars().count())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let op_w = self
+            .nodes
+            .iter()
+            .map(|n| n.op.chars().count())
+            .max()
+            .unwrap_or(2)
+            .max(2);
+        let mut s = format!(
+            "{:<id_w$}  {:<op_w$}  {:<7}  {:>10}  {:>6}  note\n",
+            "node", "op", "status", "time", "thread"
+        );
+        for n in &self.nodes {
+            let status = match n.status {
+                NodeStatus::Ok => "ok",
+                NodeStatus::Failed => "FAILED",
+                NodeStatus::Skipped => "skipped",
+            };
+            let time = n.duration_ms.map_or_else(|| "-".to_string(), format_ms);
+            let thread = n.thread.map_or_else(|| "-".to_string(), |t| t.to_string());
+            let note = n.error.first().or(n.reason.as_ref()).cloned().unwrap_or_default();
+            s.push_str(&format!(
+                "{:<id_w$}  {:<op_w$}  {:<7}  {:>10}  {:>6}  {}\n",
+                n.id, n.op, status, time, thread, note
+            ));
+        }
+        let count = |st: NodeStatus| self.nodes.iter().filter(|n| n.status == st).count();
+        s.push_str(&format!(
+            "{}: {} ok, {} failed, {} skipped in {}",
+            match self.status {
+                RunStatus::Ok => "run ok",
+                RunStatus::Failed => "run FAILED",
+                RunStatus::Interrupted => "run INTERRUPTED",
+            },
+            count(NodeStatus::Ok),
+            count(NodeStatus::Failed),
+            count(NodeStatus::Skipped),
+            format_ms(self.wall_ms)
+        ));
+        s
+    }
+}
+
+/// `850 µs`, `35.2 ms`, `1.24 s`.
+pub fn format_ms(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{:.0} µs", ms * 1000.0)
+    } else if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.2} s", ms / 1000.0)
+    }
+}

@@ -1,0 +1,625 @@
+//! The pipeline as a graph: ops resolved, edges drawn from artifacts and `after`, and
+//! every problem found before anything runs.
+
+mod plan;
+pub mod plot;
+mod select;
+mod suggest;
+
+pub use plan::Plan;
+pub use select::Selection;
+pub use suggest::{closest, did_you_mean};
+
+use crate::ops::{ArtifactType, Op, Registry};
+use crate::spec::{interpolate, ParamUse, PipelineSpec};
+use petgraph::graph::{DiGraph, NodeIndex};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One finding about a pipeline, naming its file and node.
+#[derive(Debug, Clone)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub file: PathBuf,
+    pub node: Option<String>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level}: {}", self.file.display())?;
+        if let Some(node) = &self.node {
+            write!(f, ": node `{node}`")?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(help) = &self.help {
+            write!(f, "\n    help: {help}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A pipeline that cannot run, with every reason at once.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    #[error("{}", render_invalid(.file, .errors))]
+    Invalid { file: PathBuf, errors: Vec<Diagnostic> },
+}
+
+fn render_invalid(file: &Path, errors: &[Diagnostic]) -> String {
+    let mut s = format!(
+        "{} is not a valid pipeline ({} error{}):",
+        file.display(),
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    for e in errors {
+        s.push_str("\n  ");
+        s.push_str(&e.to_string().replace('\n', "\n  "));
+    }
+    s
+}
+
+/// A port of a node bound to an artifact.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub port: String,
+    pub artifact: usize,
+    /// The port's type (for outputs, also the artifact's).
+    pub ty: ArtifactType,
+}
+
+/// A node ready to run.
+pub struct Node {
+    pub id: String,
+    pub op_name: String,
+    pub op: Arc<dyn Op>,
+    /// The `with` table after interpolation.
+    pub with: toml::Table,
+    pub inputs: Vec<Binding>,
+    pub outputs: Vec<Binding>,
+    /// Output ports the op declares but the pipeline leaves unbound: writes are dropped.
+    pub discarded_outputs: Vec<String>,
+    /// Indices of nodes named in `after`.
+    pub after: Vec<usize>,
+    pub tags: Vec<String>,
+}
+
+/// A named value flowing along edges; produced by exactly one node.
+#[derive(Debug, Clone)]
+pub struct Artifact {
+    pub name: String,
+    pub producer: usize,
+    pub ty: ArtifactType,
+    pub consumers: Vec<usize>,
+}
+
+/// What an edge stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Edge {
+    /// Artifacts (indices) flowing from producer to consumer.
+    Data(Vec<usize>),
+    /// An `after` ordering.
+    Order,
+}
+
+/// A validated pipeline: acyclic, every input produced once, every type matching.
+pub struct Pipeline {
+    pub name: String,
+    pub description: String,
+    pub file: PathBuf,
+    /// Parameters after overrides.
+    pub params: toml::Table,
+    pub nodes: Vec<Node>,
+    pub artifacts: Vec<Artifact>,
+    pub warnings: Vec<Diagnostic>,
+    /// Node `i` is `NodeIndex(i)`.
+    graph: DiGraph<(), Edge>,
+    successors: Vec<Vec<usize>>,
+    predecessors: Vec<Vec<usize>>,
+}
+
+impl Pipeline {
+    /// Resolve ops, draw edges and validate. All errors are collected and returned together.
+    pub fn build(spec: &PipelineSpec, registry: &Registry) -> Result<Pipeline, GraphError> {
+        Builder::new(spec).build(registry)
+    }
+
+    pub fn node_index(&self, id: &str) -> Option<usize> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    /// Distinct nodes that must finish before node `i` starts.
+    pub fn predecessors(&self, i: usize) -> &[usize] {
+        &self.predecessors[i]
+    }
+
+    /// Distinct nodes that wait for node `i`.
+    pub fn successors(&self, i: usize) -> &[usize] {
+        &self.successors[i]
+    }
+
+    pub fn edge_count(&self) -> usize {
+        self.graph.edge_count()
+    }
+
+    /// Every edge as (from, to, what it carries).
+    pub fn edges(&self) -> impl Iterator<Item = (usize, usize, &Edge)> {
+        self.graph
+            .raw_edges()
+            .iter()
+            .map(|e| (e.source().index(), e.target().index(), &e.weight))
+    }
+
+    /// The picture of this pipeline, optionally with a run's statuses and durations.
+    pub fn plot_graph(&self, run: Option<&HashMap<String, (plot::PlotStatus, f64)>>) -> plot::PlotGraph {
+        let nodes = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let state = run.and_then(|r| r.get(&n.id));
+                plot::PlotNode {
+                    id: n.id.clone(),
+                    op: n.op_name.clone(),
+                    status: state.map(|s| s.0),
+                    duration_ms: state.map(|s| s.1),
+                }
+            })
+            .collect();
+        let edges = self
+            .edges()
+            .map(|(from, to, e)| match e {
+                Edge::Data(arts) => plot::PlotEdge {
+                    from,
+                    to,
+                    label: arts
+                        .iter()
+                        .map(|&a| self.artifacts[a].name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    ordering_only: false,
+                },
+                Edge::Order => plot::PlotEdge {
+                    from,
+                    to,
+                    label: String::new(),
+                    ordering_only: true,
+                },
+            })
+            .collect();
+        plot::PlotGraph {
+            title: self.name.clone(),
+            nodes,
+            edges,
+        }
+    }
+}
+
+struct Builder<'s> {
+    spec: &'s PipelineSpec,
+    errors: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+}
+
+impl<'s> Builder<'s> {
+    fn new(spec: &'s PipelineSpec) -> Self {
+        Builder {
+            spec,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, node: Option<&str>, message: String, help: Option<String>) {
+        self.errors.push(Diagnostic {
+            severity: Severity::Error,
+            file: self.spec.path.clone(),
+            node: node.map(str::to_string),
+            message,
+            help,
+        });
+    }
+
+    fn warn(&mut self, node: Option<&str>, message: String, help: Option<String>) {
+        self.warnings.push(Diagnostic {
+            severity: Severity::Warning,
+            file: self.spec.path.clone(),
+            node: node.map(str::to_string),
+            message,
+            help,
+        });
+    }
+
+    fn build(mut self, registry: &Registry) -> Result<Pipeline, GraphError> {
+        let spec = self.spec;
+        if spec.header.name.trim().is_empty() {
+            self.error(None, "`[pipeline] name` is empty".into(), None);
+        }
+        if spec.nodes.is_empty() {
+            self.error(
+                None,
+                "the pipeline has no nodes".into(),
+                Some("add a `[nodes.<id>]` table with an `op`".into()),
+            );
+        }
+        let ids: Vec<&str> = spec.nodes.keys().map(String::as_str).collect();
+        let index_of: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+
+        // 1. Ops and their configuration.
+        let mut usage = ParamUse::default();
+        let mut resolved: Vec<Option<(Arc<dyn Op>, toml::Table)>> = Vec::with_capacity(ids.len());
+        for (id, node) in &spec.nodes {
+            resolved.push(self.resolve_op(id, node, registry, &mut usage));
+        }
+
+        // 2. Artifacts: exactly one producer each; port names and types checked against the op.
+        let mut artifacts: Vec<Artifact> = Vec::new();
+        let mut artifact_index: HashMap<&str, usize> = HashMap::new();
+        let mut outputs: Vec<Vec<Binding>> = vec![Vec::new(); ids.len()];
+        let mut discarded: Vec<Vec<String>> = vec![Vec::new(); ids.len()];
+        for (i, (id, node)) in spec.nodes.iter().enumerate() {
+            let op = registry.get(&node.op);
+            for (port, name) in &node.outputs {
+                let ty = match op {
+                    Some(op) => match op.output_port(port) {
+                        Some(ty) => ty,
+                        None => {
+                            let known: Vec<&str> = op.outputs.iter().map(|p| p.name).collect();
+                            self.error(
+                                Some(id),
+                                format!("op `{}` has no output port `{port}`", node.op),
+                                Some(port_help(port, &known)),
+                            );
+                            continue;
+                        }
+                    },
+                    None => ArtifactType::ANY,
+                };
+                if let Some(&a) = artifact_index.get(name.as_str()) {
+                    let other = &ids[artifacts[a].producer];
+                    self.error(
+                        Some(id),
+                        format!("artifact `{name}` is produced by both `{other}` and `{id}`"),
+                        Some("every artifact has exactly one producer: rename one of the outputs".into()),
+                    );
+                    continue;
+                }
+                artifact_index.insert(name.as_str(), artifacts.len());
+                outputs[i].push(Binding {
+                    port: port.clone(),
+                    artifact: artifacts.len(),
+                    ty,
+                });
+                artifacts.push(Artifact {
+                    name: name.clone(),
+                    producer: i,
+                    ty,
+                    consumers: Vec::new(),
+                });
+            }
+            if let Some(op) = op {
+                for p in &op.outputs {
+                    if node.outputs.contains_key(p.name) {
+                        continue;
+                    }
+                    discarded[i].push(p.name.to_string());
+                    if !p.optional {
+                        // An unbound output is dropped; say so, since it is often a typo.
+                        self.warn(
+                            Some(id),
+                            format!(
+                                "output `{}` of `{}` is not bound to an artifact; its value is discarded",
+                                p.name, node.op
+                            ),
+                            None,
+                        );
+                    }
+                }
+            }
+        }
+
+        // 3. Inputs: each names a produced artifact of a fitting type.
+        let mut inputs: Vec<Vec<Binding>> = vec![Vec::new(); ids.len()];
+        for (i, (id, node)) in spec.nodes.iter().enumerate() {
+            let op = registry.get(&node.op);
+            for (port, name) in &node.inputs {
+                let port_ty = match op {
+                    Some(op) => match op.input_port(port) {
+                        Some(ty) => ty,
+                        None => {
+                            let known: Vec<&str> = op.inputs.iter().map(|p| p.name).collect();
+                            self.error(
+                                Some(id),
+                                format!("op `{}` has no input port `{port}`", node.op),
+                                Some(port_help(port, &known)),
+                            );
+                            continue;
+                        }
+                    },
+                    None => ArtifactType::ANY,
+                };
+                let Some(&a) = artifact_index.get(name.as_str()) else {
+                    let help = did_you_mean(name, artifact_index.keys().copied())
+                        .or_else(|| Some("no node lists it in `out`".into()));
+                    self.error(
+                        Some(id),
+                        format!("input `{port}` reads artifact `{name}`, which no node produces"),
+                        help,
+                    );
+                    continue;
+                };
+                let art = &artifacts[a];
+                if art.producer == i {
+                    self.error(
+                        Some(id),
+                        format!("input `{port}` reads `{name}`, which this node produces itself"),
+                        None,
+                    );
+                    continue;
+                }
+                if !art.ty.fits(&port_ty) {
+                    let producer = ids[art.producer];
+                    self.error(
+                        Some(id),
+                        format!(
+                            "input `{port}` expects {port_ty}, but artifact `{name}` from node `{producer}` is {}",
+                            art.ty
+                        ),
+                        None,
+                    );
+                    continue;
+                }
+                artifacts[a].consumers.push(i);
+                inputs[i].push(Binding {
+                    port: port.clone(),
+                    artifact: a,
+                    ty: port_ty,
+                });
+            }
+            if let Some(op) = op {
+                for p in op.inputs.iter().filter(|p| !p.optional) {
+                    if !node.inputs.contains_key(p.name) {
+                        self.error(
+                            Some(id),
+                            format!(
+                                "required input `{}` ({}) of `{}` is not bound",
+                                p.name, p.ty, node.op
+                            ),
+                            Some(format!("add `in = {{ {} = \"<artifact>\" }}`", p.name)),
+                        );
+                    }
+                }
+            }
+        }
+
+        // 4. `after` targets.
+        let mut after: Vec<Vec<usize>> = vec![Vec::new(); ids.len()];
+        for (i, (id, node)) in spec.nodes.iter().enumerate() {
+            for target in &node.after {
+                match index_of.get(target.as_str()) {
+                    Some(&t) => after[i].push(t),
+                    None => {
+                        let help = did_you_mean(target, ids.iter().copied());
+                        self.error(Some(id), format!("`after` names unknown node `{target}`"), help);
+                    }
+                }
+            }
+        }
+
+        // 5. Edges, then cycles.
+        let mut graph: DiGraph<(), Edge> = DiGraph::with_capacity(ids.len(), artifacts.len());
+        for _ in &ids {
+            graph.add_node(());
+        }
+        let mut data_edges: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+        let mut edge_order: Vec<(usize, usize)> = Vec::new();
+        for (i, ins) in inputs.iter().enumerate() {
+            for b in ins {
+                let key = (artifacts[b.artifact].producer, i);
+                let arts = data_edges.entry(key).or_insert_with(|| {
+                    edge_order.push(key);
+                    Vec::new()
+                });
+                if !arts.contains(&b.artifact) {
+                    arts.push(b.artifact);
+                }
+            }
+        }
+        for key in edge_order {
+            let arts = data_edges.remove(&key).unwrap_or_default();
+            graph.add_edge(NodeIndex::new(key.0), NodeIndex::new(key.1), Edge::Data(arts));
+        }
+        for (i, targets) in after.iter().enumerate() {
+            for &t in targets {
+                if graph.find_edge(NodeIndex::new(t), NodeIndex::new(i)).is_none() {
+                    graph.add_edge(NodeIndex::new(t), NodeIndex::new(i), Edge::Order);
+                }
+            }
+        }
+        for cycle in find_cycles(&graph) {
+            let mut path: Vec<&str> = cycle.iter().map(|&i| ids[i]).collect();
+            path.push(ids[cycle[0]]);
+            self.error(
+                Some(ids[cycle[0]]),
+                format!("cycle: {}", path.join(" → ")),
+                Some("a pipeline must be acyclic: remove one of these edges (an input or an `after`)".into()),
+            );
+        }
+
+        // 6. Parameters nobody reads.
+        for name in spec.params.keys() {
+            if !usage.used.contains(name) {
+                self.warn(None, format!("parameter `{name}` is never referenced"), None);
+            }
+        }
+
+        if !self.errors.is_empty() {
+            return Err(GraphError::Invalid {
+                file: spec.path.clone(),
+                errors: self.errors,
+            });
+        }
+
+        let n = ids.len();
+        let mut successors = vec![Vec::new(); n];
+        let mut predecessors = vec![Vec::new(); n];
+        for e in graph.raw_edges() {
+            successors[e.source().index()].push(e.target().index());
+            predecessors[e.target().index()].push(e.source().index());
+        }
+        for list in successors.iter_mut().chain(predecessors.iter_mut()) {
+            list.sort_unstable();
+            list.dedup();
+        }
+        let nodes = spec
+            .nodes
+            .iter()
+            .zip(resolved)
+            .zip(inputs.into_iter().zip(outputs).zip(discarded))
+            .zip(after)
+            .map(|((((id, node), op), ((ins, outs), discarded)), after)| {
+                let (op, with) = op.expect("no errors means every op resolved");
+                Node {
+                    id: id.clone(),
+                    op_name: node.op.clone(),
+                    op,
+                    with,
+                    inputs: ins,
+                    outputs: outs,
+                    discarded_outputs: discarded,
+                    after,
+                    tags: node.tags.clone(),
+                }
+            })
+            .collect();
+        Ok(Pipeline {
+            name: spec.header.name.clone(),
+            description: spec.header.description.clone(),
+            file: spec.path.clone(),
+            params: spec.params.clone(),
+            nodes,
+            artifacts,
+            warnings: self.warnings,
+            graph,
+            successors,
+            predecessors,
+        })
+    }
+
+    fn resolve_op(
+        &mut self,
+        id: &str,
+        node: &crate::spec::NodeSpec,
+        registry: &Registry,
+        usage: &mut ParamUse,
+    ) -> Option<(Arc<dyn Op>, toml::Table)> {
+        let with = match interpolate(&toml::Value::Table(node.with.clone()), &self.spec.params, usage) {
+            Ok(toml::Value::Table(t)) => t,
+            Ok(_) => unreachable!("interpolating a table yields a table"),
+            Err(e) => {
+                let help = match &e {
+                    crate::spec::InterpolationError::Unknown { name } => {
+                        did_you_mean(name, self.spec.params.keys().map(String::as_str))
+                            .or_else(|| Some(format!("define it under [params] or pass --set {name}=...")))
+                    }
+                    _ => None,
+                };
+                self.error(Some(id), format!("in `with`: {e}"), help);
+                return None;
+            }
+        };
+        let Some(op) = registry.get(&node.op) else {
+            let help = did_you_mean(&node.op, registry.names())
+                .or_else(|| Some("`nexusml dag ops` lists every op".into()));
+            self.error(Some(id), format!("unknown op `{}`", node.op), help);
+            return None;
+        };
+        match op.build(&with) {
+            Ok(built) => Some((built, with)),
+            Err(msg) => {
+                let fields: Vec<&str> = op.config.iter().map(|f| f.name).collect();
+                let help = if fields.is_empty() {
+                    Some(format!("`{}` takes no `with` fields", node.op))
+                } else {
+                    Some(format!("`{}` takes: {}", node.op, fields.join(", ")))
+                };
+                self.error(Some(id), format!("invalid `with` for `{}`: {msg}", node.op), help);
+                None
+            }
+        }
+    }
+}
+
+fn port_help(port: &str, known: &[&str]) -> String {
+    did_you_mean(port, known.iter().copied()).unwrap_or_else(|| {
+        if known.is_empty() {
+            "this op has no such ports".into()
+        } else {
+            format!("its ports are: {}", known.join(", "))
+        }
+    })
+}
+
+/// One cycle per strongly connected component that has one, as node indices starting at
+/// the component's first node in file order.
+fn find_cycles(graph: &DiGraph<(), Edge>) -> Vec<Vec<usize>> {
+    let mut cycles = Vec::new();
+    let mut sccs = petgraph::algo::tarjan_scc(graph);
+    for scc in &mut sccs {
+        scc.sort_unstable();
+    }
+    sccs.sort_by_key(|scc| scc[0]);
+    for scc in sccs {
+        let start = scc[0];
+        if scc.len() == 1 {
+            if graph.find_edge(start, start).is_some() {
+                cycles.push(vec![start.index()]);
+            }
+            continue;
+        }
+        // Breadth-first search inside the component from `start` back to `start`:
+        // the shortest cycle through it reads best.
+        let inside: std::collections::HashSet<NodeIndex> = scc.iter().copied().collect();
+        let mut parent: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+        let mut queue = std::collections::VecDeque::from([start]);
+        let mut closing = None;
+        'search: while let Some(v) = queue.pop_front() {
+            let mut next: Vec<NodeIndex> = graph.neighbors(v).filter(|w| inside.contains(w)).collect();
+            next.sort_unstable();
+            for w in next {
+                if w == start {
+                    closing = Some(v);
+                    break 'search;
+                }
+                if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(w) {
+                    e.insert(v);
+                    queue.push_back(w);
+                }
+            }
+        }
+        if let Some(mut v) = closing {
+            let mut path = vec![v.index()];
+            while v != start {
+                v = parent[&v];
+                path.push(v.index());
+            }
+            path.reverse();
+            cycles.push(path);
+        }
+    }
+    cycles
+}

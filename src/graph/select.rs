@@ -1,0 +1,146 @@
+//! Running part of a pipeline: `--only`, `--from`, `--to`, `--tags`.
+
+use super::{did_you_mean, Diagnostic, GraphError, Pipeline, Severity};
+
+/// Which nodes to run. Every given filter must hold (they intersect); none given: all.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Exactly these nodes.
+    pub only: Vec<String>,
+    /// This node and everything downstream of it.
+    pub from: Option<String>,
+    /// This node and everything it needs.
+    pub to: Option<String>,
+    /// Nodes carrying any of these tags.
+    pub tags: Vec<String>,
+}
+
+impl Selection {
+    pub fn is_all(&self) -> bool {
+        self.only.is_empty() && self.from.is_none() && self.to.is_none() && self.tags.is_empty()
+    }
+}
+
+impl Pipeline {
+    /// The nodes a selection runs, as a mask over `self.nodes`.
+    ///
+    /// Until there is a cache, a selected node cannot read an artifact whose producer is
+    /// not selected: that is an error naming both.
+    pub fn select(&self, sel: &Selection) -> Result<Vec<bool>, GraphError> {
+        let n = self.nodes.len();
+        let mut errors = Vec::new();
+        let mut mask = vec![true; n];
+        let mut lookup = |name: &str, flag: &str| -> Option<usize> {
+            let found = self.node_index(name);
+            if found.is_none() {
+                errors.push(self.diagnostic(
+                    None,
+                    format!("{flag} names unknown node `{name}`"),
+                    did_you_mean(name, self.nodes.iter().map(|n| n.id.as_str())),
+                ));
+            }
+            found
+        };
+        if !sel.only.is_empty() {
+            let mut only = vec![false; n];
+            for name in &sel.only {
+                if let Some(i) = lookup(name, "--only") {
+                    only[i] = true;
+                }
+            }
+            and(&mut mask, &only);
+        }
+        if let Some(name) = &sel.from {
+            if let Some(i) = lookup(name, "--from") {
+                and(&mut mask, &self.reachable(i, |p, v| p.successors(v)));
+            }
+        }
+        if let Some(name) = &sel.to {
+            if let Some(i) = lookup(name, "--to") {
+                and(&mut mask, &self.reachable(i, |p, v| p.predecessors(v)));
+            }
+        }
+        if !sel.tags.is_empty() {
+            let known: std::collections::BTreeSet<&str> = self
+                .nodes
+                .iter()
+                .flat_map(|n| n.tags.iter().map(String::as_str))
+                .collect();
+            for t in &sel.tags {
+                if !known.contains(t.as_str()) {
+                    errors.push(self.diagnostic(
+                        None,
+                        format!("--tags names tag `{t}`, which no node carries"),
+                        did_you_mean(t, known.iter().copied()),
+                    ));
+                }
+            }
+            let tagged: Vec<bool> = self
+                .nodes
+                .iter()
+                .map(|node| node.tags.iter().any(|t| sel.tags.contains(t)))
+                .collect();
+            and(&mut mask, &tagged);
+        }
+        if errors.is_empty() && !mask.iter().any(|&m| m) {
+            errors.push(self.diagnostic(None, "the selection matches no node".into(), None));
+        }
+        if errors.is_empty() {
+            for (i, node) in self.nodes.iter().enumerate().filter(|(i, _)| mask[*i]) {
+                for b in &node.inputs {
+                    let art = &self.artifacts[b.artifact];
+                    if !mask[art.producer] {
+                        let producer = &self.nodes[art.producer].id;
+                        errors.push(self.diagnostic(
+                            Some(&self.nodes[i].id),
+                            format!(
+                                "reads `{}`, produced by `{producer}`, which is not selected (there is no cache of earlier runs yet)",
+                                art.name
+                            ),
+                            Some(format!("add `{producer}` to the selection")),
+                        ));
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(mask)
+        } else {
+            Err(GraphError::Invalid {
+                file: self.file.clone(),
+                errors,
+            })
+        }
+    }
+
+    fn reachable(&self, start: usize, next: impl Fn(&Pipeline, usize) -> &[usize]) -> Vec<bool> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack = vec![start];
+        seen[start] = true;
+        while let Some(v) = stack.pop() {
+            for &w in next(self, v) {
+                if !seen[w] {
+                    seen[w] = true;
+                    stack.push(w);
+                }
+            }
+        }
+        seen
+    }
+
+    pub(crate) fn diagnostic(&self, node: Option<&str>, message: String, help: Option<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            file: self.file.clone(),
+            node: node.map(str::to_string),
+            message,
+            help,
+        }
+    }
+}
+
+fn and(mask: &mut [bool], other: &[bool]) {
+    for (m, o) in mask.iter_mut().zip(other) {
+        *m &= *o;
+    }
+}

@@ -1,0 +1,10 @@
+//! The op library: what a node can do.
+//!
+//! An op is registered by name with its ports (typed inputs and outputs) and the fields
+//! of its configuration. Each family of ops lives in its own file; [`Registry::builtin`]
+//! gathers them.
+
+mod registry;
+pub mod util;
+
+pub use registry::{short_type_name, ArtifactType, ConfigField, Op, OpError, OpSpec, Port, Registry};

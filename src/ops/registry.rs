@@ -1,0 +1,302 @@
+//! Op trait, port and type descriptions, and the registry of ops by name.
+
+use crate::engine::NodeContext;
+use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+/// What an op's `run` returns on failure. Each op family has its own `thiserror` enum;
+/// the engine only needs the message and the cause chain.
+pub type OpError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// One step's behaviour. Built once per node from its `with` table, run once per run.
+pub trait Op: Send + Sync {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError>;
+}
+
+/// The Rust type of an artifact, named for messages and compared by `TypeId`.
+#[derive(Clone, Copy)]
+pub struct ArtifactType {
+    name: &'static str,
+    id: Option<TypeId>,
+}
+
+impl ArtifactType {
+    /// The type `T`, shown by its short name (`Table`, not `nexusml::ml::table::Table`).
+    pub fn of<T: Any + Send + Sync>() -> Self {
+        ArtifactType {
+            name: std::any::type_name::<T>(),
+            id: Some(TypeId::of::<T>()),
+        }
+    }
+
+    /// Accepts any artifact (utility ops that only order or count their inputs).
+    pub const ANY: ArtifactType = ArtifactType {
+        name: "Any",
+        id: None,
+    };
+
+    /// Short name for messages: `Vec<Table>`, not `alloc::vec::Vec<nexusml::...::Table>`.
+    pub fn name(&self) -> String {
+        short_type_name(self.name)
+    }
+
+    pub fn type_id(&self) -> Option<TypeId> {
+        self.id
+    }
+
+    /// Whether a value of type `self` may flow into a port of type `into`.
+    pub fn fits(&self, into: &ArtifactType) -> bool {
+        match (self.id, into.id) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        }
+    }
+}
+
+impl fmt::Debug for ArtifactType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl fmt::Display for ArtifactType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+/// `alloc::vec::Vec<nexusml::Foo>` → `Vec<Foo>`.
+pub fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    let mut segment = String::new();
+    for c in full.chars() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            segment.push(c);
+        } else {
+            out.push_str(segment.rsplit("::").next().unwrap_or(""));
+            segment.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(segment.rsplit("::").next().unwrap_or(""));
+    out
+}
+
+/// A named, typed input or output of an op.
+#[derive(Debug, Clone)]
+pub struct Port {
+    pub name: &'static str,
+    pub ty: ArtifactType,
+    pub doc: &'static str,
+    /// An optional input may be left unbound; an optional output may go unwritten.
+    pub optional: bool,
+}
+
+impl Port {
+    pub fn new<T: Any + Send + Sync>(name: &'static str, doc: &'static str) -> Self {
+        Port {
+            name,
+            ty: ArtifactType::of::<T>(),
+            doc,
+            optional: false,
+        }
+    }
+
+    pub fn any(name: &'static str, doc: &'static str) -> Self {
+        Port {
+            name,
+            ty: ArtifactType::ANY,
+            doc,
+            optional: false,
+        }
+    }
+
+    pub fn optional(mut self) -> Self {
+        self.optional = true;
+        self
+    }
+}
+
+/// One field of an op's `with` table, for `dag ops`.
+#[derive(Debug, Clone)]
+pub struct ConfigField {
+    pub name: &'static str,
+    pub ty: &'static str,
+    /// `None`: the field is required.
+    pub default: Option<&'static str>,
+    pub doc: &'static str,
+}
+
+impl ConfigField {
+    pub const fn required(name: &'static str, ty: &'static str, doc: &'static str) -> Self {
+        ConfigField {
+            name,
+            ty,
+            default: None,
+            doc,
+        }
+    }
+
+    pub const fn with_default(
+        name: &'static str,
+        ty: &'static str,
+        default: &'static str,
+        doc: &'static str,
+    ) -> Self {
+        ConfigField {
+            name,
+            ty,
+            default: Some(default),
+            doc,
+        }
+    }
+}
+
+type Builder = dyn Fn(&toml::Table) -> Result<Arc<dyn Op>, String> + Send + Sync;
+
+/// Everything the graph needs to know about an op before running it.
+pub struct OpSpec {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub inputs: Vec<Port>,
+    pub outputs: Vec<Port>,
+    /// When set, any input port name is accepted with this type (utility ops).
+    pub variadic_inputs: Option<ArtifactType>,
+    /// When set, any output port name is accepted with this type (utility ops).
+    pub variadic_outputs: Option<ArtifactType>,
+    pub config: Vec<ConfigField>,
+    build: Box<Builder>,
+}
+
+impl OpSpec {
+    /// An op whose configuration deserializes into `C` (which should use
+    /// `#[serde(deny_unknown_fields)]`) and is then turned into the op by `make`.
+    pub fn new<C, O>(
+        name: &'static str,
+        summary: &'static str,
+        make: impl Fn(C) -> Result<O, String> + Send + Sync + 'static,
+    ) -> Self
+    where
+        C: DeserializeOwned,
+        O: Op + 'static,
+    {
+        OpSpec {
+            name,
+            summary,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            variadic_inputs: None,
+            variadic_outputs: None,
+            config: Vec::new(),
+            build: Box::new(move |with: &toml::Table| {
+                let config: C = toml::Value::Table(with.clone())
+                    .try_into()
+                    .map_err(|e: toml::de::Error| e.message().trim().to_string())?;
+                Ok(Arc::new(make(config)?) as Arc<dyn Op>)
+            }),
+        }
+    }
+
+    pub fn input(mut self, port: Port) -> Self {
+        self.inputs.push(port);
+        self
+    }
+
+    pub fn output(mut self, port: Port) -> Self {
+        self.outputs.push(port);
+        self
+    }
+
+    pub fn any_inputs(mut self, ty: ArtifactType) -> Self {
+        self.variadic_inputs = Some(ty);
+        self
+    }
+
+    pub fn any_outputs(mut self, ty: ArtifactType) -> Self {
+        self.variadic_outputs = Some(ty);
+        self
+    }
+
+    pub fn field(mut self, field: ConfigField) -> Self {
+        self.config.push(field);
+        self
+    }
+
+    /// Check the configuration and build the op.
+    pub fn build(&self, with: &toml::Table) -> Result<Arc<dyn Op>, String> {
+        (self.build)(with)
+    }
+
+    pub fn input_port(&self, name: &str) -> Option<ArtifactType> {
+        port_type(&self.inputs, self.variadic_inputs, name)
+    }
+
+    pub fn output_port(&self, name: &str) -> Option<ArtifactType> {
+        port_type(&self.outputs, self.variadic_outputs, name)
+    }
+}
+
+fn port_type(ports: &[Port], variadic: Option<ArtifactType>, name: &str) -> Option<ArtifactType> {
+    ports.iter().find(|p| p.name == name).map(|p| p.ty).or(variadic)
+}
+
+/// All ops by name.
+pub struct Registry {
+    ops: IndexMap<&'static str, OpSpec>,
+}
+
+impl Registry {
+    pub fn empty() -> Self {
+        Registry { ops: IndexMap::new() }
+    }
+
+    /// The ops nexusml ships with; built once per process.
+    pub fn builtin() -> &'static Registry {
+        static BUILTIN: OnceLock<Registry> = OnceLock::new();
+        BUILTIN.get_or_init(|| {
+            let mut r = Registry::empty();
+            super::util::register(&mut r);
+            r
+        })
+    }
+
+    /// Add an op. A second op of the same name replaces the first.
+    pub fn register(&mut self, spec: OpSpec) {
+        self.ops.insert(spec.name, spec);
+    }
+
+    pub fn get(&self, name: &str) -> Option<&OpSpec> {
+        self.ops.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.ops.keys().copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &OpSpec> {
+        self.ops.values()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_drop_paths() {
+        assert_eq!(short_type_name("alloc::string::String"), "String");
+        assert_eq!(short_type_name("alloc::vec::Vec<nexusml::ml::Foo>"), "Vec<Foo>");
+        assert_eq!(ArtifactType::of::<u64>().name(), "u64");
+    }
+
+    #[test]
+    fn any_fits_everything() {
+        let s = ArtifactType::of::<String>();
+        assert!(s.fits(&ArtifactType::ANY));
+        assert!(ArtifactType::ANY.fits(&s));
+        assert!(!s.fits(&ArtifactType::of::<u64>()));
+    }
+}

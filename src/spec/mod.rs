@@ -1,0 +1,168 @@
+//! The pipeline file: its TOML schema, parameters, `${name}` interpolation and overrides.
+//!
+//! A [`PipelineSpec`] is the file as written. Turning it into a runnable graph (ops
+//! resolved, edges drawn, everything checked) is the job of [`crate::graph`].
+
+mod params;
+
+pub use params::{apply_overrides, interpolate, parse_override, InterpolationError, ParamUse};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// Errors reading or parsing a pipeline file or its overrides.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("cannot read pipeline {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("invalid override `{text}`: {reason}")]
+    Override { text: String, reason: String },
+}
+
+/// `[pipeline]`: the header.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// `[nodes.<id>]`: one step of the pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Registered op name, e.g. `csv.load`.
+    pub op: String,
+    /// The op's configuration; `${param}` references are resolved before the op sees it.
+    #[serde(default)]
+    pub with: toml::Table,
+    /// Input port → artifact name.
+    #[serde(default, rename = "in")]
+    pub inputs: IndexMap<String, String>,
+    /// Output port → artifact name.
+    #[serde(default, rename = "out")]
+    pub outputs: IndexMap<String, String>,
+    /// Nodes that must finish first although no artifact flows between them.
+    #[serde(default)]
+    pub after: Vec<String>,
+    /// Labels for `--tags` selection.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// A pipeline file as written.
+#[derive(Debug, Clone)]
+pub struct PipelineSpec {
+    /// Where it was read from (or a label such as `<builtin train>`), used in every message.
+    pub path: PathBuf,
+    pub header: Header,
+    pub params: toml::Table,
+    /// Nodes in file order.
+    pub nodes: IndexMap<String, NodeSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSpec {
+    pipeline: Header,
+    #[serde(default)]
+    params: toml::Table,
+    #[serde(default)]
+    nodes: IndexMap<String, NodeSpec>,
+}
+
+impl PipelineSpec {
+    /// Read and parse a pipeline file.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse pipeline text; `path` names it in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
+        let raw: RawSpec = toml::from_str(text).map_err(|e| parse_error(path, text, &e))?;
+        Ok(PipelineSpec {
+            path: path.to_path_buf(),
+            header: raw.pipeline,
+            params: raw.params,
+            nodes: raw.nodes,
+        })
+    }
+}
+
+/// Turn a toml error into `file:line:column: message`.
+pub(crate) fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> SpecError {
+    let (line, column) = match e.span() {
+        Some(span) => line_column(text, span.start),
+        None => (1, 1),
+    };
+    SpecError::Parse {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: e.message().trim().to_string(),
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_nodes_in_file_order() {
+        let text = r#"
+[pipeline]
+name = "p"
+[params]
+n = 3
+[nodes.b]
+op = "util.noop"
+out = { x = "a1" }
+[nodes.a]
+op = "util.noop"
+in = { x = "a1" }
+after = ["b"]
+tags = ["t"]
+"#;
+        let spec = PipelineSpec::parse(text, Path::new("p.toml")).unwrap();
+        assert_eq!(spec.header.name, "p");
+        let ids: Vec<_> = spec.nodes.keys().cloned().collect();
+        assert_eq!(ids, ["b", "a"]);
+        assert_eq!(spec.nodes["a"].inputs["x"], "a1");
+        assert_eq!(spec.nodes["a"].after, ["b"]);
+    }
+
+    #[test]
+    fn parse_error_points_at_line_and_column() {
+        let text = "[pipeline]\nname = \"p\"\n[nodes.a]\nop = \"x\"\nbogus = 1\n";
+        let err = PipelineSpec::parse(text, Path::new("f.toml")).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("f.toml:5:1: "), "{msg}");
+        assert!(msg.contains("unknown field `bogus`"), "{msg}");
+    }
+}
