@@ -22,6 +22,8 @@ pub enum UtilError {
         #[source]
         source: std::io::Error,
     },
+    #[error("expected {expected}, got {actual}")]
+    NotEqual { expected: String, actual: String },
     #[error("input `{port}` holds a {type_name}, which util ops cannot show")]
     Unprintable { port: String, type_name: String },
 }
@@ -64,6 +66,12 @@ struct RandomConfig {
 
 fn default_count() -> usize {
     4
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssertConfig {
+    expected: toml::Value,
 }
 
 #[derive(Deserialize)]
@@ -161,6 +169,23 @@ pub(crate) fn register(r: &mut Registry) {
         )
         .any_inputs(ArtifactType::ANY)
         .output(Port::new::<Value>("value", "the digest, as a hex string")),
+    );
+    r.register(
+        OpSpec::new(
+            "util.assert_eq",
+            "Fail unless the `value` input equals `expected` (checks in pipelines and tests).",
+            |c: AssertConfig| {
+                serde_json::to_value(&c.expected)
+                    .map(AssertEq)
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .input(Port::new::<Value>("value", "the value to check"))
+        .field(ConfigField::required(
+            "expected",
+            "any",
+            "the value it must equal",
+        )),
     );
     r.register(
         OpSpec::new(
@@ -272,6 +297,21 @@ impl Op for Digest {
         let text = serde_json::to_string(&inputs)?;
         let h = crate::ml::rng::derive_seed(0, &[text.as_bytes()]);
         ctx.output("value", Value::String(format!("{h:016x}")))?;
+        Ok(())
+    }
+}
+
+struct AssertEq(Value);
+impl Op for AssertEq {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let value = ctx.input::<Value>("value")?;
+        if *value != self.0 {
+            return Err(UtilError::NotEqual {
+                expected: self.0.to_string(),
+                actual: value.to_string(),
+            }
+            .into());
+        }
         Ok(())
     }
 }

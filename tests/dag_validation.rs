@@ -1,0 +1,193 @@
+//! `nexusml dag check`: every validation error class, with its message, file and node.
+
+mod common;
+use common::*;
+
+fn check(file: &str) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    nexusml(dir.path(), &["dag", "check", fixture(file).to_str().unwrap()])
+}
+
+#[test]
+fn cycle_is_printed_as_a_path() {
+    let out = check("cycle.toml");
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains("cycle.toml: node `a`: cycle: a → b → c → a"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("node `d`: cycle: d → d"), "{}", out.stderr);
+}
+
+#[test]
+fn every_error_class_is_reported_at_once() {
+    let out = check("broken.toml");
+    assert_eq!(out.code, 2, "{}", out.all());
+    let e = &out.stderr;
+    assert!(
+        e.contains("broken.toml is not a valid pipeline (8 errors)"),
+        "{e}"
+    );
+    // Unknown op, with the nearest registered name.
+    assert!(e.contains("node `typo_op`: unknown op `util.nop`"), "{e}");
+    assert!(e.contains("did you mean `util.noop`?"), "{e}");
+    // Unknown and ill-typed `with` fields.
+    assert!(
+        e.contains("node `bad_field`: invalid `with` for `util.spin`: unknown field `speed`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("node `bad_type`: invalid `with` for `util.spin`: invalid type: string \"fast\""),
+        "{e}"
+    );
+    // Unknown parameter reference.
+    assert!(
+        e.contains("node `bad_param`: in `with`: `${sed}` names no parameter"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `seed`?"), "{e}");
+    // Two producers.
+    assert!(
+        e.contains("node `twin`: artifact `numbers` is produced by both `source` and `twin`"),
+        "{e}"
+    );
+    // Missing producer, with a similar artifact name.
+    assert!(
+        e.contains("node `reader`: input `x` reads artifact `numbrs`, which no node produces"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `numbers`?"), "{e}");
+    // Unknown `after` target.
+    assert!(
+        e.contains("node `orphan_after`: `after` names unknown node `sourse`"),
+        "{e}"
+    );
+    // Unknown port.
+    assert!(
+        e.contains("node `wrong_port`: op `util.value` has no output port `val`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn port_type_mismatch_names_both_types() {
+    let out = check("mismatch.toml");
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains(
+            "node `strict`: input `value` expects Value, but artifact `token` from node `tick` is Token"
+        ),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn parse_errors_point_at_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "[pipeline]\nname = \"x\"\n\n[nodes.a]\nop = \"util.noop\"\nwith = { ms = }\n",
+    )
+    .unwrap();
+    let out = nexusml(dir.path(), &["dag", "check", "bad.toml"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("bad.toml:6:"), "{}", out.stderr);
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = nexusml(dir.path(), &["dag", "check", "nope.toml"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("cannot read pipeline nope.toml"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn unreferenced_params_are_a_warning_not_an_error() {
+    let out = check("panic.toml");
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("parameter `forgotten` is never referenced"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("1 warning"), "{}", out.stdout);
+}
+
+#[test]
+fn check_prints_the_shape() {
+    let out = check("lattice.toml");
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("ok: pipeline `lattice`"), "{}", out.stdout);
+    assert!(out.stdout.contains("7 nodes"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("wave 1: r1 (util.random), r2 (util.random)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("critical path (5 nodes): r1 → r3 → d2 → d3 → save"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn ops_lists_ports_and_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = nexusml(dir.path(), &["dag", "ops"]);
+    assert_eq!(out.code, 0);
+    for op in [
+        "util.noop",
+        "util.spin",
+        "util.fail",
+        "util.panic",
+        "util.value",
+        "util.random",
+        "util.digest",
+        "util.write",
+        "util.assert_eq",
+    ] {
+        assert!(out.stdout.contains(op), "{op} missing from:\n{}", out.stdout);
+    }
+    assert!(out.stdout.contains("with   ms"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("how long to compute, in milliseconds"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("(default 4)"), "{}", out.stdout);
+}
+
+#[test]
+fn every_documented_field_is_accepted_by_its_op() {
+    // `dag ops` must not lie: building each op from its documented defaults (and a
+    // sample value for required fields) succeeds.
+    for op in nexusml::ops::Registry::builtin().iter() {
+        let mut with = toml::Table::new();
+        for f in &op.config {
+            let v = match f.default {
+                Some(d) => toml::from_str::<toml::Table>(&format!("v = {d}"))
+                    .unwrap()
+                    .remove("v")
+                    .unwrap(),
+                None => match f.ty {
+                    "integer" => toml::Value::Integer(1),
+                    "string" => toml::Value::String("x.json".into()),
+                    _ => toml::Value::Integer(1),
+                },
+            };
+            with.insert(f.name.to_string(), v);
+        }
+        op.build(&with)
+            .unwrap_or_else(|e| panic!("{}: documented fields rejected: {e}", op.name));
+    }
+}
