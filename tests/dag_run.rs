@@ -297,3 +297,47 @@ fn invalid_jobs_is_a_usage_error() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("--jobs must be at least 1"), "{}", out.stderr);
 }
+
+#[test]
+fn ctrl_c_stops_scheduling_and_still_writes_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_nexusml"))
+        .args([
+            "dag",
+            "run",
+            fixture("long.toml").to_str().unwrap(),
+            "--runs-dir",
+            "runs",
+        ])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the run directory exists (the handler is installed by then), then interrupt.
+    let runs = dir.path().join("runs");
+    for _ in 0..200 {
+        if runs.exists() && std::fs::read_dir(&runs).unwrap().count() > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = read_json(&single_run_dir(&runs).join("report.json"));
+    assert_eq!(report["status"], "interrupted");
+    assert_eq!(node(&report, "busy")["status"], "ok", "the running node finishes");
+    let next = node(&report, "next");
+    assert_eq!(next["status"], "skipped");
+    assert_eq!(next["reason"], "not started: the run was interrupted");
+}

@@ -198,6 +198,8 @@ pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError>
         let _entered = span.enter();
         engine::run(&p, &opts, &Progress { span: span.clone() })?
     };
+    // Closing the run span (every clone) clears the progress bars before the table prints.
+    drop(opts);
     drop(span);
     let report = RunReport::new(&p, &outcome, &started, jobs, args.keep_going);
     report.write(&run_dir).map_err(|source| CliError::Io {
