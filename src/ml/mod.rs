@@ -1,4 +1,8 @@
-//! Domain algorithms with no DAG in sight: random numbers, text features, forests, metrics.
+//! Domain algorithms with no DAG in sight: random numbers, tables, validation, features,
+//! splits, text features, forests, metrics.
 
+pub mod features;
 pub mod rng;
+pub mod split;
 pub mod table;
+pub mod validate;

@@ -1,0 +1,326 @@
+//! Checking an inventory before training on it.
+
+use super::table::column_names;
+use indexmap::IndexMap;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// What to check. Every list may be empty.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidationRules {
+    /// Columns that must exist.
+    #[serde(default)]
+    pub required_columns: Vec<String>,
+    /// Columns that must exist and have no empty cell.
+    #[serde(default)]
+    pub critical_columns: Vec<String>,
+    /// Columns whose non-empty cells must parse as numbers.
+    #[serde(default)]
+    pub numeric_columns: Vec<String>,
+    /// Largest tolerated fraction of non-empty numeric cells that do not parse; above it
+    /// the report is invalid, at or below it a warning.
+    #[serde(default = "default_max_invalid_numeric")]
+    pub max_invalid_numeric: f64,
+    /// Fewest rows a usable inventory has.
+    #[serde(default)]
+    pub min_rows: usize,
+    /// Target columns: classes with fewer than 2 rows are reported (a warning).
+    #[serde(default)]
+    pub target_columns: Vec<String>,
+}
+
+fn default_max_invalid_numeric() -> f64 {
+    0.05
+}
+
+/// One finding.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Issue {
+    pub check: &'static str,
+    pub message: String,
+}
+
+/// Numeric column findings.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct NumericCheck {
+    pub empty: usize,
+    pub invalid: usize,
+    /// (CSV line, value) of the first invalid cells.
+    pub first_invalid: Vec<(usize, String)>,
+}
+
+/// The result of validation; `valid` is false when any error was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidationReport {
+    pub valid: bool,
+    pub rows: usize,
+    pub columns: Vec<String>,
+    pub errors: Vec<Issue>,
+    pub warnings: Vec<Issue>,
+    pub missing_columns: Vec<String>,
+    /// Empty cells per critical column.
+    pub empty_cells: IndexMap<String, usize>,
+    pub numeric: IndexMap<String, NumericCheck>,
+    pub duplicate_rows: usize,
+    /// Per target, classes with a single row.
+    pub singleton_classes: IndexMap<String, Vec<String>>,
+}
+
+/// Strings of a column, or `None` when the column is absent or not text.
+fn strings<'a>(frame: &'a DataFrame, name: &str) -> Option<&'a StringChunked> {
+    frame.column(name).ok()?.str().ok()
+}
+
+/// Validate `frame` against `rules`. Never fails: problems are in the report.
+pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport {
+    let columns = column_names(frame);
+    let rows = frame.height();
+    let mut errors = Vec::new();
+    let mut warnings = Vec::new();
+
+    let mut wanted: Vec<&String> = rules.required_columns.iter().collect();
+    for c in rules
+        .critical_columns
+        .iter()
+        .chain(&rules.numeric_columns)
+        .chain(&rules.target_columns)
+    {
+        if !wanted.contains(&c) {
+            wanted.push(c);
+        }
+    }
+    let missing_columns: Vec<String> = wanted
+        .into_iter()
+        .filter(|c| !columns.contains(c))
+        .cloned()
+        .collect();
+    if !missing_columns.is_empty() {
+        errors.push(Issue {
+            check: "required_columns",
+            message: format!(
+                "missing column{} {} (the file has: {})",
+                if missing_columns.len() == 1 { "" } else { "s" },
+                missing_columns
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                columns.join(", ")
+            ),
+        });
+    }
+
+    if rows < rules.min_rows {
+        errors.push(Issue {
+            check: "min_rows",
+            message: format!("{rows} rows; at least {} are needed", rules.min_rows),
+        });
+    }
+
+    let mut empty_cells = IndexMap::new();
+    for c in &rules.critical_columns {
+        let Some(values) = strings(frame, c) else { continue };
+        let empty = values
+            .iter()
+            .filter(|v| v.is_none_or(|s| s.trim().is_empty()))
+            .count();
+        empty_cells.insert(c.clone(), empty);
+        if empty > 0 {
+            errors.push(Issue {
+                check: "critical_columns",
+                message: format!("critical column `{c}` has {empty} empty cell{}", plural(empty)),
+            });
+        }
+    }
+
+    let mut numeric = IndexMap::new();
+    for c in &rules.numeric_columns {
+        let Some(values) = strings(frame, c) else { continue };
+        let mut check = NumericCheck::default();
+        let mut filled = 0usize;
+        for (row, v) in values.iter().enumerate() {
+            let v = v.unwrap_or("").trim();
+            if v.is_empty() {
+                check.empty += 1;
+                continue;
+            }
+            filled += 1;
+            if v.parse::<f64>().is_err() {
+                check.invalid += 1;
+                if check.first_invalid.len() < 5 {
+                    check.first_invalid.push((row + 2, v.to_string()));
+                }
+            }
+        }
+        if check.invalid > 0 {
+            let examples: Vec<String> = check
+                .first_invalid
+                .iter()
+                .map(|(line, v)| format!("line {line}: \"{v}\""))
+                .collect();
+            let fraction = check.invalid as f64 / filled.max(1) as f64;
+            let issue = Issue {
+                check: "numeric_columns",
+                message: format!(
+                    "numeric column `{c}`: {} of {filled} filled cells are not numbers ({:.1}%; first: {})",
+                    check.invalid,
+                    100.0 * fraction,
+                    examples.join(", ")
+                ),
+            };
+            if fraction > rules.max_invalid_numeric {
+                errors.push(issue);
+            } else {
+                warnings.push(issue);
+            }
+        }
+        numeric.insert(c.clone(), check);
+    }
+
+    let duplicate_rows = count_duplicates(frame);
+    if duplicate_rows > 0 {
+        warnings.push(Issue {
+            check: "duplicates",
+            message: format!(
+                "{duplicate_rows} row{} duplicate an earlier row",
+                plural(duplicate_rows)
+            ),
+        });
+    }
+
+    let mut singleton_classes = IndexMap::new();
+    for t in &rules.target_columns {
+        let Some(values) = strings(frame, t) else { continue };
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for v in values.iter() {
+            *counts.entry(v.unwrap_or("")).or_default() += 1;
+        }
+        let mut single: Vec<String> = counts
+            .into_iter()
+            .filter(|(_, n)| *n < 2)
+            .map(|(c, _)| c.to_string())
+            .collect();
+        single.sort();
+        if !single.is_empty() {
+            warnings.push(Issue {
+                check: "target_classes",
+                message: format!(
+                    "target `{t}`: {} class{} with a single row cannot be on both sides of a split: {}",
+                    single.len(),
+                    if single.len() == 1 { "" } else { "es" },
+                    single
+                        .iter()
+                        .take(10)
+                        .map(|c| format!("\"{c}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            });
+            singleton_classes.insert(t.clone(), single);
+        }
+    }
+
+    ValidationReport {
+        valid: errors.is_empty(),
+        rows,
+        columns,
+        errors,
+        warnings,
+        missing_columns,
+        empty_cells,
+        numeric,
+        duplicate_rows,
+        singleton_classes,
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// Rows identical in every column to an earlier row.
+fn count_duplicates(frame: &DataFrame) -> usize {
+    let columns: Vec<&StringChunked> = frame.columns().iter().filter_map(|c| c.str().ok()).collect();
+    if columns.is_empty() {
+        return 0;
+    }
+    let iters: Vec<Vec<Option<&str>>> = columns.iter().map(|c| c.iter().collect()).collect();
+    let mut seen = std::collections::HashSet::with_capacity(frame.height());
+    let mut dups = 0;
+    let mut key = String::new();
+    for row in 0..frame.height() {
+        key.clear();
+        for col in &iters {
+            key.push_str(col[row].unwrap_or(""));
+            key.push('\u{1F}');
+        }
+        if !seen.insert(key.clone()) {
+            dups += 1;
+        }
+    }
+    dups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::table::parse_csv;
+    use std::path::Path;
+
+    fn frame(csv: &str) -> DataFrame {
+        parse_csv(csv.as_bytes(), Path::new("t.csv"), &IndexMap::new())
+            .unwrap()
+            .frame
+    }
+
+    #[test]
+    fn reports_every_missing_column_once_with_what_exists() {
+        let f = frame("a,b\n1,2\n");
+        let rules = ValidationRules {
+            required_columns: vec!["a".into(), "x".into()],
+            critical_columns: vec!["y".into()],
+            numeric_columns: vec![],
+            max_invalid_numeric: 0.0,
+            min_rows: 0,
+            target_columns: vec!["x".into()],
+        };
+        let r = validate(&f, &rules);
+        assert!(!r.valid);
+        assert_eq!(r.missing_columns, ["x", "y"]);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(
+            r.errors[0].message,
+            "missing columns `x`, `y` (the file has: a, b)"
+        );
+    }
+
+    #[test]
+    fn empty_critical_cells_numeric_duplicates_and_singletons() {
+        let f = frame("cat,life\nAHU,20\nAHU,20\n,abc\nPump,15\nFan,\n");
+        let rules = ValidationRules {
+            required_columns: vec![],
+            critical_columns: vec!["cat".into()],
+            numeric_columns: vec!["life".into()],
+            max_invalid_numeric: 0.5,
+            min_rows: 10,
+            target_columns: vec!["cat".into()],
+        };
+        let r = validate(&f, &rules);
+        assert_eq!(r.empty_cells["cat"], 1);
+        assert_eq!(r.numeric["life"].invalid, 1);
+        assert_eq!(r.numeric["life"].empty, 1);
+        assert_eq!(r.numeric["life"].first_invalid, [(4, "abc".to_string())]);
+        assert_eq!(r.duplicate_rows, 1);
+        assert_eq!(r.singleton_classes["cat"], ["", "Fan", "Pump"]);
+        let checks: Vec<&str> = r.errors.iter().map(|i| i.check).collect();
+        assert_eq!(checks, ["min_rows", "critical_columns"]);
+        // 1 of 4 filled cells invalid: 25% ≤ 50% → a warning.
+        assert!(r.warnings.iter().any(|w| w.check == "numeric_columns"));
+    }
+}
