@@ -549,7 +549,12 @@ impl<'s> Builder<'s> {
             return None;
         };
         match op.build(&with) {
-            Ok(built) => Some((built, with)),
+            Ok(built) => {
+                for w in op.lint(&with) {
+                    self.warn(Some(id), w, None);
+                }
+                Some((built, with))
+            }
             Err(msg) => {
                 let fields: Vec<&str> = op.config.iter().map(|f| f.name).collect();
                 let help = if fields.is_empty() {

@@ -132,15 +132,11 @@ fn stratified(
         })
         .collect();
     // Hand out the rows lost to rounding, largest remainder first (ties: class order).
-    let mut given: usize = quotas.iter().map(|q| q.0).sum();
+    let given: usize = quotas.iter().map(|q| q.0).sum();
     let mut order: Vec<usize> = (0..quotas.len()).collect();
     order.sort_by(|&a, &b| quotas[b].1.total_cmp(&quotas[a].1).then(a.cmp(&b)));
-    for &k in order.iter().cycle().take(order.len() * 2) {
-        if given >= n_test {
-            break;
-        }
+    for &k in order.iter().cycle().take(n_test.saturating_sub(given)) {
         quotas[k].0 += 1;
-        given += 1;
     }
     let mut train = Vec::with_capacity(n - n_test);
     let mut test = Vec::with_capacity(n_test);

@@ -16,7 +16,7 @@ pub struct ValidationRules {
     /// Columns that must exist and have no empty cell.
     #[serde(default)]
     pub critical_columns: Vec<String>,
-    /// Columns whose non-empty cells must parse as numbers.
+    /// Columns whose non-empty cells must parse as numbers (checked when present).
     #[serde(default)]
     pub numeric_columns: Vec<String>,
     /// Largest tolerated fraction of non-empty numeric cells that do not parse; above it
@@ -29,6 +29,13 @@ pub struct ValidationRules {
     /// Target columns: classes with fewer than 2 rows are reported (a warning).
     #[serde(default)]
     pub target_columns: Vec<String>,
+    /// A report with errors is a failure (the pipeline must not train on it).
+    #[serde(default = "yes")]
+    pub strict: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_max_invalid_numeric() -> f64 {
@@ -81,12 +88,8 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
     let mut warnings = Vec::new();
 
     let mut wanted: Vec<&String> = rules.required_columns.iter().collect();
-    for c in rules
-        .critical_columns
-        .iter()
-        .chain(&rules.numeric_columns)
-        .chain(&rules.target_columns)
-    {
+    // Numeric columns are checked where present: a feature step may fall back to another.
+    for c in rules.critical_columns.iter().chain(&rules.target_columns) {
         if !wanted.contains(&c) {
             wanted.push(c);
         }
@@ -289,6 +292,7 @@ mod tests {
             max_invalid_numeric: 0.0,
             min_rows: 0,
             target_columns: vec!["x".into()],
+            strict: true,
         };
         let r = validate(&f, &rules);
         assert!(!r.valid);
@@ -310,6 +314,7 @@ mod tests {
             max_invalid_numeric: 0.5,
             min_rows: 10,
             target_columns: vec!["cat".into()],
+            strict: true,
         };
         let r = validate(&f, &rules);
         assert_eq!(r.empty_cells["cat"], 1);

@@ -4,7 +4,11 @@
 //! of its configuration. Each family of ops lives in its own file; [`Registry::builtin`]
 //! gathers them.
 
+mod features;
+mod io;
 mod registry;
+mod split;
 pub mod util;
+mod validate;
 
 pub use registry::{short_type_name, ArtifactType, ConfigField, Op, OpError, OpSpec, Port, Registry};

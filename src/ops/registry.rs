@@ -156,6 +156,7 @@ impl ConfigField {
 }
 
 type Builder = dyn Fn(&toml::Table) -> Result<Arc<dyn Op>, String> + Send + Sync;
+type Linter = dyn Fn(&toml::Table) -> Vec<String> + Send + Sync;
 
 /// Everything the graph needs to know about an op before running it.
 pub struct OpSpec {
@@ -169,6 +170,7 @@ pub struct OpSpec {
     pub variadic_outputs: Option<ArtifactType>,
     pub config: Vec<ConfigField>,
     build: Box<Builder>,
+    lint: Option<Box<Linter>>,
 }
 
 impl OpSpec {
@@ -197,7 +199,27 @@ impl OpSpec {
                     .map_err(|e: toml::de::Error| e.message().trim().to_string())?;
                 Ok(Arc::new(make(config)?) as Arc<dyn Op>)
             }),
+            lint: None,
         }
+    }
+
+    /// Warnings about a valid configuration (label leakage, say), shown by `dag check`.
+    pub fn linter<C: DeserializeOwned>(
+        mut self,
+        lint: impl Fn(C) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.lint = Some(Box::new(move |with: &toml::Table| {
+            match toml::Value::Table(with.clone()).try_into::<C>() {
+                Ok(config) => lint(config),
+                Err(_) => Vec::new(), // build() reports the error
+            }
+        }));
+        self
+    }
+
+    /// Run the linter, if any.
+    pub fn lint(&self, with: &toml::Table) -> Vec<String> {
+        self.lint.as_ref().map_or_else(Vec::new, |l| l(with))
     }
 
     pub fn input(mut self, port: Port) -> Self {
@@ -258,6 +280,10 @@ impl Registry {
         static BUILTIN: OnceLock<Registry> = OnceLock::new();
         BUILTIN.get_or_init(|| {
             let mut r = Registry::empty();
+            super::io::register(&mut r);
+            super::validate::register(&mut r);
+            super::features::register(&mut r);
+            super::split::register(&mut r);
             super::util::register(&mut r);
             r
         })

@@ -1,0 +1,86 @@
+//! `features.engineer`: derive the model's inputs and targets from an inventory.
+
+use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
+use crate::engine::NodeContext;
+use crate::ml::features::{FeatureConfig, Mode};
+use polars::prelude::DataFrame;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    config: PathBuf,
+    #[serde(default)]
+    predict: bool,
+}
+
+pub(crate) fn register(r: &mut Registry) {
+    r.register(
+        OpSpec::new(
+            "features.engineer",
+            "Add text combinations, numeric columns, hierarchies, column mappings and classification codes \
+             from a feature config (dags/features.toml).",
+            |c: Config| {
+                // Read at build time so a bad feature file fails `dag check`, not the run.
+                let features = FeatureConfig::load(&c.config).map_err(|e| e.to_string())?;
+                Ok(Engineer {
+                    features,
+                    mode: if c.predict { Mode::Predict } else { Mode::Train },
+                })
+            },
+        )
+        .linter(|c: Config| {
+            FeatureConfig::load(&c.config)
+                .map(|f| f.lint())
+                .unwrap_or_default()
+        })
+        .input(Port::new::<DataFrame>("table", "the inventory"))
+        .output(Port::new::<DataFrame>(
+            "table",
+            "the inventory with the engineered columns",
+        ))
+        .output(Port::new::<FeatureConfig>("features", "the feature config, for the model").optional())
+        .field(ConfigField::required(
+            "config",
+            "string",
+            "feature config TOML file",
+        ))
+        .field(ConfigField::with_default(
+            "predict",
+            "bool",
+            "false",
+            "prediction: do not derive target columns",
+        )),
+    );
+}
+
+struct Engineer {
+    features: FeatureConfig,
+    mode: Mode,
+}
+
+impl Op for Engineer {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let frame = ctx.input::<DataFrame>("table")?;
+        let (out, summary) = self.features.apply(&frame, self.mode)?;
+        for (name, source, filled) in &summary.numeric {
+            match source {
+                Some(s) if *filled > 0 => tracing::info!(
+                    "numeric `{name}` from `{s}`: {filled} empty or invalid cells filled with the configured value"
+                ),
+                Some(_) => {}
+                None => tracing::warn!("numeric `{name}`: no source column present, filled entirely"),
+            }
+        }
+        if !summary.optional_text_columns_absent.is_empty() {
+            tracing::info!(
+                "optional text columns absent: {}",
+                summary.optional_text_columns_absent.join(", ")
+            );
+        }
+        ctx.output("table", out)?;
+        ctx.output("features", self.features.clone())?;
+        Ok(())
+    }
+}

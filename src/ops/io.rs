@@ -1,0 +1,135 @@
+//! `csv.load` and `csv.write`: tables in and out.
+
+use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
+use crate::engine::NodeContext;
+use crate::ml::table::{self, ColumnType, Encoding};
+use indexmap::IndexMap;
+use polars::prelude::*;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadConfig {
+    path: PathBuf,
+    #[serde(default)]
+    schema: IndexMap<String, ColumnType>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WriteConfig {
+    path: PathBuf,
+    /// Relative paths are taken inside the run directory rather than the working directory.
+    #[serde(default)]
+    in_run_dir: bool,
+}
+
+pub(crate) fn register(r: &mut Registry) {
+    r.register(
+        OpSpec::new(
+            "csv.load",
+            "Read a CSV inventory: all columns as text unless `schema` says otherwise; BOMs stripped, \
+             headers trimmed, Windows-1252 fallback (with a warning), ragged rows reported with their line.",
+            |c: LoadConfig| Ok(Load(c)),
+        )
+        .output(Port::new::<DataFrame>("table", "the inventory"))
+        .field(ConfigField::required(
+            "path",
+            "string",
+            "CSV file (relative to the working directory)",
+        ))
+        .field(ConfigField::with_default(
+            "schema",
+            "table",
+            "{}",
+            "column → str | f64 | i64 for columns that are not text",
+        )),
+    );
+    r.register(
+        OpSpec::new(
+            "csv.write",
+            "Write a table as CSV (atomically: temp file, then rename).",
+            |c: WriteConfig| Ok(Write(c)),
+        )
+        .input(Port::new::<DataFrame>("table", "the table to write"))
+        .field(ConfigField::required("path", "string", "output file"))
+        .field(ConfigField::with_default(
+            "in_run_dir",
+            "bool",
+            "false",
+            "resolve a relative `path` inside the run directory",
+        )),
+    );
+}
+
+struct Load(LoadConfig);
+impl Op for Load {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let loaded = table::read_csv(&self.0.path, &self.0.schema)?;
+        if loaded.encoding == Encoding::Windows1252 {
+            tracing::warn!(
+                "{} is not UTF-8: decoded as Windows-1252 (latin-1)",
+                self.0.path.display()
+            );
+        }
+        if loaded.boms_stripped > 1 {
+            tracing::warn!(
+                "{}: stripped {} byte-order marks",
+                self.0.path.display(),
+                loaded.boms_stripped
+            );
+        }
+        tracing::info!(
+            "loaded {}: {} rows × {} columns",
+            self.0.path.display(),
+            loaded.frame.height(),
+            loaded.frame.width()
+        );
+        ctx.output("table", loaded.frame)?;
+        Ok(())
+    }
+}
+
+struct Write(WriteConfig);
+impl Op for Write {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let frame = ctx.input::<DataFrame>("table")?;
+        let path = if self.0.in_run_dir && self.0.path.is_relative() {
+            ctx.run_dir().join(&self.0.path)
+        } else {
+            self.0.path.clone()
+        };
+        write_csv(&frame, &path)?;
+        tracing::info!("wrote {} ({} rows)", path.display(), frame.height());
+        Ok(())
+    }
+}
+
+/// Write a table as CSV, atomically; creates the parent directory.
+pub(crate) fn write_csv(frame: &DataFrame, path: &std::path::Path) -> Result<(), IoError> {
+    let err = |source| IoError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    let mut frame = frame.clone();
+    crate::atomic_file::write_atomic_with(path, |w| {
+        CsvWriter::new(w)
+            .finish(&mut frame)
+            .map_err(std::io::Error::other)
+    })
+    .map_err(err)
+}

@@ -1,0 +1,102 @@
+//! `data.split`: train and test tables.
+
+use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
+use crate::engine::NodeContext;
+use crate::ml::split::{from_test_rows, split, SplitIndices, TestSize};
+use crate::ml::table::{take_rows, text_column};
+use polars::prelude::DataFrame;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default = "default_test_size")]
+    test_size: TestSize,
+    #[serde(default = "default_seed")]
+    seed: u64,
+    /// Column to stratify on; empty: none.
+    #[serde(default)]
+    stratify: String,
+    /// File of 0-based test row indices; empty: a random split.
+    #[serde(default)]
+    test_rows: String,
+}
+
+fn default_test_size() -> TestSize {
+    TestSize::Fraction(0.3)
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+pub(crate) fn register(r: &mut Registry) {
+    r.register(
+        OpSpec::new(
+            "data.split",
+            "Split a table into train and test: seeded shuffle, optionally stratified, or explicit test rows.",
+            |c: Config| {
+                // Check the size now so `dag check` catches `test_size = 1.5`.
+                if let TestSize::Fraction(f) = c.test_size {
+                    if !(f > 0.0 && f < 1.0) {
+                        return Err(crate::ml::split::SplitError::BadFraction(f).to_string());
+                    }
+                }
+                Ok(Split(c))
+            },
+        )
+        .input(Port::new::<DataFrame>("table", "the table to split"))
+        .output(Port::new::<DataFrame>("train", "training rows"))
+        .output(Port::new::<DataFrame>("test", "test rows"))
+        .output(Port::new::<SplitIndices>("split", "the row indices of each side").optional())
+        .field(ConfigField::with_default(
+            "test_size",
+            "float | integer",
+            "0.3",
+            "fraction of rows (0 < x < 1) or a row count",
+        ))
+        .field(ConfigField::with_default("seed", "integer", "42", "shuffle seed"))
+        .field(ConfigField::with_default(
+            "stratify",
+            "string",
+            "\"\"",
+            "column whose class proportions both sides keep",
+        ))
+        .field(ConfigField::with_default(
+            "test_rows",
+            "string",
+            "\"\"",
+            "file of 0-based test row indices (one per line) instead of a random split",
+        )),
+    );
+}
+
+struct Split(Config);
+impl Op for Split {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let frame = ctx.input::<DataFrame>("table")?;
+        let n = frame.height();
+        let indices = if !self.0.test_rows.is_empty() {
+            from_test_rows(&PathBuf::from(&self.0.test_rows), n)?
+        } else if !self.0.stratify.is_empty() {
+            let labels = text_column(&frame, &self.0.stratify)?;
+            split(n, self.0.test_size, self.0.seed, Some(&labels))?
+        } else {
+            split(n, self.0.test_size, self.0.seed, None)?
+        };
+        for note in &indices.notes {
+            tracing::warn!("split: {note}");
+        }
+        tracing::info!(
+            "split {n} rows: {} train, {} test ({})",
+            indices.train.len(),
+            indices.test.len(),
+            indices.method
+        );
+        ctx.output("train", take_rows(&frame, &indices.train)?)?;
+        ctx.output("test", take_rows(&frame, &indices.test)?)?;
+        ctx.output("split", indices)?;
+        Ok(())
+    }
+}

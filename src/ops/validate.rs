@@ -1,0 +1,104 @@
+//! `data.validate`: check an inventory; in strict mode, stop the pipeline on bad data.
+
+use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
+use crate::engine::NodeContext;
+use crate::ml::validate::{validate, ValidationReport, ValidationRules};
+use polars::prelude::DataFrame;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ValidateError {
+    #[error("the data failed validation ({} error{}): {}", .0.len(), if .0.len() == 1 { "" } else { "s" }, .0.join("; "))]
+    Invalid(Vec<String>),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub(crate) fn register(r: &mut Registry) {
+    r.register(
+        OpSpec::new(
+            "data.validate",
+            "Check columns, empty critical cells, numeric parsing, row count, duplicates and rare classes; \
+             write validation.json; with `strict`, fail on any error.",
+            |c: ValidationRules| Ok(Validate(c)),
+        )
+        .input(Port::new::<DataFrame>("table", "the inventory"))
+        .output(Port::new::<ValidationReport>("report", "the findings").optional())
+        .field(ConfigField::with_default(
+            "required_columns",
+            "[string]",
+            "[]",
+            "columns that must exist",
+        ))
+        .field(ConfigField::with_default(
+            "critical_columns",
+            "[string]",
+            "[]",
+            "columns that must have no empty cell",
+        ))
+        .field(ConfigField::with_default(
+            "numeric_columns",
+            "[string]",
+            "[]",
+            "columns whose filled cells must be numbers",
+        ))
+        .field(ConfigField::with_default(
+            "max_invalid_numeric",
+            "float",
+            "0.05",
+            "tolerated fraction of non-numeric filled cells (above: error, else warning)",
+        ))
+        .field(ConfigField::with_default(
+            "min_rows",
+            "integer",
+            "0",
+            "fewest rows accepted",
+        ))
+        .field(ConfigField::with_default(
+            "target_columns",
+            "[string]",
+            "[]",
+            "targets: single-row classes are reported",
+        ))
+        .field(ConfigField::with_default(
+            "strict",
+            "bool",
+            "true",
+            "fail the node when the data is invalid",
+        )),
+    );
+}
+
+struct Validate(ValidationRules);
+impl Op for Validate {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let frame = ctx.input::<DataFrame>("table")?;
+        let report = validate(&frame, &self.0);
+        let path = ctx.run_dir().join("validation.json");
+        let json = serde_json::to_vec_pretty(&report)?;
+        crate::atomic_file::write_atomic(&path, &json)
+            .map_err(|source| ValidateError::Write { path, source })?;
+        for w in &report.warnings {
+            tracing::warn!("validation: {}", w.message);
+        }
+        for e in &report.errors {
+            tracing::error!("validation: {}", e.message);
+        }
+        if !report.valid && self.0.strict {
+            return Err(
+                ValidateError::Invalid(report.errors.iter().map(|e| e.message.clone()).collect()).into(),
+            );
+        }
+        tracing::info!(
+            "validation: {} rows, {} errors, {} warnings",
+            report.rows,
+            report.errors.len(),
+            report.warnings.len()
+        );
+        ctx.output("report", report)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,276 @@
+//! The data ops end to end: csv.load, data.validate, features.engineer, data.split.
+
+mod common;
+use common::*;
+use std::path::Path;
+
+/// Run the data pipeline on `csv` (bytes) with the repository's features.toml.
+fn run_data(dir: &Path, csv: &[u8], extra: &[&str]) -> Output {
+    std::fs::write(dir.join("inventory.csv"), csv).unwrap();
+    let features = repo("dags/features.toml");
+    let features = format!("features={}", features.display());
+    let pipeline = fixture("data_pipeline.toml");
+    let mut args = vec![
+        "dag",
+        "run",
+        pipeline.to_str().unwrap(),
+        "--runs-dir",
+        "runs",
+        "--set",
+        &features,
+    ];
+    args.extend_from_slice(extra);
+    nexusml(dir, &args)
+}
+
+/// Rows of a CSV written by the pipeline, via the crate's own reader.
+fn read_table(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let t = nexusml::ml::table::read_csv(path, &Default::default())
+        .unwrap()
+        .frame;
+    let names = nexusml::ml::table::column_names(&t);
+    let cols: Vec<Vec<String>> = names
+        .iter()
+        .map(|n| {
+            let c = t.column(n).unwrap();
+            match c.str() {
+                Ok(s) => s.iter().map(|v| v.unwrap_or("").to_string()).collect(),
+                Err(_) => (0..t.height()).map(|i| c.get(i).unwrap().to_string()).collect(),
+            }
+        })
+        .collect();
+    (names, cols)
+}
+
+fn column<'a>(table: &'a (Vec<String>, Vec<Vec<String>>), name: &str) -> &'a [String] {
+    let i = table
+        .0
+        .iter()
+        .position(|n| n == name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    &table.1[i]
+}
+
+#[test]
+fn classic_17_column_schema_goes_through_the_feature_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read(fixture("data/classic.csv")).unwrap();
+    let out = run_data(dir.path(), &csv, &[]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let run = single_run_dir(&dir.path().join("runs"));
+    let engineered = read_table(&run.join("engineered.csv"));
+    assert_eq!(
+        column(&engineered, "combined_text")[0],
+        " AHU-1 York MCA-040 Library"
+    );
+    assert_eq!(
+        column(&engineered, "Equipment_Type")[0],
+        "HVAC Equipment-Air Handling Unit"
+    );
+    // No service_life column: the numeric feature falls back to condition_score.
+    assert_eq!(column(&engineered, "service_life")[0], "4.2");
+    let train = read_table(&run.join("train.csv"));
+    let test = read_table(&run.join("test.csv"));
+    assert_eq!(column(&test, "equipment_tag").len(), 22, "ceil(0.3 × 72)");
+    assert_eq!(column(&train, "equipment_tag").len(), 50);
+    let report = read_json(&run.join("validation.json"));
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["rows"], 72);
+}
+
+#[test]
+fn spreadsheet_quirks_are_read_correctly() {
+    // Two BOMs, a padded header, a quoted comma, doubled quotes, empty cells, latin-1.
+    let mut csv = b"\xEF\xBB\xBF\xEF\xBB\xBFequipment_tag , manufacturer,model,description,category_name,mcaa_system_category,uniformat_code,service_life\n".to_vec();
+    for i in 0..6 {
+        csv.extend_from_slice(
+            format!(
+                "AHU-{i},Trane,,\"Air handler, 10\"\" duct\",AHU,HVAC,D3040,{}\n",
+                if i == 0 { "" } else { "20" }
+            )
+            .as_bytes(),
+        );
+    }
+    csv.extend_from_slice(b"CH-1,Caf\xe9 Chillers,X1,chiller,Chiller,HVAC,D3030,23\n");
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_data(dir.path(), &csv, &["--set", "test_size=2"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("is not UTF-8: decoded as Windows-1252"),
+        "{}",
+        out.stderr
+    );
+    let run = single_run_dir(&dir.path().join("runs"));
+    let t = read_table(&run.join("engineered.csv"));
+    assert_eq!(
+        column(&t, "equipment_tag")[0],
+        "AHU-0",
+        "header trimmed, BOMs gone"
+    );
+    assert_eq!(column(&t, "description")[0], "Air handler, 10\" duct");
+    assert_eq!(column(&t, "model")[0], "", "empty cells stay empty strings");
+    assert_eq!(column(&t, "manufacturer")[6], "Café Chillers");
+    assert_eq!(column(&t, "service_life")[0], "0.0", "empty numeric filled");
+}
+
+#[test]
+fn ragged_rows_and_missing_files_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_data(dir.path(), b"a,b,category_name\n1,2,x\n1,2,3,4\n", &[]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("inventory.csv:3: row has 4 fields, the header has 3"),
+        "{}",
+        out.stderr
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_data(dir.path(), b"", &["--set", "data=nope.csv"]);
+    assert_eq!(out.code, 1);
+    assert!(out.stderr.contains("file not found: nope.csv"), "{}", out.stderr);
+}
+
+#[test]
+fn strict_validation_stops_the_pipeline_before_the_split() {
+    let dir = tempfile::tempdir().unwrap();
+    // `category_name` has an empty cell; too few rows.
+    let csv =
+        b"equipment_tag,manufacturer,model,description,category_name,mcaa_system_category,uniformat_code\n\
+                A,B,C,d,,HVAC,D3040\nA2,B,C,d,Pump,HVAC,D3040\n";
+    let out = run_data(dir.path(), csv, &["--set", "test_size=1"]);
+    assert_eq!(out.code, 1, "{}", out.all());
+    let run = single_run_dir(&dir.path().join("runs"));
+    let report = read_json(&run.join("report.json"));
+    let validate = node(&report, "validate");
+    assert_eq!(validate["status"], "failed");
+    let msg = validate["error"][0].as_str().unwrap();
+    assert!(
+        msg.contains("critical column `category_name` has 1 empty cell"),
+        "{msg}"
+    );
+    assert!(msg.contains("2 rows; at least 5 are needed"), "{msg}");
+    assert_eq!(node(&report, "split")["status"], "skipped");
+    let v = read_json(&run.join("validation.json"));
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["empty_cells"]["category_name"], 1);
+}
+
+#[test]
+fn missing_columns_are_listed_with_the_ones_present() {
+    let dir = tempfile::tempdir().unwrap();
+    // --keep-going: validation and the feature step both run and both report.
+    let out = run_data(
+        dir.path(),
+        b"tag,maker\n1,2\n3,4\n5,6\n7,8\n9,10\n",
+        &["--keep-going"],
+    );
+    assert_eq!(out.code, 1);
+    let run = single_run_dir(&dir.path().join("runs"));
+    let v = read_json(&run.join("validation.json"));
+    assert_eq!(
+        v["errors"][0]["message"],
+        "missing column `category_name` (the file has: tag, maker)"
+    );
+    // The feature step fails on its own, naming the column it needs.
+    assert!(
+        out.stderr
+            .contains("classification system `uniformat_code` needs column `uniformat_code`, which the table does not have (columns: tag, maker)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn explicit_test_rows_and_stratification() {
+    let csv = std::fs::read(fixture("data/classic.csv")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rows.txt"), "0\n5\n71\n").unwrap();
+    let out = run_data(dir.path(), &csv, &["--set", "test_rows=rows.txt"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let run = single_run_dir(&dir.path().join("runs"));
+    let test = read_table(&run.join("test.csv"));
+    assert_eq!(column(&test, "equipment_tag"), ["AHU-1", "FP-1", "FP-12"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_data(dir.path(), &csv, &["--set", "stratify=category_name"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let run = single_run_dir(&dir.path().join("runs"));
+    let test = read_table(&run.join("test.csv"));
+    let cats = column(&test, "category_name");
+    // ceil(0.3 × 72) = 22 test rows over 6 classes of 12: 3.67 each → four get 4, two get 3.
+    let mut counts: Vec<usize> = [
+        "Air Handling Unit",
+        "Chiller",
+        "Boiler",
+        "Pump",
+        "Panelboard",
+        "Fire Pump",
+    ]
+    .iter()
+    .map(|c| cats.iter().filter(|x| x == c).count())
+    .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [3, 3, 4, 4, 4, 4]);
+}
+
+#[test]
+fn bad_test_size_fails_dag_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = fixture("data_pipeline.toml");
+    let features = format!("features={}", repo("dags/features.toml").display());
+    let out = nexusml(
+        dir.path(),
+        &[
+            "dag",
+            "check",
+            pipeline.to_str().unwrap(),
+            "--set",
+            &features,
+            "--set",
+            "test_size=1.0",
+        ],
+    );
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("node `split`: invalid `with` for `data.split`: test_size must be between 0 and 1"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn leakage_and_duplicate_targets_are_warned_by_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let leaky = std::fs::read_to_string(repo("dags/features.toml"))
+        .unwrap()
+        .replace(
+            "columns = [\"description\", \"equipment_tag\"",
+            "columns = [\"description\", \"category_name\", \"equipment_tag\"",
+        );
+    std::fs::write(dir.path().join("leaky.toml"), leaky).unwrap();
+    let out = nexusml(
+        dir.path(),
+        &[
+            "dag",
+            "check",
+            fixture("data_pipeline.toml").to_str().unwrap(),
+            "--set",
+            "features=leaky.toml",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("label leakage: the model text `combined_text` includes `category_name`"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("targets `Equipment_Type` and `System_Subtype` are derived identically"),
+        "{}",
+        out.stderr
+    );
+}
