@@ -2,6 +2,7 @@
 //! splits, text features, forests, metrics.
 
 pub mod features;
+pub mod metrics;
 pub mod rng;
 pub mod split;
 pub mod table;

@@ -1,0 +1,213 @@
+//! Classification metrics, as scikit-learn computes them: labels are the union of those in
+//! the truth and the predictions (sorted), and a class with no prediction or no support
+//! scores 0 rather than failing (`zero_division=0`).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Precision, recall, F1 and support of one class.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ClassReport {
+    pub label: String,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+}
+
+/// How the model does on the catch-all class ("Other"), when the labels have one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OtherAnalysis {
+    pub label: String,
+    /// Fraction of true "Other" rows predicted "Other".
+    pub accuracy: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub false_positives: usize,
+    pub false_negatives: usize,
+    /// (true label, text) of rows wrongly predicted "Other" (first few).
+    pub false_positive_examples: Vec<(String, String)>,
+    /// (predicted label, text) of "Other" rows predicted as something else (first few).
+    pub false_negative_examples: Vec<(String, String)>,
+}
+
+/// Everything measured for one target.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TargetMetrics {
+    pub target: String,
+    pub rows: usize,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub weighted_f1: f64,
+    pub per_class: Vec<ClassReport>,
+    /// Row = true label, column = predicted label, both in `labels` order.
+    pub labels: Vec<String>,
+    pub confusion: Vec<Vec<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other: Option<OtherAnalysis>,
+}
+
+/// Compare predictions with the truth. `texts` (the model's input per row) feed the
+/// "Other" examples.
+pub fn evaluate(target: &str, truth: &[String], pred: &[String], texts: Option<&[String]>) -> TargetMetrics {
+    assert_eq!(truth.len(), pred.len(), "truth and predictions differ in length");
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    for l in truth.iter().chain(pred) {
+        index.entry(l.as_str()).or_insert(0);
+    }
+    let labels: Vec<String> = index.keys().map(|s| s.to_string()).collect();
+    for (i, v) in index.values_mut().enumerate() {
+        *v = i;
+    }
+    let k = labels.len();
+    let mut confusion = vec![vec![0u64; k]; k];
+    for (t, p) in truth.iter().zip(pred) {
+        confusion[index[t.as_str()]][index[p.as_str()]] += 1;
+    }
+    let n = truth.len();
+    let correct: u64 = (0..k).map(|i| confusion[i][i]).sum();
+    let per_class: Vec<ClassReport> = (0..k)
+        .map(|c| {
+            let tp = confusion[c][c] as f64;
+            let support: u64 = confusion[c].iter().sum();
+            let predicted: u64 = (0..k).map(|r| confusion[r][c]).sum();
+            let precision = ratio(tp, predicted as f64);
+            let recall = ratio(tp, support as f64);
+            ClassReport {
+                label: labels[c].clone(),
+                precision,
+                recall,
+                f1: f1(precision, recall),
+                support: support as usize,
+            }
+        })
+        .collect();
+    let macro_f1 = if k == 0 {
+        0.0
+    } else {
+        per_class.iter().map(|c| c.f1).sum::<f64>() / k as f64
+    };
+    let weighted_f1 = ratio(per_class.iter().map(|c| c.f1 * c.support as f64).sum(), n as f64);
+    let other = labels
+        .iter()
+        .position(|l| l.eq_ignore_ascii_case("other"))
+        .map(|o| other_analysis(&labels[o], truth, pred, texts, &per_class[o]));
+    TargetMetrics {
+        target: target.to_string(),
+        rows: n,
+        accuracy: ratio(correct as f64, n as f64),
+        macro_f1,
+        weighted_f1,
+        per_class,
+        labels,
+        confusion,
+        other,
+    }
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        0.0
+    } else {
+        a / b
+    }
+}
+
+fn f1(p: f64, r: f64) -> f64 {
+    if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    }
+}
+
+fn other_analysis(
+    label: &str,
+    truth: &[String],
+    pred: &[String],
+    texts: Option<&[String]>,
+    report: &ClassReport,
+) -> OtherAnalysis {
+    let text = |i: usize| texts.and_then(|t| t.get(i)).cloned().unwrap_or_default();
+    let mut fp = Vec::new();
+    let mut fn_ = Vec::new();
+    let (mut n_fp, mut n_fn) = (0, 0);
+    for (i, (t, p)) in truth.iter().zip(pred).enumerate() {
+        if p == label && t != label {
+            n_fp += 1;
+            if fp.len() < 5 {
+                fp.push((t.clone(), text(i)));
+            }
+        } else if t == label && p != label {
+            n_fn += 1;
+            if fn_.len() < 5 {
+                fn_.push((p.clone(), text(i)));
+            }
+        }
+    }
+    OtherAnalysis {
+        label: label.to_string(),
+        accuracy: report.recall,
+        precision: report.precision,
+        recall: report.recall,
+        f1: report.f1,
+        false_positives: n_fp,
+        false_negatives: n_fn,
+        false_positive_examples: fp,
+        false_negative_examples: fn_,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn matches_scikit_learn_on_a_small_case() {
+        // scikit-learn 1.x prints: accuracy 0.6, macro F1 0.43333333333333335, weighted F1 0.52.
+        let truth = s(&["a", "a", "b", "b", "c"]);
+        let pred = s(&["a", "b", "b", "b", "a"]);
+        let m = evaluate("t", &truth, &pred, None);
+        assert!((m.accuracy - 0.6).abs() < 1e-12);
+        // a: p=1/2 r=1/2 f=0.5; b: p=2/3 r=1 f=0.8; c: p=0 r=0 f=0.
+        assert!((m.macro_f1 - 0.433_333_333_333_333_35).abs() < 1e-12);
+        assert!((m.weighted_f1 - 0.52).abs() < 1e-12);
+        assert_eq!(m.labels, ["a", "b", "c"]);
+        assert_eq!(m.confusion, vec![vec![1, 1, 0], vec![0, 2, 0], vec![1, 0, 0]]);
+        assert_eq!(m.per_class[1].support, 2);
+    }
+
+    #[test]
+    fn labels_only_predicted_count_in_macro_f1() {
+        let m = evaluate("t", &s(&["a", "a"]), &s(&["a", "z"]), None);
+        assert_eq!(m.labels, ["a", "z"]);
+        // a: p=1 r=0.5 f=2/3; z: p=0 r=0 (no support) f=0. scikit-learn: 0.3333333333333333.
+        assert!((m.macro_f1 - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn other_class_analysis() {
+        let truth = s(&["Other", "Other", "Pump", "Fan"]);
+        let pred = s(&["Other", "Pump", "Other", "Fan"]);
+        let texts = s(&["misc", "odd pump", "chw pump", "ef-1"]);
+        let m = evaluate("t", &truth, &pred, Some(&texts));
+        let o = m.other.unwrap();
+        assert_eq!(o.false_positives, 1);
+        assert_eq!(o.false_negatives, 1);
+        assert_eq!(
+            o.false_positive_examples,
+            [("Pump".to_string(), "chw pump".to_string())]
+        );
+        assert_eq!(
+            o.false_negative_examples,
+            [("Pump".to_string(), "odd pump".to_string())]
+        );
+        assert!((o.accuracy - 0.5).abs() < 1e-12);
+        assert!(evaluate("t", &s(&["a"]), &s(&["a"]), None).other.is_none());
+    }
+}
