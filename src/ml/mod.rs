@@ -1,6 +1,7 @@
 //! Domain algorithms with no DAG in sight: random numbers, tables, validation, features,
 //! splits, text features, forests, metrics.
 
+pub mod bundle;
 pub mod features;
 pub mod metrics;
 pub mod rng;

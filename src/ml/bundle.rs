@@ -1,0 +1,207 @@
+//! The model file container: a fixed header, then a serde payload, then a checksum.
+//!
+//! ```text
+//! offset  size  field
+//! 0       8     magic "NEXUSML\0"
+//! 8       4     format version (u32, little endian)
+//! 12      8     payload length in bytes (u64, little endian)
+//! 20      n     payload (postcard-encoded model)
+//! 20+n    32    SHA-256 of the payload
+//! ```
+//!
+//! A truncated file, a flipped bit and a file from a newer nexusml each get their own
+//! error. Files are written to a temporary file and renamed, never half written.
+
+use serde::{de::DeserializeOwned, Serialize};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+pub const MAGIC: &[u8; 8] = b"NEXUSML\0";
+const HEADER: usize = 20;
+const CHECKSUM: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("cannot read model {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write model {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a nexusml model file (no NEXUSML header)")]
+    NotAModel { path: PathBuf },
+    #[error("{path} is model format version {found}, newer than this nexusml reads (up to {supported}); upgrade nexusml")]
+    FutureVersion {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("{path} is truncated: {expected} bytes expected, {found} present")]
+    Truncated {
+        path: PathBuf,
+        expected: u64,
+        found: u64,
+    },
+    #[error("{path} is corrupted: its checksum does not match its contents")]
+    Corrupted { path: PathBuf },
+    #[error("{path}: the model payload cannot be decoded: {message}")]
+    Decode { path: PathBuf, message: String },
+    #[error("the model cannot be encoded: {0}")]
+    Encode(String),
+}
+
+/// Encode `value` as a model file image.
+pub fn encode<T: Serialize>(value: &T, version: u32) -> Result<Vec<u8>, BundleError> {
+    let payload = postcard::to_allocvec(value).map_err(|e| BundleError::Encode(e.to_string()))?;
+    let mut out = Vec::with_capacity(HEADER + payload.len() + CHECKSUM);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&version.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out.extend_from_slice(&Sha256::digest(&payload));
+    Ok(out)
+}
+
+/// Decode a model file image; `path` names it in errors. `supported` is the newest
+/// format version this build reads.
+pub fn decode<T: DeserializeOwned>(
+    bytes: &[u8],
+    path: &Path,
+    supported: u32,
+) -> Result<(T, u32), BundleError> {
+    let path = || path.to_path_buf();
+    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(BundleError::NotAModel { path: path() });
+    }
+    if bytes.len() < HEADER {
+        return Err(BundleError::Truncated {
+            path: path(),
+            expected: HEADER as u64,
+            found: bytes.len() as u64,
+        });
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version > supported {
+        return Err(BundleError::FutureVersion {
+            path: path(),
+            found: version,
+            supported,
+        });
+    }
+    let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    let expected = HEADER as u64 + len + CHECKSUM as u64;
+    if (bytes.len() as u64) < expected {
+        return Err(BundleError::Truncated {
+            path: path(),
+            expected,
+            found: bytes.len() as u64,
+        });
+    }
+    let payload = &bytes[HEADER..HEADER + len as usize];
+    let sum = &bytes[HEADER + len as usize..expected as usize];
+    if Sha256::digest(payload).as_slice() != sum || bytes.len() as u64 != expected {
+        return Err(BundleError::Corrupted { path: path() });
+    }
+    let value = postcard::from_bytes(payload).map_err(|e| BundleError::Decode {
+        path: path(),
+        message: e.to_string(),
+    })?;
+    Ok((value, version))
+}
+
+/// Write a model file atomically.
+pub fn save<T: Serialize>(value: &T, version: u32, path: &Path) -> Result<u64, BundleError> {
+    let bytes = encode(value, version)?;
+    crate::atomic_file::write_atomic(path, &bytes).map_err(|source| BundleError::Write {
+        path: path.into(),
+        source,
+    })?;
+    Ok(bytes.len() as u64)
+}
+
+/// Read a model file.
+pub fn load<T: DeserializeOwned>(path: &Path, supported: u32) -> Result<(T, u32), BundleError> {
+    let bytes = std::fs::read(path).map_err(|source| BundleError::Read {
+        path: path.into(),
+        source,
+    })?;
+    decode(&bytes, path, supported)
+}
+
+/// SHA-256 of a file, as hex (the training data's fingerprint).
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(path)?;
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex(&hasher.finalize()))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Thing {
+        name: String,
+        weights: Vec<f32>,
+    }
+
+    fn thing() -> Thing {
+        Thing {
+            name: "forest".into(),
+            weights: vec![0.5, 1.5, -2.0],
+        }
+    }
+
+    #[test]
+    fn round_trips_and_names_every_failure() {
+        let p = Path::new("m.nxm");
+        let bytes = encode(&thing(), 1).unwrap();
+        assert_eq!(decode::<Thing>(&bytes, p, 1).unwrap(), (thing(), 1));
+
+        let e = decode::<Thing>(&bytes[..bytes.len() - 5], p, 1).unwrap_err();
+        assert!(e.to_string().starts_with("m.nxm is truncated:"), "{e}");
+        let e = decode::<Thing>(&bytes[..10], p, 1).unwrap_err();
+        assert!(matches!(e, BundleError::Truncated { .. }), "{e}");
+
+        let mut flipped = bytes.clone();
+        flipped[HEADER + 2] ^= 0x40;
+        let e = decode::<Thing>(&flipped, p, 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.nxm is corrupted: its checksum does not match its contents"
+        );
+
+        let future = encode(&thing(), 9).unwrap();
+        let e = decode::<Thing>(&future, p, 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.nxm is model format version 9, newer than this nexusml reads (up to 1); upgrade nexusml"
+        );
+
+        let e = decode::<Thing>(b"PK\x03\x04 a zip file", p, 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.nxm is not a nexusml model file (no NEXUSML header)"
+        );
+    }
+
+    #[test]
+    fn save_and_load_through_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.nxm");
+        save(&thing(), 1, &p).unwrap();
+        assert_eq!(load::<Thing>(&p, 1).unwrap().0, thing());
+        assert_eq!(sha256_file(&p).unwrap().len(), 64);
+    }
+}
