@@ -1,10 +1,11 @@
 //! Domain algorithms with no DAG in sight: random numbers, tables, validation, features,
-//! splits, text features, forests, metrics.
+//! splits, text features, forests, metrics, the model file, synthetic inventories.
 
 pub mod bundle;
 pub mod features;
 pub mod metrics;
 pub mod rng;
 pub mod split;
+pub mod synth;
 pub mod table;
 pub mod validate;
