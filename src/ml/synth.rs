@@ -16,8 +16,8 @@ mod catalog;
 mod text;
 
 pub use catalog::{
-    catalog, Discipline, EquipmentKind, Maker, Size, Unit, AIR, CHW, CW, DRAIN, ELEC, EPWR, FIRE,
-    HVAC, HW, LIFE, MCAA_CATEGORIES, PLUMB, STEAM,
+    catalog, Discipline, EquipmentKind, Maker, Size, Unit, AIR, CHW, CW, DRAIN, ELEC, EPWR, FIRE, HVAC, HW,
+    LIFE, MCAA_CATEGORIES, PLUMB, STEAM,
 };
 
 use crate::ml::rng::{derive_seed, Rng};
@@ -69,10 +69,7 @@ pub struct SynthSummary {
 #[derive(Debug, thiserror::Error)]
 pub enum SynthError {
     #[error("cannot write {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("output path {path} has no file name")]
     NoFileName { path: PathBuf },
 }
@@ -237,9 +234,7 @@ fn tables() -> &'static Tables {
                     .collect();
                 if s.is_empty() {
                     s = (0..kinds.len())
-                        .filter(|&j| {
-                            j != i && kinds[j].mcaa_system_category == k.mcaa_system_category
-                        })
+                        .filter(|&j| j != i && kinds[j].mcaa_system_category == k.mcaa_system_category)
                         .collect();
                 }
                 s
@@ -354,13 +349,7 @@ fn equipment_word(rng: &mut Rng, kind: &EquipmentKind) -> String {
     }
 }
 
-fn description(
-    rng: &mut Rng,
-    kind: &EquipmentKind,
-    sizes: &[String],
-    maker: &str,
-    model: &str,
-) -> String {
+fn description(rng: &mut Rng, kind: &EquipmentKind, sizes: &[String], maker: &str, model: &str) -> String {
     if rng.chance(P_DESC_EMPTY) {
         return String::new();
     }
@@ -467,11 +456,7 @@ fn make_row(seed: u64, i: usize) -> (Row, bool) {
     let ki = pick_kind(&mut rng);
     let kind = &kinds[ki];
     let (building, building_code) = *rng.pick(BUILDINGS);
-    let location_id = BUILDINGS
-        .iter()
-        .position(|(b, _)| *b == building)
-        .unwrap_or(0)
-        + 1;
+    let location_id = BUILDINGS.iter().position(|(b, _)| *b == building).unwrap_or(0) + 1;
 
     let maker = *rng.pick(kind.makers);
     let pattern = *rng.pick(maker.models);
@@ -507,8 +492,7 @@ fn make_row(seed: u64, i: usize) -> (Row, bool) {
         if r < P_MODEL_EMPTY {
             String::new()
         } else if r < P_MODEL_EMPTY + 0.02 {
-            rng.pick(&["N/A", "UNKNOWN", "unk", "see nameplate"])
-                .to_string()
+            rng.pick(&["N/A", "UNKNOWN", "unk", "see nameplate"]).to_string()
         } else {
             model.clone()
         }
@@ -618,10 +602,7 @@ pub fn write_inventory(opts: &SynthOptions, path: &Path) -> Result<SynthSummary,
         let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
         let mut w = std::io::BufWriter::new(file);
         let summary = generate_csv(opts, &mut w).map_err(io_err(&tmp))?;
-        let file = w
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .map_err(io_err(&tmp))?;
+        let file = w.into_inner().map_err(|e| e.into_error()).map_err(io_err(&tmp))?;
         file.sync_all().map_err(io_err(&tmp))?;
         std::fs::rename(&tmp, path).map_err(io_err(path))?;
         Ok(summary)
@@ -709,10 +690,7 @@ mod tests {
         }
         assert_eq!(summary.rows, 2000);
         assert!(summary.categories >= 60, "{summary:?}");
-        assert!(
-            summary.mislabelled > 0 && summary.mislabelled < 80,
-            "{summary:?}"
-        );
+        assert!(summary.mislabelled > 0 && summary.mislabelled < 80, "{summary:?}");
         // Quoting is exercised: building names and descriptions with commas and quotes.
         assert!(text.contains("\"Science Hall, Annex\""));
         assert!(records.iter().any(|r| r[17].contains('"')));
@@ -744,18 +722,11 @@ mod tests {
             Discipline::FireProtection,
             Discipline::Electrical,
         ] {
-            assert!(
-                kinds.iter().filter(|k| k.discipline == d).count() >= 8,
-                "{d:?}"
-            );
+            assert!(kinds.iter().filter(|k| k.discipline == d).count() >= 8, "{d:?}");
         }
         let mut names = BTreeSet::new();
         for k in kinds {
-            assert!(
-                names.insert(k.category_name),
-                "duplicate {}",
-                k.category_name
-            );
+            assert!(names.insert(k.category_name), "duplicate {}", k.category_name);
             assert!(
                 ["D20", "D30", "D40", "D50"]
                     .iter()

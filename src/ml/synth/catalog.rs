@@ -146,10 +146,7 @@ const PUMP_MAKERS: &[Maker] = &[
         "Armstrong",
         &["4300 #x#x#", "4030 #x#", "4380 #x#x#", "DE 4300-#"],
     ),
-    mk(
-        "Grundfos",
-        &["TP##-###/4", "NBG ###-###", "CR##-#", "NKE ##-###"],
-    ),
+    mk("Grundfos", &["TP##-###/4", "NBG ###-###", "CR##-#", "NKE ##-###"]),
     mk("Taco", &["KV####", "FI####", "KS####", "CI####"]),
     mk("Aurora", &["###A #x#x#", "3800 #x#"]),
     mk("Paco", &["LC ####-#", "KP ####"]),
@@ -160,10 +157,7 @@ const FAN_MAKERS_EXH: &[Maker] = &[
         "Greenheck",
         &["G-###-VG", "GB-###", "CUE-###-VG", "SQ-###-VG", "CUBE-###"],
     ),
-    mk(
-        "Loren Cook",
-        &["###ACE-B", "###V-B", "###SQN-B", "###ACRU-B"],
-    ),
+    mk("Loren Cook", &["###ACE-B", "###V-B", "###SQN-B", "###ACRU-B"]),
     mk("Twin City Fan", &["BCV-###", "TCBRU-###"]),
     mk("PennBarry", &["DX##B", "FX##"]),
     mk("Acme", &["PDU###", "PNU###"]),
@@ -184,10 +178,7 @@ const CHILLER_SIMILAR: &[&str] = &["Centrifugal Chiller", "Screw Chiller", "Air-
 
 const CONTROLS_MAKERS: &[Maker] = &[
     mk("Siemens", &["PXC##-E.D", "PXC##.D", "DXR#.E##P"]),
-    mk(
-        "Johnson Controls",
-        &["FX-PCG####-#", "NAE####-#", "MS-FEC####-#"],
-    ),
+    mk("Johnson Controls", &["FX-PCG####-#", "NAE####-#", "MS-FEC####-#"]),
     mk("Honeywell", &["WEB-8000", "Spyder PUB####S", "CIPer ##"]),
     mk("Distech", &["ECB-###", "ECY-S1000", "ECB-VAV"]),
     mk("Automated Logic", &["OF###-E2", "G5RE", "ZN###"]),
@@ -370,11 +361,7 @@ static CATALOG: [EquipmentKind; 84] = [
         ],
         service_life: (15, 25),
         cost: (25000, 220000),
-        similar: &[
-            "Energy Recovery Unit",
-            "Make-Up Air Unit",
-            "Air Handling Unit",
-        ],
+        similar: &["Energy Recovery Unit", "Make-Up Air Unit", "Air Handling Unit"],
         ..BASE
     },
     EquipmentKind {
@@ -494,13 +481,7 @@ static CATALOG: [EquipmentKind; 84] = [
         mcaa_system_category: AIR,
         abbreviations: &["RF", "RAF"],
         generic_tags: &["F", "FAN"],
-        names: &[
-            "return fan",
-            "return air fan",
-            "RF",
-            "ret fan",
-            "relief fan",
-        ],
+        names: &["return fan", "return air fan", "RF", "ret fan", "relief fan"],
         generic_names: &["fan", "inline fan", "centrifugal fan", "plenum fan"],
         features: &[
             "belt drive",
@@ -813,11 +794,7 @@ static CATALOG: [EquipmentKind; 84] = [
         service_life: (15, 15),
         cost: (3500, 45000),
         weight: 2,
-        similar: &[
-            "Ductless Mini-Split",
-            "Air Source Heat Pump",
-            "Rooftop Unit",
-        ],
+        similar: &["Ductless Mini-Split", "Air Source Heat Pump", "Rooftop Unit"],
         ..BASE
     },
     EquipmentKind {
@@ -1478,10 +1455,7 @@ static CATALOG: [EquipmentKind; 84] = [
         ],
         sizes: &[s(Hp, 30.0, 800.0)],
         makers: &[
-            mk(
-                "Cleaver-Brooks",
-                &["CB-###-###-150ST", "CBLE-###-###", "4WI-###"],
-            ),
+            mk("Cleaver-Brooks", &["CB-###-###-150ST", "CBLE-###-###", "4WI-###"]),
             mk("Fulton", &["ICS-##", "VMP-##"]),
             mk("Burnham", &["4FW-###-##", "V9##A"]),
             mk("Hurst", &["S4-G-###-##"]),
@@ -1868,18 +1842,9 @@ static CATALOG: [EquipmentKind; 84] = [
         makers: &[
             mk(
                 "A.O. Smith",
-                &[
-                    "BTH-###",
-                    "BTR-###",
-                    "DRE-###",
-                    "BTX-###",
-                    "Cyclone BTH ###",
-                ],
+                &["BTH-###", "BTR-###", "DRE-###", "BTX-###", "Cyclone BTH ###"],
             ),
-            mk(
-                "Bradford White",
-                &["EF100T###E3N2", "D100T###3N", "LE###S3-3"],
-            ),
+            mk("Bradford White", &["EF100T###E3N2", "D100T###3N", "LE###S3-3"]),
             mk("Rheem", &["GHE100SU-###", "G100-###", "E##-##-G"]),
             mk("State", &["SUF-100-###", "SBD##"]),
             mk("Lochinvar", &["AWN###", "Armor ###"]),
@@ -2010,12 +1975,7 @@ static CATALOG: [EquipmentKind; 84] = [
         makers: &[
             mk(
                 "Grundfos",
-                &[
-                    "UP15-##SU",
-                    "UPS15-##SFC",
-                    "Magna3 ##-###N",
-                    "Alpha2 15-55SF",
-                ],
+                &["UP15-##SU", "UPS15-##SFC", "Magna3 ##-###N", "Alpha2 15-55SF"],
             ),
             mk("Taco", &["0011-B", "008-BF#", "0015e3-2BF"]),
             mk("Bell & Gossett", &["NBF-##", "PL-##B", "ecocirc ##-##B"]),
@@ -3170,11 +3130,7 @@ static CATALOG: [EquipmentKind; 84] = [
         ],
         service_life: (20, 25),
         cost: (6000, 80000),
-        similar: &[
-            "Emergency Generator",
-            "Safety Disconnect Switch",
-            "Switchboard",
-        ],
+        similar: &["Emergency Generator", "Safety Disconnect Switch", "Switchboard"],
         ..BASE
     },
     EquipmentKind {
@@ -3304,11 +3260,7 @@ static CATALOG: [EquipmentKind; 84] = [
         service_life: (25, 30),
         cost: (1500, 25000),
         weight: 6,
-        similar: &[
-            "Switchboard",
-            "Lighting Control Panel",
-            "Power Distribution Unit",
-        ],
+        similar: &["Switchboard", "Lighting Control Panel", "Power Distribution Unit"],
         ..BASE
     },
     EquipmentKind {
@@ -3432,10 +3384,7 @@ static CATALOG: [EquipmentKind; 84] = [
         makers: &[
             mk("Liebert", &["NXL", "EXL S1", "APM", "GXT5-####"]),
             mk("Vertiv", &["Liebert EXL S1", "Liebert APM ###"]),
-            mk(
-                "APC",
-                &["Symmetra PX", "Galaxy VS", "SRT5KRMXLT", "SUA3000"],
-            ),
+            mk("APC", &["Symmetra PX", "Galaxy VS", "SRT5KRMXLT", "SUA3000"]),
             mk("Eaton", &["9395", "93PM", "9PX", "9355"]),
             mk("Mitsubishi", &["9900", "2033"]),
             mk("Toshiba", &["G9000", "4200FA"]),
@@ -3519,10 +3468,7 @@ static CATALOG: [EquipmentKind; 84] = [
         sizes: &[s(Hp, 1.0, 250.0)],
         makers: &[
             mk("ABB", &["ACH580-01-###A-4", "ACH550-UH-###A-4", "ACS880"]),
-            mk(
-                "Danfoss",
-                &["FC-102", "VLT HVAC Drive FC102P##K", "FC-102P#K#T4"],
-            ),
+            mk("Danfoss", &["FC-102", "VLT HVAC Drive FC102P##K", "FC-102P#K#T4"]),
             mk("Yaskawa", &["Z1000", "P1000", "iQpump1000"]),
             mk("Eaton", &["SVX9000", "DG1-###", "H-Max"]),
             mk("Siemens", &["G120", "SED2", "G120P"]),
@@ -3565,10 +3511,7 @@ static CATALOG: [EquipmentKind; 84] = [
         ],
         sizes: &[],
         makers: &[
-            mk(
-                "Lutron",
-                &["Quantum", "GRAFIK Eye QSGRK", "LP8-###", "Vive"],
-            ),
+            mk("Lutron", &["Quantum", "GRAFIK Eye QSGRK", "LP8-###", "Vive"]),
             mk("Acuity", &["nLight nPANEL", "Synergy ####", "nPP16"]),
             mk("Square D", &["Powerlink G3", "PowerLink AS"]),
             mk("Douglas Lighting Controls", &["WR-####", "Dialog"]),
