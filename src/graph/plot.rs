@@ -1,5 +1,16 @@
-//! Pictures of a pipeline. (Types only; rendering lands with the plot branch.)
+//! Pictures of a pipeline: DOT and Mermaid as text, SVG and PNG rendered in pure Rust
+//! (layout-rs lays out and writes SVG; resvg rasterizes it with an embedded DejaVu font,
+//! so neither graphviz nor system fonts are needed).
 
+use layout::backends::svg::SVGWriter;
+use layout::core::base::Orientation;
+use layout::core::color::Color;
+use layout::core::geometry::{get_size_for_str, Point};
+use layout::core::style::{LineStyleKind, StyleAttr};
+use layout::std_shapes::shapes::{Arrow, Element, LineEndKind, ShapeKind};
+use layout::topo::layout::VisualGraph;
+
+/// A pipeline to draw: nodes (optionally with a run's status and duration) and edges.
 #[derive(Debug, Clone)]
 pub struct PlotGraph {
     pub title: String,
@@ -23,6 +34,8 @@ pub enum PlotStatus {
     Cached,
 }
 
+/// `from`/`to` index `nodes`; `label` names the artifacts carried; an ordering-only
+/// (`after`) edge is dashed.
 #[derive(Debug, Clone)]
 pub struct PlotEdge {
     pub from: usize,
@@ -33,19 +46,392 @@ pub struct PlotEdge {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
-    #[error("rendering is not built in yet")]
-    Unavailable,
+    #[error("the SVG drawing cannot be read back: {0}")]
+    Svg(String),
+    #[error("cannot allocate a {width}×{height} picture")]
+    Canvas { width: u32, height: u32 },
+    #[error("cannot encode the PNG: {0}")]
+    Png(String),
 }
 
-pub fn to_dot(_g: &PlotGraph) -> String {
-    String::new()
+/// Fill colours by status (and none: neutral).
+fn fill(status: Option<PlotStatus>) -> &'static str {
+    match status {
+        None => "#eef2f7",
+        Some(PlotStatus::Ok) => "#c8e6c9",
+        Some(PlotStatus::Failed) => "#ffcdd2",
+        Some(PlotStatus::Skipped) => "#e0e0e0",
+        Some(PlotStatus::Cached) => "#bbdefb",
+    }
 }
-pub fn to_mermaid(_g: &PlotGraph) -> String {
-    String::new()
+
+fn status_word(status: PlotStatus) -> &'static str {
+    match status {
+        PlotStatus::Ok => "ok",
+        PlotStatus::Failed => "failed",
+        PlotStatus::Skipped => "skipped",
+        PlotStatus::Cached => "cached",
+    }
 }
-pub fn to_svg(_g: &PlotGraph) -> Result<String, PlotError> {
-    Err(PlotError::Unavailable)
+
+/// `id`, `op`, and with a run `status · duration`, one per line.
+fn node_lines(n: &PlotNode) -> Vec<String> {
+    let mut lines = vec![n.id.clone(), n.op.clone()];
+    if let Some(s) = n.status {
+        let mut line = status_word(s).to_string();
+        if let (Some(ms), PlotStatus::Ok | PlotStatus::Failed) = (n.duration_ms, s) {
+            line.push_str(" · ");
+            line.push_str(&crate::engine::format_ms(ms));
+        }
+        lines.push(line);
+    }
+    lines
 }
-pub fn to_png(_g: &PlotGraph) -> Result<Vec<u8>, PlotError> {
-    Err(PlotError::Unavailable)
+
+fn dot_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Graphviz DOT.
+pub fn to_dot(g: &PlotGraph) -> String {
+    let mut s = format!("digraph \"{}\" {{\n", dot_escape(&g.title));
+    s.push_str("  rankdir=LR;\n  node [shape=box, style=\"rounded,filled\", fontname=\"DejaVu Sans\"];\n");
+    s.push_str("  edge [fontname=\"DejaVu Sans\", fontsize=10];\n");
+    for n in &g.nodes {
+        let label = node_lines(n)
+            .iter()
+            .map(|l| dot_escape(l))
+            .collect::<Vec<_>>()
+            .join("\\n");
+        s.push_str(&format!(
+            "  \"{}\" [label=\"{label}\", fillcolor=\"{}\"];\n",
+            dot_escape(&n.id),
+            fill(n.status)
+        ));
+    }
+    for e in &g.edges {
+        let (from, to) = (&g.nodes[e.from].id, &g.nodes[e.to].id);
+        let attrs = if e.ordering_only {
+            "style=dashed, label=\"after\"".to_string()
+        } else {
+            format!("label=\"{}\"", dot_escape(&e.label))
+        };
+        s.push_str(&format!(
+            "  \"{}\" -> \"{}\" [{attrs}];\n",
+            dot_escape(from),
+            dot_escape(to)
+        ));
+    }
+    s.push_str("}\n");
+    s
+}
+
+fn mermaid_escape(s: &str) -> String {
+    s.replace('"', "#quot;")
+}
+
+/// Mermaid flowchart (node ids are mapped to `n0, n1, …`: pipeline ids may hold `.`/`-`).
+pub fn to_mermaid(g: &PlotGraph) -> String {
+    let mut s = String::from("flowchart LR\n");
+    for (i, n) in g.nodes.iter().enumerate() {
+        let label = node_lines(n)
+            .iter()
+            .map(|l| mermaid_escape(l))
+            .collect::<Vec<_>>()
+            .join("<br/>");
+        s.push_str(&format!("  n{i}[\"{label}\"]\n"));
+    }
+    for e in &g.edges {
+        if e.ordering_only {
+            s.push_str(&format!("  n{} -.->|after| n{}\n", e.from, e.to));
+        } else {
+            s.push_str(&format!(
+                "  n{} -->|\"{}\"| n{}\n",
+                e.from,
+                mermaid_escape(&e.label),
+                e.to
+            ));
+        }
+    }
+    for (class, status) in [
+        ("ok", PlotStatus::Ok),
+        ("failed", PlotStatus::Failed),
+        ("skipped", PlotStatus::Skipped),
+        ("cached", PlotStatus::Cached),
+    ] {
+        let members: Vec<String> = (0..g.nodes.len())
+            .filter(|&i| g.nodes[i].status == Some(status))
+            .map(|i| format!("n{i}"))
+            .collect();
+        if !members.is_empty() {
+            s.push_str(&format!("  classDef {class} fill:{}\n", fill(Some(status))));
+            s.push_str(&format!("  class {} {class}\n", members.join(",")));
+        }
+    }
+    s
+}
+
+const FONT: usize = 14;
+
+/// SVG, laid out left to right by layout-rs.
+pub fn to_svg(g: &PlotGraph) -> Result<String, PlotError> {
+    if g.nodes.is_empty() {
+        return Ok(format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"240\" height=\"40\"><text x=\"10\" y=\"25\" \
+             font-family=\"DejaVu Sans\" font-size=\"14\">{} (no nodes)</text></svg>",
+            xml_escape(&g.title)
+        ));
+    }
+    let orientation = Orientation::LeftToRight;
+    let mut vg = VisualGraph::new(orientation);
+    let handles: Vec<_> = g
+        .nodes
+        .iter()
+        .map(|n| {
+            let label = node_lines(n).join("\n");
+            let look = StyleAttr::new(
+                Color::fast("#37474f"),
+                1,
+                Some(Color::fast(fill(n.status))),
+                6,
+                FONT,
+            );
+            // layout-rs sizes text at one font-size per character; DejaVu is narrower.
+            let size = get_size_for_str(&label, FONT);
+            let size = Point::new(size.x * 0.68 + 24.0, size.y * 1.15 + 16.0);
+            vg.add_node(Element::create(
+                ShapeKind::new_box(&label),
+                look,
+                orientation,
+                size,
+            ))
+        })
+        .collect();
+    for e in &g.edges {
+        let look = StyleAttr::new(Color::fast("#546e7a"), 1, None, 0, 11);
+        let (style, text) = if e.ordering_only {
+            (LineStyleKind::Dashed, "after")
+        } else {
+            (LineStyleKind::Normal, e.label.as_str())
+        };
+        let arrow = Arrow::new(
+            LineEndKind::None,
+            LineEndKind::Arrow,
+            style,
+            text,
+            &look,
+            &None,
+            &None,
+        );
+        vg.add_edge(arrow, handles[e.from], handles[e.to]);
+    }
+    let mut writer = SVGWriter::new();
+    vg.do_it(false, false, false, &mut writer);
+    // layout-rs names Times; we ship DejaVu Sans and ask for it by name.
+    let svg = writer
+        .finalize()
+        .replace("Times, serif", "'DejaVu Sans', sans-serif");
+    Ok(lift_edge_labels(&svg, 9.0))
+}
+
+/// layout-rs centres an edge's label on the edge, and draws the edge after it, so the
+/// line strikes the label through. Move each edge label (font class `a11`) up by `dy`.
+fn lift_edge_labels(svg: &str, dy: f64) -> String {
+    const MARK: &str = "\" class=\"a11\"";
+    let mut out = String::with_capacity(svg.len());
+    let mut rest = svg;
+    while let Some(at) = rest.find(MARK) {
+        let head = &rest[..at];
+        // `head` ends with `y="<number>`.
+        match head.rfind("y=\"") {
+            Some(y) if head[y + 3..].parse::<f64>().is_ok() => {
+                let value: f64 = head[y + 3..].parse().unwrap_or_default();
+                out.push_str(&head[..y + 3]);
+                out.push_str(&format!("{:.2}", value - dy));
+            }
+            _ => out.push_str(head),
+        }
+        out.push_str(MARK);
+        rest = &rest[at + MARK.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// PNG of the SVG at 2× scale on white.
+pub fn to_png(g: &PlotGraph) -> Result<Vec<u8>, PlotError> {
+    let svg = to_svg(g)?;
+    svg_to_png(&svg, 2.0)
+}
+
+/// Rasterize an SVG with the embedded DejaVu fonts.
+pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>, PlotError> {
+    let mut options = resvg::usvg::Options::default();
+    {
+        let db = options.fontdb_mut();
+        db.load_font_data(dejavu::sans::regular().to_vec());
+        db.load_font_data(dejavu::sans::bold().to_vec());
+        db.set_sans_serif_family("DejaVu Sans");
+        db.set_serif_family("DejaVu Sans");
+    }
+    options.font_family = "DejaVu Sans".into();
+    let tree = resvg::usvg::Tree::from_str(svg, &options).map_err(|e| PlotError::Svg(e.to_string()))?;
+    let size = tree
+        .size()
+        .to_int_size()
+        .scale_by(scale)
+        .ok_or(PlotError::Canvas { width: 0, height: 0 })?;
+    let (width, height) = (size.width(), size.height());
+    let mut pixmap =
+        resvg::tiny_skia::Pixmap::new(width, height).ok_or(PlotError::Canvas { width, height })?;
+    pixmap.fill(resvg::tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(scale, scale),
+        &mut pixmap.as_mut(),
+    );
+    let pixmap = crop_to_content(pixmap, (16.0 * scale) as u32);
+    pixmap.encode_png().map_err(|e| PlotError::Png(e.to_string()))
+}
+
+/// layout-rs sizes its canvas generously; keep the drawing plus a margin.
+fn crop_to_content(pixmap: resvg::tiny_skia::Pixmap, margin: u32) -> resvg::tiny_skia::Pixmap {
+    let (w, h) = (pixmap.width(), pixmap.height());
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for (i, px) in pixmap.pixels().iter().enumerate() {
+        if px.red() < 250 || px.green() < 250 || px.blue() < 250 {
+            let (x, y) = (i as u32 % w, i as u32 / w);
+            x0 = x0.min(x);
+            y0 = y0.min(y);
+            x1 = x1.max(x);
+            y1 = y1.max(y);
+        }
+    }
+    if x0 > x1 {
+        return pixmap;
+    }
+    let (x0, y0) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
+    let (x1, y1) = ((x1 + margin).min(w - 1), (y1 + margin).min(h - 1));
+    resvg::tiny_skia::IntRect::from_xywh(x0 as i32, y0 as i32, x1 - x0 + 1, y1 - y0 + 1)
+        .and_then(|r| pixmap.clone_rect(r))
+        .unwrap_or(pixmap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(statuses: bool) -> PlotGraph {
+        let ids = [
+            ("load", "csv.load"),
+            ("validate", "data.validate"),
+            ("features", "features.engineer"),
+            ("split", "data.split"),
+            ("train \"x\"", "model.train_forest"),
+        ];
+        PlotGraph {
+            title: "train".into(),
+            nodes: ids
+                .iter()
+                .enumerate()
+                .map(|(i, (id, op))| PlotNode {
+                    id: id.to_string(),
+                    op: op.to_string(),
+                    status: statuses.then_some(if i == 4 {
+                        PlotStatus::Failed
+                    } else {
+                        PlotStatus::Ok
+                    }),
+                    duration_ms: statuses.then_some(12.5 * i as f64),
+                })
+                .collect(),
+            edges: vec![
+                PlotEdge {
+                    from: 0,
+                    to: 1,
+                    label: "raw".into(),
+                    ordering_only: false,
+                },
+                PlotEdge {
+                    from: 0,
+                    to: 2,
+                    label: "raw".into(),
+                    ordering_only: false,
+                },
+                PlotEdge {
+                    from: 2,
+                    to: 3,
+                    label: "engineered".into(),
+                    ordering_only: false,
+                },
+                PlotEdge {
+                    from: 3,
+                    to: 4,
+                    label: "train_set, test_set".into(),
+                    ordering_only: false,
+                },
+                PlotEdge {
+                    from: 1,
+                    to: 4,
+                    label: String::new(),
+                    ordering_only: true,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn dot_escapes_and_lists_everything() {
+        let dot = to_dot(&sample(true));
+        assert!(dot.starts_with("digraph \"train\" {"));
+        assert_eq!(dot.matches('{').count(), dot.matches('}').count());
+        assert!(dot.contains(
+            "\"train \\\"x\\\"\" [label=\"train \\\"x\\\"\\nmodel.train_forest\\nfailed · 50.0 ms\""
+        ));
+        assert!(dot.contains("\"load\" -> \"features\" [label=\"raw\"]"));
+        assert!(dot.contains("\"validate\" -> \"train \\\"x\\\"\" [style=dashed"));
+        assert!(dot.contains(fill(Some(PlotStatus::Failed))));
+        assert_eq!(dot.matches(" -> ").count(), 5);
+    }
+
+    #[test]
+    fn mermaid_has_every_node_and_edge() {
+        let m = to_mermaid(&sample(true));
+        assert!(m.starts_with("flowchart LR\n"));
+        assert_eq!(m.matches("-->").count(), 4);
+        assert_eq!(m.matches("-.->").count(), 1);
+        assert!(m.contains("n4[\"train #quot;x#quot;<br/>model.train_forest<br/>failed · 50.0 ms\"]"));
+        assert!(m.contains("class n4 failed"));
+    }
+
+    #[test]
+    fn svg_parses_and_png_decodes() {
+        for statuses in [false, true] {
+            let g = sample(statuses);
+            let svg = to_svg(&g).unwrap();
+            assert!(resvg::usvg::Tree::from_str(&svg, &resvg::usvg::Options::default()).is_ok());
+            assert!(svg.contains("model.train_forest"));
+            let png = to_png(&g).unwrap();
+            let pixmap = resvg::tiny_skia::Pixmap::decode_png(&png).unwrap();
+            assert!(
+                pixmap.width() > 300 && pixmap.height() > 80,
+                "{}×{}",
+                pixmap.width(),
+                pixmap.height()
+            );
+            if std::env::var_os("NEXUSML_PLOT_SAMPLES").is_some() {
+                std::fs::write(format!("/tmp/plot_{statuses}.png"), &png).unwrap();
+            }
+        }
+        let empty = PlotGraph {
+            title: "t".into(),
+            nodes: vec![],
+            edges: vec![],
+        };
+        assert!(to_png(&empty).is_ok());
+    }
 }
