@@ -5,6 +5,7 @@
 //! a typed blackboard between nodes. [`ml`] holds the algorithms, free of any DAG.
 
 pub mod atomic_file;
+pub mod charts;
 pub mod cli;
 pub mod clock;
 pub mod engine;

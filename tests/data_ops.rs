@@ -274,3 +274,54 @@ fn leakage_and_duplicate_targets_are_warned_by_check() {
         out.stderr
     );
 }
+
+#[test]
+fn train_pipeline_plots_distributions_beside_validation_and_features() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = repo("dags/train.toml");
+    let data = format!("data={}", fixture("data/classic.csv").display());
+    let features = format!("features={}", repo("dags/features.toml").display());
+    // Validation, feature engineering and the plots share a wave: nothing orders them.
+    let out = nexusml(
+        dir.path(),
+        &[
+            "dag",
+            "check",
+            train.to_str().unwrap(),
+            "--set",
+            &data,
+            "--set",
+            &features,
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stdout.contains("wave 2: validate (data.validate), features (features.engineer), distributions (plot.distribution)"),
+        "{}",
+        out.stdout
+    );
+    let out = nexusml(
+        dir.path(),
+        &[
+            "dag",
+            "run",
+            train.to_str().unwrap(),
+            "--runs-dir",
+            "runs",
+            "--set",
+            &data,
+            "--set",
+            &features,
+            "--only",
+            "load",
+            "distributions",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let plots = single_run_dir(&dir.path().join("runs")).join("plots");
+    for column in ["category_name", "uniformat_code", "mcaa_system_category"] {
+        let png = std::fs::read(plots.join(format!("distribution_{column}.png"))).unwrap();
+        let pixmap = resvg::tiny_skia::Pixmap::decode_png(&png).expect("a decodable PNG");
+        assert!(pixmap.width() >= 1000, "{column}");
+    }
+}

@@ -6,6 +6,7 @@
 
 mod features;
 mod io;
+mod plot;
 mod registry;
 mod split;
 pub mod util;

@@ -284,6 +284,7 @@ impl Registry {
             super::validate::register(&mut r);
             super::features::register(&mut r);
             super::split::register(&mut r);
+            super::plot::register(&mut r);
             super::util::register(&mut r);
             r
         })

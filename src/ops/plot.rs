@@ -1,0 +1,92 @@
+//! `plot.distribution`: class distributions as PNG bar charts in the run directory.
+
+use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
+use crate::charts::bar_chart_png;
+use crate::engine::NodeContext;
+use crate::ml::table::text_column;
+use polars::prelude::DataFrame;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DistributionConfig {
+    columns: Vec<String>,
+    #[serde(default = "default_top_n")]
+    top_n: usize,
+    #[serde(default = "default_dir")]
+    dir: String,
+}
+
+fn default_top_n() -> usize {
+    30
+}
+
+fn default_dir() -> String {
+    "plots".into()
+}
+
+pub(crate) fn register(r: &mut Registry) {
+    r.register(
+        OpSpec::new(
+            "plot.distribution",
+            "Bar chart PNG of each column's class counts (largest first; past `top_n`, one \"other\" bar).",
+            |c: DistributionConfig| {
+                if c.columns.is_empty() {
+                    return Err("`columns` is empty: name at least one column to plot".into());
+                }
+                Ok(Distribution(c))
+            },
+        )
+        .input(Port::new::<DataFrame>("table", "the table"))
+        .field(ConfigField::required("columns", "[string]", "columns to plot"))
+        .field(ConfigField::with_default(
+            "top_n",
+            "integer",
+            "30",
+            "most bars per chart",
+        ))
+        .field(ConfigField::with_default(
+            "dir",
+            "string",
+            "\"plots\"",
+            "directory inside the run directory",
+        )),
+    );
+}
+
+struct Distribution(DistributionConfig);
+impl Op for Distribution {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let frame = ctx.input::<DataFrame>("table")?;
+        let dir = ctx.run_dir().join(&self.0.dir);
+        for column in &self.0.columns {
+            let values = text_column(&frame, column)?;
+            let mut counts: HashMap<&str, usize> = HashMap::new();
+            for v in &values {
+                *counts
+                    .entry(if v.is_empty() { "(empty)" } else { v.as_str() })
+                    .or_default() += 1;
+            }
+            let counts: Vec<(String, usize)> = counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let path = dir.join(format!("distribution_{}.png", file_safe(column)));
+            let title = format!("{column}: {} rows, {} classes", values.len(), counts.len());
+            bar_chart_png(&path, &title, &counts, self.0.top_n)?;
+            tracing::info!("wrote {}", path.display());
+        }
+        Ok(())
+    }
+}
+
+/// A column name usable in a file name.
+pub(crate) fn file_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
