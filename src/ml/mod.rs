@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod features;
+pub mod forest;
 pub mod metrics;
 pub mod rng;
 pub mod scale;

@@ -1,0 +1,980 @@
+//! A random-forest classifier for sparse, high-dimensional input (TF-IDF plus a few
+//! numeric columns), following scikit-learn's `RandomForestClassifier`:
+//!
+//! * each tree is grown on a bootstrap sample, weighted per class on that sample
+//!   (`class_weight="balanced_subsample"`), with the gini criterion, to full depth;
+//! * at each node, features are drawn without replacement until `max_features` have been
+//!   visited *and* one of them varies in the node (features constant in the node count as
+//!   visited, exactly as scikit-learn's best splitter; on TF-IDF most draws are such
+//!   all-zero columns);
+//! * a split's threshold is the midpoint between consecutive distinct values.
+//!
+//! What makes it fast on sparse data: a feature's values in a node are gathered from its
+//! non-zeros only (by scanning the column, or by binary search in the node's rows,
+//! whichever touches less), the zeros form one block, and in small nodes the union of the
+//! rows' non-zero columns tells at once which drawn features are constant.
+//!
+//! Every tree is seeded from (seed, target, tree index), so a forest is the same bit for
+//! bit whatever the number of threads. Trees train in parallel on the ambient rayon pool.
+
+use super::rng::{derive_seed, Rng};
+use super::sparse::{Csc, Csr};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ForestError {
+    #[error("cannot train on an empty table")]
+    Empty,
+    #[error("{labels} labels for {rows} rows")]
+    Length { rows: usize, labels: usize },
+    #[error("label {label} is out of range for {n_classes} classes")]
+    Label { label: u32, n_classes: usize },
+    #[error("invalid forest settings: {0}")]
+    Config(String),
+}
+
+/// How many features to try per split.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MaxFeatures {
+    Sqrt,
+    Log2,
+    All,
+    Count(usize),
+    Fraction(f64),
+}
+
+impl MaxFeatures {
+    pub fn resolve(self, n_features: usize) -> usize {
+        let n = n_features as f64;
+        let k = match self {
+            MaxFeatures::Sqrt => n.sqrt() as usize,
+            MaxFeatures::Log2 => n.log2() as usize,
+            MaxFeatures::All => n_features,
+            MaxFeatures::Count(c) => c,
+            MaxFeatures::Fraction(f) => (f * n) as usize,
+        };
+        k.clamp(1, n_features.max(1))
+    }
+}
+
+/// Per-class weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClassWeight {
+    /// Every sample weighs 1 (times its bootstrap count).
+    None,
+    /// `n / (k · n_c)` on the whole training set.
+    Balanced,
+    /// `n / (k · n_c)` on each tree's bootstrap sample.
+    BalancedSubsample,
+}
+
+/// Forest settings; the defaults are the Python NexusML model's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForestConfig {
+    #[serde(default = "trees")]
+    pub n_trees: usize,
+    #[serde(default = "sqrt")]
+    pub max_features: MaxFeatures,
+    #[serde(default = "two")]
+    pub min_samples_split: usize,
+    #[serde(default = "one")]
+    pub min_samples_leaf: usize,
+    #[serde(default)]
+    pub max_depth: Option<usize>,
+    #[serde(default = "yes")]
+    pub bootstrap: bool,
+    #[serde(default = "balanced_subsample")]
+    pub class_weight: ClassWeight,
+    #[serde(default = "seed")]
+    pub seed: u64,
+}
+
+fn trees() -> usize {
+    200
+}
+fn sqrt() -> MaxFeatures {
+    MaxFeatures::Sqrt
+}
+fn two() -> usize {
+    2
+}
+fn one() -> usize {
+    1
+}
+fn yes() -> bool {
+    true
+}
+fn balanced_subsample() -> ClassWeight {
+    ClassWeight::BalancedSubsample
+}
+fn seed() -> u64 {
+    42
+}
+
+impl Default for ForestConfig {
+    fn default() -> Self {
+        ForestConfig {
+            n_trees: 200,
+            max_features: MaxFeatures::Sqrt,
+            min_samples_split: 2,
+            min_samples_leaf: 1,
+            max_depth: None,
+            bootstrap: true,
+            class_weight: ClassWeight::BalancedSubsample,
+            seed: 42,
+        }
+    }
+}
+
+impl ForestConfig {
+    pub fn check(&self) -> Result<(), ForestError> {
+        if self.n_trees == 0 {
+            return Err(ForestError::Config("n_trees must be at least 1".into()));
+        }
+        if self.min_samples_split < 2 {
+            return Err(ForestError::Config("min_samples_split must be at least 2".into()));
+        }
+        if self.min_samples_leaf < 1 {
+            return Err(ForestError::Config("min_samples_leaf must be at least 1".into()));
+        }
+        if let MaxFeatures::Fraction(f) = self.max_features {
+            if !(f > 0.0 && f <= 1.0) {
+                return Err(ForestError::Config(format!(
+                    "max_features fraction {f} must be in (0, 1]"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+const LEAF: u32 = u32::MAX;
+
+/// A tree node; for a leaf, `left..right` spans its entries in the leaf tables.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    pub feature: u32,
+    pub threshold: f32,
+    pub left: u32,
+    pub right: u32,
+}
+
+/// One decision tree with sparse leaf distributions (most leaves are pure).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+    pub leaf_class: Vec<u32>,
+    pub leaf_prob: Vec<f32>,
+}
+
+impl Tree {
+    /// The leaf reached by a densified row.
+    #[inline]
+    fn leaf(&self, dense: &[f32]) -> (usize, usize) {
+        let mut i = 0usize;
+        loop {
+            let n = self.nodes[i];
+            if n.feature == LEAF {
+                return (n.left as usize, n.right as usize);
+            }
+            i = if dense[n.feature as usize] <= n.threshold {
+                n.left
+            } else {
+                n.right
+            } as usize;
+        }
+    }
+
+    pub fn depth(&self) -> usize {
+        fn walk(t: &Tree, i: usize) -> usize {
+            let n = t.nodes[i];
+            if n.feature == LEAF {
+                1
+            } else {
+                1 + walk(t, n.left as usize).max(walk(t, n.right as usize))
+            }
+        }
+        walk(self, 0)
+    }
+}
+
+/// A trained forest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RandomForest {
+    pub n_classes: usize,
+    pub n_features: usize,
+    pub trees: Vec<Tree>,
+    /// Mean decrease in impurity per feature, summing to 1.
+    pub importances: Vec<f64>,
+}
+
+/// One target to train: its name (seeds the trees), labels and class count.
+pub struct Target<'a> {
+    pub name: &'a str,
+    pub labels: &'a [u32],
+    pub n_classes: usize,
+}
+
+impl RandomForest {
+    /// Train one forest.
+    pub fn fit(x: &Csr, target: &Target<'_>, config: &ForestConfig) -> Result<RandomForest, ForestError> {
+        Ok(Self::fit_many(x, std::slice::from_ref(target), config, &|| {})?.remove(0))
+    }
+
+    /// Train one forest per target, all trees in one parallel pool of work (better
+    /// balance than forest by forest). `tick` is called after each tree (progress).
+    pub fn fit_many(
+        x: &Csr,
+        targets: &[Target<'_>],
+        config: &ForestConfig,
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<Vec<RandomForest>, ForestError> {
+        config.check()?;
+        if x.n_rows == 0 {
+            return Err(ForestError::Empty);
+        }
+        for t in targets {
+            if t.labels.len() != x.n_rows {
+                return Err(ForestError::Length {
+                    rows: x.n_rows,
+                    labels: t.labels.len(),
+                });
+            }
+            if let Some(&bad) = t.labels.iter().find(|&&l| l as usize >= t.n_classes) {
+                return Err(ForestError::Label {
+                    label: bad,
+                    n_classes: t.n_classes,
+                });
+            }
+        }
+        let csc = x.to_csc();
+        let data = Data {
+            csr: x,
+            csc: &csc,
+            avg_row_nnz: x.nnz() as f64 / x.n_rows as f64,
+            avg_col_nnz: x.nnz() as f64 / x.n_cols.max(1) as f64,
+        };
+        let jobs: Vec<(usize, usize)> = (0..targets.len())
+            .flat_map(|t| (0..config.n_trees).map(move |k| (t, k)))
+            .collect();
+        let grown: Vec<(Tree, Vec<f64>)> = jobs
+            .par_iter()
+            .map(|&(t, k)| {
+                let target = &targets[t];
+                let seed = derive_seed(config.seed, &[target.name.as_bytes(), &(k as u64).to_le_bytes()]);
+                let out = grow(&data, target, config, seed);
+                tick();
+                out
+            })
+            .collect();
+        let mut forests = Vec::with_capacity(targets.len());
+        let mut grown = grown.into_iter();
+        for t in targets {
+            let mut trees = Vec::with_capacity(config.n_trees);
+            let mut importances = vec![0.0; x.n_cols];
+            for _ in 0..config.n_trees {
+                let (tree, imp) = grown.next().expect("one tree per job");
+                let total: f64 = imp.iter().sum();
+                if total > 0.0 {
+                    for (a, b) in importances.iter_mut().zip(&imp) {
+                        *a += b / total;
+                    }
+                }
+                trees.push(tree);
+            }
+            let total: f64 = importances.iter().sum();
+            if total > 0.0 {
+                importances.iter_mut().for_each(|v| *v /= total);
+            }
+            forests.push(RandomForest {
+                n_classes: t.n_classes,
+                n_features: x.n_cols,
+                trees,
+                importances,
+            });
+        }
+        Ok(forests)
+    }
+
+    /// Mean class probabilities for one sparse row. `dense` is scratch of `n_features`
+    /// zeros, returned zeroed.
+    pub fn predict_proba_row(&self, idx: &[u32], vals: &[f32], dense: &mut [f32], out: &mut [f64]) {
+        out.iter_mut().for_each(|v| *v = 0.0);
+        for (&c, &v) in idx.iter().zip(vals) {
+            dense[c as usize] = v;
+        }
+        for tree in &self.trees {
+            let (a, b) = tree.leaf(dense);
+            for k in a..b {
+                out[tree.leaf_class[k] as usize] += tree.leaf_prob[k] as f64;
+            }
+        }
+        for &c in idx {
+            dense[c as usize] = 0.0;
+        }
+        let n = self.trees.len() as f64;
+        out.iter_mut().for_each(|v| *v /= n);
+    }
+
+    /// Most probable class and its probability for every row (parallel over rows; ties
+    /// go to the lowest class index, as numpy's argmax).
+    pub fn predict(&self, x: &Csr) -> Vec<(u32, f32)> {
+        (0..x.n_rows)
+            .into_par_iter()
+            .map_init(
+                || (vec![0f32; self.n_features], vec![0f64; self.n_classes]),
+                |(dense, proba), i| {
+                    let (idx, vals) = x.row(i);
+                    self.predict_proba_row(idx, vals, dense, proba);
+                    argmax(proba)
+                },
+            )
+            .collect()
+    }
+}
+
+/// Index and value of the largest entry (first on ties).
+pub fn argmax(p: &[f64]) -> (u32, f32) {
+    let mut best = 0;
+    for (i, &v) in p.iter().enumerate() {
+        if v > p[best] {
+            best = i;
+        }
+    }
+    (best as u32, p.get(best).copied().unwrap_or(0.0) as f32)
+}
+
+struct Data<'a> {
+    csr: &'a Csr,
+    csc: &'a Csc,
+    avg_row_nnz: f64,
+    avg_col_nnz: f64,
+}
+
+/// Work waiting to be split.
+struct Pending {
+    node: usize,
+    start: usize,
+    end: usize,
+    depth: usize,
+    class_w: Vec<f64>,
+}
+
+struct Best {
+    feature: u32,
+    threshold: f32,
+    proxy: f64,
+}
+
+/// Scratch shared by all nodes of one tree.
+struct Scratch {
+    /// Node id (+1) each sample is in: a column scan keeps only this node's entries.
+    node_of: Vec<u32>,
+    /// Stamps marking the features present in the current node's rows.
+    in_union: Vec<u32>,
+    /// Stamps marking the features drawn at the current node.
+    drawn: Vec<u32>,
+    union: Vec<u32>,
+    entries: Vec<(f32, u32)>,
+    value_of: Vec<f32>,
+}
+
+fn grow(data: &Data<'_>, target: &Target<'_>, cfg: &ForestConfig, seed: u64) -> (Tree, Vec<f64>) {
+    let n = data.csr.n_rows;
+    let n_features = data.csr.n_cols;
+    let k = target.n_classes;
+    let y = target.labels;
+    let mut rng = Rng::new(seed);
+
+    // Bootstrap counts, then per-class weights.
+    let mut counts = vec![0u32; n];
+    if cfg.bootstrap {
+        for _ in 0..n {
+            counts[rng.below(n)] += 1;
+        }
+    } else {
+        counts.fill(1);
+    }
+    let class_factor = match cfg.class_weight {
+        ClassWeight::None => vec![1.0; k],
+        ClassWeight::Balanced => balanced(y.iter().map(|&c| (c, 1u32)), k, n as f64),
+        ClassWeight::BalancedSubsample => {
+            let draws: f64 = counts.iter().map(|&c| c as f64).sum();
+            balanced(y.iter().copied().zip(counts.iter().copied()), k, draws)
+        }
+    };
+    let weight: Vec<f64> = (0..n)
+        .map(|i| counts[i] as f64 * class_factor[y[i] as usize])
+        .collect();
+    let mut samples: Vec<u32> = (0..n as u32).filter(|&i| weight[i as usize] > 0.0).collect();
+
+    let mut tree = Tree {
+        nodes: vec![Node {
+            feature: LEAF,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+        }],
+        leaf_class: Vec::new(),
+        leaf_prob: Vec::new(),
+    };
+    let mut importance = vec![0.0f64; n_features];
+    let mut s = Scratch {
+        node_of: vec![0; n],
+        in_union: vec![0; n_features],
+        drawn: vec![0; n_features],
+        union: Vec::new(),
+        entries: Vec::new(),
+        value_of: vec![0.0; n],
+    };
+    for &i in &samples {
+        s.node_of[i as usize] = 1;
+    }
+    let mut root_w = vec![0.0; k];
+    for &i in &samples {
+        root_w[y[i as usize] as usize] += weight[i as usize];
+    }
+    let max_features = cfg.max_features.resolve(n_features);
+    let mut stack = vec![Pending {
+        node: 0,
+        start: 0,
+        end: samples.len(),
+        depth: 0,
+        class_w: root_w,
+    }];
+    // A stamp per visited node keeps the marker arrays valid without clearing them.
+    let mut stamp = 0u32;
+    while let Some(p) = stack.pop() {
+        stamp += 1;
+        let m = p.end - p.start;
+        let w_total: f64 = p.class_w.iter().sum();
+        let sumsq: f64 = p.class_w.iter().map(|v| v * v).sum();
+        let impurity = if w_total > 0.0 {
+            1.0 - sumsq / (w_total * w_total)
+        } else {
+            0.0
+        };
+        let is_leaf = m < cfg.min_samples_split
+            || m < 2 * cfg.min_samples_leaf
+            || impurity <= 1e-7
+            || cfg.max_depth.is_some_and(|d| p.depth >= d);
+        let best = if is_leaf {
+            None
+        } else {
+            let node_samples = &samples[p.start..p.end];
+            best_split(
+                data,
+                y,
+                &weight,
+                node_samples,
+                &p,
+                stamp,
+                max_features,
+                cfg,
+                &mut rng,
+                &mut s,
+            )
+        };
+        let Some(best) = best else {
+            make_leaf(&mut tree, p.node, &p.class_w, w_total);
+            continue;
+        };
+        // Partition: left = value <= threshold. Values come from the feature's entries.
+        let f = best.feature;
+        let node_samples = &mut samples[p.start..p.end];
+        gather(
+            data,
+            f,
+            node_samples,
+            p.node as u32 + 1,
+            &mut s.entries,
+            &s.node_of,
+        );
+        for &(v, i) in &s.entries {
+            s.value_of[i as usize] = v;
+        }
+        let mut split = 0;
+        for j in 0..node_samples.len() {
+            if s.value_of[node_samples[j] as usize] <= best.threshold {
+                node_samples.swap(split, j);
+                split += 1;
+            }
+        }
+        for &(_, i) in &s.entries {
+            s.value_of[i as usize] = 0.0;
+        }
+        let (left_id, right_id) = (tree.nodes.len(), tree.nodes.len() + 1);
+        for _ in 0..2 {
+            tree.nodes.push(Node {
+                feature: LEAF,
+                threshold: 0.0,
+                left: 0,
+                right: 0,
+            });
+        }
+        tree.nodes[p.node] = Node {
+            feature: f,
+            threshold: best.threshold,
+            left: left_id as u32,
+            right: right_id as u32,
+        };
+        let mut lw = vec![0.0; k];
+        for &i in &node_samples[..split] {
+            lw[y[i as usize] as usize] += weight[i as usize];
+            s.node_of[i as usize] = left_id as u32 + 1;
+        }
+        for &i in &node_samples[split..] {
+            s.node_of[i as usize] = right_id as u32 + 1;
+        }
+        let rw: Vec<f64> = p.class_w.iter().zip(&lw).map(|(a, b)| (a - b).max(0.0)).collect();
+        // Impurity decrease, weighted: proxy − Σw²/W (see `evaluate`).
+        importance[f as usize] += (best.proxy - sumsq / w_total).max(0.0);
+        stack.push(Pending {
+            node: right_id,
+            start: p.start + split,
+            end: p.end,
+            depth: p.depth + 1,
+            class_w: rw,
+        });
+        stack.push(Pending {
+            node: left_id,
+            start: p.start,
+            end: p.start + split,
+            depth: p.depth + 1,
+            class_w: lw,
+        });
+    }
+    (tree, importance)
+}
+
+/// `total / (classes present · weight of class c)` per class.
+fn balanced(labels: impl Iterator<Item = (u32, u32)>, k: usize, total: f64) -> Vec<f64> {
+    let mut per_class = vec![0.0f64; k];
+    for (c, n) in labels {
+        per_class[c as usize] += n as f64;
+    }
+    let present = per_class.iter().filter(|&&v| v > 0.0).count().max(1) as f64;
+    per_class
+        .iter()
+        .map(|&v| if v > 0.0 { total / (present * v) } else { 0.0 })
+        .collect()
+}
+
+fn make_leaf(tree: &mut Tree, node: usize, class_w: &[f64], total: f64) {
+    let start = tree.leaf_class.len() as u32;
+    for (c, &w) in class_w.iter().enumerate() {
+        if w > 0.0 {
+            tree.leaf_class.push(c as u32);
+            tree.leaf_prob.push((w / total) as f32);
+        }
+    }
+    tree.nodes[node] = Node {
+        feature: LEAF,
+        threshold: 0.0,
+        left: start,
+        right: tree.leaf_class.len() as u32,
+    };
+}
+
+/// The non-zero values of feature `f` among the node's samples, as (value, sample).
+fn gather(
+    data: &Data<'_>,
+    f: u32,
+    node_samples: &[u32],
+    node_stamp: u32,
+    out: &mut Vec<(f32, u32)>,
+    node_of: &[u32],
+) {
+    out.clear();
+    let (rows, vals) = data.csc.col(f as usize);
+    let m = node_samples.len();
+    // Scan the column when it is shorter than searching each of the node's rows.
+    if (rows.len() as f64) <= m as f64 * (data.avg_row_nnz.max(2.0)).log2() * 2.0 {
+        for (&r, &v) in rows.iter().zip(vals) {
+            if node_of[r as usize] == node_stamp {
+                out.push((v, r));
+            }
+        }
+    } else {
+        for &i in node_samples {
+            let v = data.csr.get(i as usize, f);
+            if v != 0.0 {
+                out.push((v, i));
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn best_split(
+    data: &Data<'_>,
+    y: &[u32],
+    weight: &[f64],
+    node_samples: &[u32],
+    p: &Pending,
+    stamp: u32,
+    max_features: usize,
+    cfg: &ForestConfig,
+    rng: &mut Rng,
+    s: &mut Scratch,
+) -> Option<Best> {
+    let n_features = data.csr.n_cols;
+    let m = node_samples.len();
+    let node_stamp = p.node as u32 + 1;
+    // Small node: the union of its rows' columns says which features can vary here.
+    let use_union = (m as f64) * data.avg_row_nnz < (max_features as f64) * data.avg_col_nnz * 4.0;
+    if use_union {
+        s.union.clear();
+        for &i in node_samples {
+            for &c in data.csr.row(i as usize).0 {
+                if s.in_union[c as usize] != stamp {
+                    s.in_union[c as usize] = stamp;
+                    s.union.push(c);
+                }
+            }
+        }
+        if s.union.is_empty() {
+            return None;
+        }
+    }
+    let mut best: Option<Best> = None;
+    let mut visited = 0usize;
+    let mut varying = 0usize;
+    let mut n_drawn = 0usize;
+    let mut entries = std::mem::take(&mut s.entries);
+    loop {
+        if varying > 0 && visited >= max_features {
+            break;
+        }
+        if n_drawn >= n_features {
+            break;
+        }
+        let f = if visited >= max_features && use_union {
+            // Every draw so far was constant: the next varying draw is uniform over the
+            // varying features not drawn yet.
+            let left: Vec<u32> = s
+                .union
+                .iter()
+                .copied()
+                .filter(|&c| s.drawn[c as usize] != stamp)
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            left[rng.below(left.len())]
+        } else {
+            let mut f = rng.below(n_features) as u32;
+            while s.drawn[f as usize] == stamp {
+                f = rng.below(n_features) as u32;
+            }
+            f
+        };
+        s.drawn[f as usize] = stamp;
+        n_drawn += 1;
+        visited += 1;
+        if use_union && s.in_union[f as usize] != stamp {
+            continue; // all zeros here: constant
+        }
+        gather(data, f, node_samples, node_stamp, &mut entries, &s.node_of);
+        match evaluate(&mut entries, y, weight, m, &p.class_w, cfg.min_samples_leaf) {
+            Split::Constant => {}
+            // Varies but no split leaves min_samples_leaf on both sides: it still counts.
+            Split::Inadmissible => varying += 1,
+            Split::Found { proxy, threshold } => {
+                varying += 1;
+                if best.as_ref().is_none_or(|b| proxy > b.proxy) {
+                    best = Some(Best {
+                        feature: f,
+                        threshold,
+                        proxy,
+                    });
+                }
+            }
+        }
+    }
+    s.entries = entries;
+    best
+}
+
+/// What one feature offers a node.
+enum Split {
+    /// The same value in every sample.
+    Constant,
+    /// Varies, but no threshold leaves `min_samples_leaf` samples on both sides.
+    Inadmissible,
+    /// The best threshold; proxy = Σ_L w²/W_L + Σ_R w²/W_R (larger is better: it differs
+    /// from the weighted gini decrease by a per-node constant).
+    Found { proxy: f64, threshold: f32 },
+}
+
+/// Best threshold of one feature in a node.
+fn evaluate(
+    entries: &mut [(f32, u32)],
+    y: &[u32],
+    weight: &[f64],
+    m: usize,
+    class_w: &[f64],
+    min_leaf: usize,
+) -> Split {
+    let nz = entries.len();
+    let zeros = m - nz;
+    if nz == 0 {
+        return Split::Constant;
+    }
+    entries.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+    if zeros == 0 && entries[0].0 >= entries[nz - 1].0 - 1e-7 {
+        return Split::Constant;
+    }
+    let k = class_w.len();
+    // Class weights of the zero block = node totals minus the non-zeros.
+    let mut zero_w = class_w.to_vec();
+    for &(_, i) in entries.iter() {
+        let c = y[i as usize] as usize;
+        zero_w[c] -= weight[i as usize];
+    }
+    for v in &mut zero_w {
+        if *v < 0.0 {
+            *v = 0.0;
+        }
+    }
+    let first_pos = entries.partition_point(|e| e.0 < 0.0);
+    let mut left = vec![0.0f64; k];
+    let mut right = class_w.to_vec();
+    let (mut sl, mut sr) = (0.0f64, class_w.iter().map(|v| v * v).sum::<f64>());
+    let (mut wl, mut wr) = (0.0f64, class_w.iter().sum::<f64>());
+    let (mut nl, mut nr) = (0usize, m);
+    let mut best: Option<(f64, f32)> = None;
+    let mut consider = |cur: f32, next: f32, sl: f64, sr: f64, wl: f64, wr: f64, nl: usize, nr: usize| {
+        if next <= cur + 1e-7 || nl < min_leaf || nr < min_leaf || wl <= 0.0 || wr <= 0.0 {
+            return;
+        }
+        let proxy = sl / wl + sr / wr;
+        if best.is_none_or(|b| proxy > b.0) {
+            let mut t = (cur as f64 / 2.0 + next as f64 / 2.0) as f32;
+            if t >= next || !t.is_finite() {
+                t = cur;
+            }
+            best = Some((proxy, t));
+        }
+    };
+    let move_one = |i: u32, left: &mut [f64], right: &mut [f64], sl: &mut f64, sr: &mut f64| {
+        let c = y[i as usize] as usize;
+        let w = weight[i as usize];
+        *sl += 2.0 * left[c] * w + w * w;
+        *sr += -2.0 * right[c] * w + w * w;
+        left[c] += w;
+        right[c] -= w;
+        w
+    };
+    // Negative values, then the zero block, then positive values.
+    let mut pos = 0usize;
+    let mut last: f32;
+    while pos < first_pos {
+        let (v, i) = entries[pos];
+        let w = move_one(i, &mut left, &mut right, &mut sl, &mut sr);
+        wl += w;
+        wr -= w;
+        nl += 1;
+        nr -= 1;
+        pos += 1;
+        last = v;
+        let next = if pos < first_pos {
+            entries[pos].0
+        } else if zeros > 0 {
+            0.0
+        } else {
+            entries[pos].0
+        };
+        consider(last, next, sl, sr, wl, wr, nl, nr);
+    }
+    if zeros > 0 {
+        for c in 0..k {
+            left[c] += zero_w[c];
+            right[c] -= zero_w[c];
+        }
+        sl = left.iter().map(|v| v * v).sum();
+        sr = right.iter().map(|v| v.max(0.0) * v.max(0.0)).sum();
+        let zw: f64 = zero_w.iter().sum();
+        wl += zw;
+        wr -= zw;
+        nl += zeros;
+        nr -= zeros;
+        if pos < nz {
+            consider(0.0, entries[pos].0, sl, sr, wl, wr, nl, nr);
+        }
+    }
+    while pos < nz {
+        let (v, i) = entries[pos];
+        let w = move_one(i, &mut left, &mut right, &mut sl, &mut sr);
+        wl += w;
+        wr -= w;
+        nl += 1;
+        nr -= 1;
+        pos += 1;
+        last = v;
+        if pos < nz {
+            consider(last, entries[pos].0, sl, sr, wl, wr, nl, nr);
+        }
+    }
+    match best {
+        Some((proxy, threshold)) => Split::Found { proxy, threshold },
+        None => Split::Inadmissible,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two separable classes in sparse features, with noise columns.
+    fn toy(n: usize) -> (Csr, Vec<u32>) {
+        let mut rng = Rng::new(5);
+        let mut x = Csr::new(50);
+        let mut y = Vec::new();
+        for i in 0..n {
+            let class = (i % 3) as u32;
+            let mut row = vec![(class * 7, 0.5 + rng.next_f64() as f32 * 0.5)];
+            let noise = 20 + rng.below(30) as u32;
+            row.push((noise, rng.next_f64() as f32));
+            row.sort_by_key(|e| e.0);
+            row.dedup_by_key(|e| e.0);
+            x.push_row(row);
+            y.push(class);
+        }
+        (x, y)
+    }
+
+    #[test]
+    fn separable_data_is_classified_perfectly() {
+        let (x, y) = toy(300);
+        let cfg = ForestConfig {
+            n_trees: 20,
+            ..ForestConfig::default()
+        };
+        let f = RandomForest::fit(
+            &x,
+            &Target {
+                name: "t",
+                labels: &y,
+                n_classes: 3,
+            },
+            &cfg,
+        )
+        .unwrap();
+        let pred = f.predict(&x);
+        assert!(pred.iter().zip(&y).all(|(p, t)| p.0 == *t));
+        let total: f64 = f.importances.iter().sum();
+        assert!((total - 1.0).abs() < 1e-9);
+        // The informative columns carry the importance.
+        let informative = f.importances[0] + f.importances[7] + f.importances[14];
+        assert!(informative > 0.9, "{informative}");
+    }
+
+    #[test]
+    fn identical_for_any_thread_count() {
+        let (x, y) = toy(200);
+        let cfg = ForestConfig {
+            n_trees: 16,
+            ..ForestConfig::default()
+        };
+        let fit = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    RandomForest::fit(
+                        &x,
+                        &Target {
+                            name: "t",
+                            labels: &y,
+                            n_classes: 3,
+                        },
+                        &cfg,
+                    )
+                    .unwrap()
+                })
+        };
+        assert_eq!(fit(1), fit(4));
+    }
+
+    #[test]
+    fn min_samples_leaf_is_honoured() {
+        let (x, y) = toy(120);
+        let cfg = ForestConfig {
+            n_trees: 4,
+            min_samples_leaf: 10,
+            bootstrap: false,
+            ..ForestConfig::default()
+        };
+        let f = RandomForest::fit(
+            &x,
+            &Target {
+                name: "t",
+                labels: &y,
+                n_classes: 3,
+            },
+            &cfg,
+        )
+        .unwrap();
+        // Without bootstrap every sample weighs 1 per class factor; count leaf sizes by routing.
+        for tree in &f.trees {
+            let mut sizes = std::collections::HashMap::new();
+            let mut dense = vec![0f32; 50];
+            for i in 0..x.n_rows {
+                let (idx, vals) = x.row(i);
+                for (&c, &v) in idx.iter().zip(vals) {
+                    dense[c as usize] = v;
+                }
+                *sizes.entry(tree.leaf(&dense)).or_insert(0) += 1;
+                for &c in idx {
+                    dense[c as usize] = 0.0;
+                }
+            }
+            assert!(sizes.values().all(|&s| s >= 10), "{sizes:?}");
+        }
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let (x, y) = toy(10);
+        let t = |labels: &'static [u32]| Target {
+            name: "t",
+            labels,
+            n_classes: 3,
+        };
+        assert_eq!(
+            RandomForest::fit(&x, &t(&[0, 1]), &ForestConfig::default()).unwrap_err(),
+            ForestError::Length { rows: 10, labels: 2 }
+        );
+        let bad = Target {
+            name: "t",
+            labels: &y,
+            n_classes: 2,
+        };
+        assert!(matches!(
+            RandomForest::fit(&x, &bad, &ForestConfig::default()),
+            Err(ForestError::Label { .. })
+        ));
+        let cfg = ForestConfig {
+            n_trees: 0,
+            ..ForestConfig::default()
+        };
+        assert!(matches!(
+            RandomForest::fit(
+                &x,
+                &Target {
+                    name: "t",
+                    labels: &y,
+                    n_classes: 3
+                },
+                &cfg
+            ),
+            Err(ForestError::Config(_))
+        ));
+    }
+}
