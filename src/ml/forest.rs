@@ -783,13 +783,15 @@ fn evaluate(
         pos += 1;
         last = v;
         let next = if pos < first_pos {
-            entries[pos].0
+            Some(entries[pos].0)
         } else if zeros > 0 {
-            0.0
+            Some(0.0)
         } else {
-            entries[pos].0
+            entries.get(pos).map(|e| e.0)
         };
-        consider(last, next, sl, sr, wl, wr, nl, nr);
+        if let Some(next) = next {
+            consider(last, next, sl, sr, wl, wr, nl, nr);
+        }
     }
     if zeros > 0 {
         for c in 0..k {
@@ -936,6 +938,24 @@ mod tests {
                 }
             }
             assert!(sizes.values().all(|&s| s >= 10), "{sizes:?}");
+        }
+    }
+
+    #[test]
+    fn negative_and_dense_columns_split_too() {
+        // Class decided by the sign of a dense column with no zeros, or by negatives only.
+        for shift in [0.0f32, -10.0] {
+            let mut x = Csr::new(2);
+            let mut y = Vec::new();
+            for i in 0..60 {
+                let v = if shift == 0.0 { i as f32 - 29.5 } else { shift - i as f32 };
+                x.push_row([(0, v), (1, 1.0)]);
+                y.push(u32::from(v > shift - 30.0));
+            }
+            let cfg = ForestConfig { n_trees: 5, ..ForestConfig::default() };
+            let f = RandomForest::fit(&x, &Target { name: "t", labels: &y, n_classes: 2 }, &cfg).unwrap();
+            let pred = f.predict(&x);
+            assert!(pred.iter().zip(&y).all(|(p, t)| p.0 == *t), "shift {shift}");
         }
     }
 

@@ -48,6 +48,48 @@ pub struct TargetMetrics {
     pub other: Option<OtherAnalysis>,
 }
 
+/// Every target's metrics, their means, and the terms each forest leans on most.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EvaluationReport {
+    pub rows: usize,
+    pub mean_accuracy: f64,
+    pub mean_macro_f1: f64,
+    pub targets: Vec<TargetMetrics>,
+    /// Target → (term, importance), most important first.
+    pub top_terms: Vec<(String, Vec<(String, f64)>)>,
+}
+
+impl EvaluationReport {
+    pub fn new(targets: Vec<TargetMetrics>, top_terms: Vec<(String, Vec<(String, f64)>)>) -> Self {
+        let n = targets.len().max(1) as f64;
+        EvaluationReport {
+            rows: targets.first().map_or(0, |t| t.rows),
+            mean_accuracy: targets.iter().map(|t| t.accuracy).sum::<f64>() / n,
+            mean_macro_f1: targets.iter().map(|t| t.macro_f1).sum::<f64>() / n,
+            targets,
+            top_terms,
+        }
+    }
+
+    /// `target  accuracy  macro-F1  weighted-F1  classes` as a text table.
+    pub fn table(&self) -> String {
+        let w = self.targets.iter().map(|t| t.target.len()).max().unwrap_or(6).max(6);
+        let mut s = format!("{:<w$}  {:>8}  {:>8}  {:>11}  {:>7}\n", "target", "accuracy", "macro-F1", "weighted-F1", "classes");
+        for t in &self.targets {
+            s.push_str(&format!(
+                "{:<w$}  {:>8.4}  {:>8.4}  {:>11.4}  {:>7}\n",
+                t.target,
+                t.accuracy,
+                t.macro_f1,
+                t.weighted_f1,
+                t.labels.len()
+            ));
+        }
+        s.push_str(&format!("{:<w$}  {:>8.4}  {:>8.4}", "mean", self.mean_accuracy, self.mean_macro_f1));
+        s
+    }
+}
+
 /// Compare predictions with the truth. `texts` (the model's input per row) feed the
 /// "Other" examples.
 pub fn evaluate(target: &str, truth: &[String], pred: &[String], texts: Option<&[String]>) -> TargetMetrics {

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod features;
 pub mod forest;
 pub mod metrics;
+pub mod model;
 pub mod rng;
 pub mod scale;
 pub mod sparse;

@@ -6,6 +6,7 @@
 
 mod features;
 mod io;
+pub mod model;
 mod plot;
 mod registry;
 mod split;

@@ -1,7 +1,8 @@
-//! `plot.distribution`: class distributions as PNG bar charts in the run directory.
+//! `plot.distribution` and `plot.confusion`: PNG charts in the run directory.
 
 use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
-use crate::charts::bar_chart_png;
+use crate::charts::{bar_chart_png, heatmap_png, top_k_confusion};
+use crate::ml::metrics::EvaluationReport;
 use crate::engine::NodeContext;
 use crate::ml::table::text_column;
 use polars::prelude::DataFrame;
@@ -26,7 +27,30 @@ fn default_dir() -> String {
     "plots".into()
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfusionConfig {
+    #[serde(default = "default_top_k")]
+    top_k: usize,
+    #[serde(default = "default_dir")]
+    dir: String,
+}
+
+fn default_top_k() -> usize {
+    20
+}
+
 pub(crate) fn register(r: &mut Registry) {
+    r.register(
+        OpSpec::new(
+            "plot.confusion",
+            "One annotated confusion-matrix heatmap PNG per target (the `top_k` classes by support, the rest as \"other\").",
+            |c: ConfusionConfig| Ok(Confusion(c)),
+        )
+        .input(Port::new::<EvaluationReport>("metrics", "from model.evaluate"))
+        .field(ConfigField::with_default("top_k", "integer", "20", "classes shown before folding into \"other\""))
+        .field(ConfigField::with_default("dir", "string", "\"plots\"", "directory inside the run directory")),
+    );
     r.register(
         OpSpec::new(
             "plot.distribution",
@@ -72,6 +96,22 @@ impl Op for Distribution {
             let path = dir.join(format!("distribution_{}.png", file_safe(column)));
             let title = format!("{column}: {} rows, {} classes", values.len(), counts.len());
             bar_chart_png(&path, &title, &counts, self.0.top_n)?;
+            tracing::info!("wrote {}", path.display());
+        }
+        Ok(())
+    }
+}
+
+struct Confusion(ConfusionConfig);
+impl Op for Confusion {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let metrics = ctx.input::<EvaluationReport>("metrics")?;
+        let dir = ctx.run_dir().join(&self.0.dir);
+        for t in &metrics.targets {
+            let (labels, matrix) = top_k_confusion(&t.labels, &t.confusion, self.0.top_k);
+            let path = dir.join(format!("confusion_{}.png", file_safe(&t.target)));
+            let title = format!("{}: accuracy {:.3}, macro-F1 {:.3} ({} test rows)", t.target, t.accuracy, t.macro_f1, t.rows);
+            heatmap_png(&path, &title, &labels, &matrix)?;
             tracing::info!("wrote {}", path.display());
         }
         Ok(())

@@ -285,6 +285,7 @@ impl Registry {
             super::features::register(&mut r);
             super::split::register(&mut r);
             super::plot::register(&mut r);
+            super::model::register(&mut r);
             super::util::register(&mut r);
             r
         })

@@ -1,0 +1,344 @@
+//! The equipment classifier: feature config + TF-IDF + scaler + one forest per distinct
+//! target, and prediction for a table or a single record.
+
+use super::features::{FeatureConfig, FeatureError, Mode};
+use super::forest::{ForestConfig, ForestError, RandomForest, Target};
+use super::scale::StandardScaler;
+use super::sparse::Csr;
+use super::table::{text_column, TableError};
+use super::text::{TextError, Tfidf, TfidfConfig};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// The model file format this build writes and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Features(#[from] FeatureError),
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Text(#[from] TextError),
+    #[error(transparent)]
+    Forest(#[from] ForestError),
+    #[error("column `{column}` is not numeric after feature engineering")]
+    NotNumeric { column: String },
+    #[error("the input lacks columns the model needs: {missing} (columns present: {present})")]
+    MissingInputs { missing: String, present: String },
+    #[error("polars: {0}")]
+    Polars(#[from] PolarsError),
+}
+
+/// Turns engineered rows into the model's feature matrix: TF-IDF columns, then the
+/// standardized numeric columns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Featurizer {
+    pub text_column: String,
+    pub numeric_columns: Vec<String>,
+    pub tfidf: Tfidf,
+    pub scaler: StandardScaler,
+}
+
+impl Featurizer {
+    /// Fit on an engineered training table.
+    pub fn fit(frame: &DataFrame, features: &FeatureConfig, config: &TfidfConfig) -> Result<(Self, Csr), ModelError> {
+        let texts = text_column(frame, &features.model_text)?;
+        let numeric = numeric_columns(frame, &features.model_numeric)?;
+        let tfidf = Tfidf::fit(&texts, config)?;
+        let scaler = StandardScaler::fit(&numeric);
+        let f = Featurizer {
+            text_column: features.model_text.clone(),
+            numeric_columns: features.model_numeric.clone(),
+            tfidf,
+            scaler,
+        };
+        let x = f.matrix(&texts, &numeric);
+        Ok((f, x))
+    }
+
+    pub fn n_features(&self) -> usize {
+        self.tfidf.n_features() + self.numeric_columns.len()
+    }
+
+    /// The feature matrix of an engineered table.
+    pub fn transform(&self, frame: &DataFrame) -> Result<Csr, ModelError> {
+        let texts = text_column(frame, &self.text_column)?;
+        let numeric = numeric_columns(frame, &self.numeric_columns)?;
+        Ok(self.matrix(&texts, &numeric))
+    }
+
+    fn matrix(&self, texts: &[String], numeric: &[Vec<f64>]) -> Csr {
+        let text = self.tfidf.transform(texts);
+        let mut num = Csr::new(self.numeric_columns.len());
+        for i in 0..texts.len() {
+            num.push_row(
+                numeric
+                    .iter()
+                    .enumerate()
+                    .map(|(c, col)| (c as u32, self.scaler.transform_value(c, col[i]) as f32)),
+            );
+        }
+        text.hstack(&num)
+    }
+
+    /// One row's (column, value) pairs.
+    pub fn row(&self, text: &str, numeric: &[f64], buf: &mut String) -> Vec<(u32, f32)> {
+        let mut row = self.tfidf.transform_one(text, buf);
+        let shift = self.tfidf.n_features() as u32;
+        for (c, &x) in numeric.iter().enumerate() {
+            let v = self.scaler.transform_value(c, x) as f32;
+            if v != 0.0 {
+                row.push((shift + c as u32, v));
+            }
+        }
+        row
+    }
+}
+
+fn numeric_columns(frame: &DataFrame, names: &[String]) -> Result<Vec<Vec<f64>>, ModelError> {
+    names
+        .iter()
+        .map(|n| {
+            let col = frame.column(n).map_err(|_| super::table::no_column(frame, n))?;
+            let values = col.f64().map_err(|_| ModelError::NotNumeric { column: n.clone() })?;
+            Ok(values.iter().map(|v| v.unwrap_or(0.0)).collect())
+        })
+        .collect()
+}
+
+/// A forest and the targets it answers (identically derived targets share one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetForest {
+    pub targets: Vec<String>,
+    pub classes: Vec<String>,
+    pub forest: RandomForest,
+}
+
+/// How the model was trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    pub rows: usize,
+    pub tfidf: TfidfConfig,
+    pub forest: ForestConfig,
+    pub nexusml_version: String,
+}
+
+/// The trained classifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EquipmentModel {
+    pub features: FeatureConfig,
+    pub featurizer: Featurizer,
+    pub forests: Vec<TargetForest>,
+    pub training: TrainingInfo,
+}
+
+/// One target's answer for one row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    pub target: String,
+    pub label: String,
+    pub probability: f32,
+}
+
+impl EquipmentModel {
+    /// Train forests for every target of an engineered training table, given its matrix.
+    pub fn fit(
+        frame: &DataFrame,
+        features: &FeatureConfig,
+        featurizer: Featurizer,
+        x: &Csr,
+        config: &ForestConfig,
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<EquipmentModel, ModelError> {
+        // Group targets derived identically: one forest answers them all.
+        let mut groups: Vec<Vec<String>> = Vec::new();
+        for t in &features.targets {
+            let derivation = features.derivation(t);
+            match groups
+                .iter_mut()
+                .find(|g| derivation.is_some() && features.derivation(&g[0]) == derivation)
+            {
+                Some(g) => g.push(t.clone()),
+                None => groups.push(vec![t.clone()]),
+            }
+        }
+        let mut encoded = Vec::with_capacity(groups.len());
+        for g in &groups {
+            let values = text_column(frame, &g[0])?;
+            let mut classes: Vec<String> = values.clone();
+            classes.sort();
+            classes.dedup();
+            let index: HashMap<&str, u32> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
+            let labels: Vec<u32> = values.iter().map(|v| index[v.as_str()]).collect();
+            encoded.push((classes, labels));
+        }
+        let targets: Vec<Target<'_>> = groups
+            .iter()
+            .zip(&encoded)
+            .map(|(g, (classes, labels))| Target {
+                name: &g[0],
+                labels,
+                n_classes: classes.len(),
+            })
+            .collect();
+        let forests = RandomForest::fit_many(x, &targets, config, tick)?;
+        let featurizer_config = featurizer.tfidf.config.clone();
+        let forests = groups
+            .into_iter()
+            .zip(encoded)
+            .zip(forests)
+            .map(|((targets, (classes, _)), forest)| TargetForest {
+                targets,
+                classes,
+                forest,
+            })
+            .collect();
+        Ok(EquipmentModel {
+            features: features.clone(),
+            featurizer,
+            forests,
+            training: TrainingInfo {
+                rows: frame.height(),
+                tfidf: featurizer_config,
+                forest: config.clone(),
+                nexusml_version: env!("CARGO_PKG_VERSION").to_string(),
+            },
+        })
+    }
+
+    /// Target names in configuration order.
+    pub fn target_names(&self) -> Vec<String> {
+        self.features.targets.clone()
+    }
+
+    fn forest_of(&self, target: &str) -> Option<&TargetForest> {
+        self.forests.iter().find(|f| f.targets.iter().any(|t| t == target))
+    }
+
+    /// Predict every target for an engineered table's feature matrix: per target, a
+    /// label and its probability per row.
+    pub fn predict_matrix(&self, x: &Csr) -> Vec<(String, Vec<(String, f32)>)> {
+        let per_forest: Vec<Vec<(u32, f32)>> = self.forests.iter().map(|f| f.forest.predict(x)).collect();
+        self.features
+            .targets
+            .iter()
+            .filter_map(|t| {
+                let k = self.forests.iter().position(|f| f.targets.contains(t))?;
+                let classes = &self.forests[k].classes;
+                Some((
+                    t.clone(),
+                    per_forest[k].iter().map(|&(c, p)| (classes[c as usize].clone(), p)).collect(),
+                ))
+            })
+            .collect()
+    }
+
+    /// Engineer an inventory (prediction mode), check it has what the model reads, and
+    /// return the engineered table with its feature matrix.
+    pub fn prepare(&self, raw: &DataFrame) -> Result<(DataFrame, Csr), ModelError> {
+        self.check_inputs(raw)?;
+        let (engineered, _) = self.features.apply(raw, Mode::Predict)?;
+        let x = self.featurizer.transform(&engineered)?;
+        Ok((engineered, x))
+    }
+
+    /// The input columns the model's text needs that are absent (and not optional).
+    fn check_inputs(&self, raw: &DataFrame) -> Result<(), ModelError> {
+        let present = super::table::column_names(raw);
+        let mut missing = Vec::new();
+        for t in &self.features.text_combinations {
+            if t.name != self.features.model_text {
+                continue;
+            }
+            for c in &t.columns {
+                if !present.contains(c) && !t.optional.contains(c) {
+                    missing.push(c.clone());
+                }
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ModelError::MissingInputs {
+                missing: missing.join(", "),
+                present: present.join(", "),
+            })
+        }
+    }
+
+    /// Predict one record given as column → value (missing columns are empty).
+    pub fn predict_record(&self, record: &HashMap<String, String>) -> Vec<Prediction> {
+        let get = |c: &str| record.get(c).map(String::as_str).unwrap_or("");
+        let text = self
+            .features
+            .text_combinations
+            .iter()
+            .find(|t| t.name == self.features.model_text)
+            .map(|t| t.columns.iter().map(|c| get(c)).collect::<Vec<_>>().join(&t.separator))
+            .unwrap_or_default();
+        let numeric: Vec<f64> = self
+            .featurizer
+            .numeric_columns
+            .iter()
+            .map(|name| {
+                let spec = self.features.numeric_columns.iter().find(|n| &n.name == name);
+                let fill = spec.map_or(0.0, |s| s.fill);
+                let source = spec.and_then(|s| s.sources.iter().find(|c| record.contains_key(*c)));
+                source
+                    .and_then(|c| get(c).trim().parse::<f64>().ok())
+                    .filter(|x| x.is_finite())
+                    .unwrap_or(fill)
+            })
+            .collect();
+        let mut buf = String::new();
+        let row = self.featurizer.row(&text, &numeric, &mut buf);
+        let (idx, vals): (Vec<u32>, Vec<f32>) = row.into_iter().unzip();
+        let mut dense = vec![0f32; self.featurizer.n_features()];
+        let mut answers: Vec<(usize, (u32, f32))> = Vec::new();
+        for (k, f) in self.forests.iter().enumerate() {
+            let mut proba = vec![0f64; f.forest.n_classes];
+            f.forest.predict_proba_row(&idx, &vals, &mut dense, &mut proba);
+            answers.push((k, super::forest::argmax(&proba)));
+        }
+        self.features
+            .targets
+            .iter()
+            .filter_map(|t| {
+                let f = self.forest_of(t)?;
+                let k = self.forests.iter().position(|x| std::ptr::eq(x, f))?;
+                let (c, p) = answers[k].1;
+                Some(Prediction {
+                    target: t.clone(),
+                    label: f.classes[c as usize].clone(),
+                    probability: p,
+                })
+            })
+            .collect()
+    }
+
+    /// The `n` terms with the largest importance for a target's forest.
+    pub fn top_terms(&self, target: &str, n: usize) -> Vec<(String, f64)> {
+        let Some(f) = self.forest_of(target) else { return Vec::new() };
+        let names = &self.featurizer.tfidf.terms;
+        let mut idx: Vec<usize> = (0..f.forest.importances.len()).collect();
+        idx.sort_by(|&a, &b| f.forest.importances[b].total_cmp(&f.forest.importances[a]).then(a.cmp(&b)));
+        idx.into_iter()
+            .take(n)
+            .map(|i| {
+                let name = names
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| format!("[{}]", self.featurizer.numeric_columns[i - names.len()]));
+                (name, f.forest.importances[i])
+            })
+            .collect()
+    }
+
+    /// After loading: rebuild lookups that are not stored.
+    pub fn restore(&mut self) {
+        self.featurizer.tfidf.build_index();
+    }
+}

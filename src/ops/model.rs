@@ -1,0 +1,486 @@
+//! Model ops: `text.tfidf`, `model.train_forest`, `model.evaluate`, `model.save`,
+//! `model.load`, `model.predict`, `model.predict_one`.
+
+use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
+use crate::clock::Utc;
+use crate::engine::NodeContext;
+use crate::ml::bundle;
+use crate::ml::features::FeatureConfig;
+use crate::ml::forest::ForestConfig;
+use crate::ml::metrics::{evaluate, EvaluationReport};
+use crate::ml::model::{EquipmentModel, Featurizer, Prediction, FORMAT_VERSION};
+use crate::ml::sparse::Csr;
+use crate::ml::split::SplitIndices;
+use crate::ml::table::{column_names, text_column};
+use crate::ml::text::TfidfConfig;
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tracing_indicatif::span_ext::IndicatifSpanExt;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelOpError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot fingerprint the training data {path}: {source}")]
+    Fingerprint {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the test table has no target column `{0}`")]
+    NoTarget(String),
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), OpError> {
+    let json = serde_json::to_vec_pretty(value)?;
+    crate::atomic_file::write_atomic(path, &json).map_err(|source| ModelOpError::Write {
+        path: path.into(),
+        source,
+    })?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EvaluateConfig {
+    #[serde(default = "top_terms")]
+    top_terms: usize,
+}
+
+fn top_terms() -> usize {
+    15
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaveConfig {
+    output_dir: PathBuf,
+    #[serde(default = "model_name")]
+    model_name: String,
+    /// The training data file, fingerprinted (SHA-256) into the metadata.
+    #[serde(default)]
+    data: String,
+}
+
+fn model_name() -> String {
+    "equipment_classifier".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoadConfig {
+    path: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PredictConfig {
+    #[serde(default = "id_column")]
+    id_column: String,
+}
+
+fn id_column() -> String {
+    "equipment_tag".into()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PredictOneConfig {
+    record: toml::Table,
+    #[serde(default = "sample_file")]
+    file: String,
+}
+
+fn sample_file() -> String {
+    "sample_prediction.json".into()
+}
+
+/// Where `model.save` put the model.
+#[derive(Debug, Clone, Serialize)]
+pub struct SavedModel {
+    pub model: PathBuf,
+    pub metadata: PathBuf,
+    pub latest: PathBuf,
+}
+
+pub(crate) fn register(r: &mut Registry) {
+    r.register(
+        OpSpec::new(
+            "text.tfidf",
+            "Fit TF-IDF (scikit-learn semantics) on the model text and a scaler on the numeric columns; \
+             output the featurizer and the training matrix.",
+            |c: TfidfConfig| {
+                c.check().map_err(|e| e.to_string())?;
+                Ok(FitTfidf(c))
+            },
+        )
+        .input(Port::new::<DataFrame>("table", "engineered training rows"))
+        .input(Port::new::<FeatureConfig>("features", "the feature config"))
+        .output(Port::new::<Featurizer>("featurizer", "vocabulary, idf and scaler"))
+        .output(Port::new::<Csr>("matrix", "training feature matrix (sparse)"))
+        .field(ConfigField::with_default("ngram_min", "integer", "1", "smallest n-gram"))
+        .field(ConfigField::with_default("ngram_max", "integer", "3", "largest n-gram"))
+        .field(ConfigField::with_default("max_features", "integer", "5000", "keep the most frequent terms"))
+        .field(ConfigField::with_default("min_df", "integer | float", "2", "fewest documents (count or fraction)"))
+        .field(ConfigField::with_default("max_df", "integer | float", "0.9", "most documents (count or fraction)"))
+        .field(ConfigField::with_default("sublinear_tf", "bool", "true", "tf → 1 + ln(tf)")),
+    );
+    r.register(
+        OpSpec::new(
+            "model.train_forest",
+            "Train one random forest per distinct target (identically derived targets share one), trees in parallel.",
+            |c: ForestConfig| {
+                c.check().map_err(|e| e.to_string())?;
+                Ok(Train(c))
+            },
+        )
+        .input(Port::new::<DataFrame>("table", "engineered training rows (for the labels)"))
+        .input(Port::new::<FeatureConfig>("features", "the feature config"))
+        .input(Port::new::<Featurizer>("featurizer", "from text.tfidf"))
+        .input(Port::new::<Csr>("matrix", "from text.tfidf"))
+        .output(Port::new::<EquipmentModel>("model", "the trained classifier"))
+        .field(ConfigField::with_default("n_trees", "integer", "200", "trees per forest"))
+        .field(ConfigField::with_default(
+            "max_features",
+            "\"sqrt\" | \"log2\" | \"all\" | {count=N} | {fraction=F}",
+            "\"sqrt\"",
+            "features tried per split",
+        ))
+        .field(ConfigField::with_default("min_samples_split", "integer", "2", "fewest samples to split a node"))
+        .field(ConfigField::with_default("min_samples_leaf", "integer", "1", "fewest samples in a leaf"))
+        .field(ConfigField::with_default("max_depth", "integer", "none", "deepest tree"))
+        .field(ConfigField::with_default("bootstrap", "bool", "true", "sample rows with replacement per tree"))
+        .field(ConfigField::with_default(
+            "class_weight",
+            "\"none\" | \"balanced\" | \"balanced_subsample\"",
+            "\"balanced_subsample\"",
+            "per-class weights",
+        ))
+        .field(ConfigField::with_default("seed", "integer", "42", "every tree's seed derives from it")),
+    );
+    r.register(
+        OpSpec::new(
+            "model.evaluate",
+            "Accuracy, macro/weighted F1, per-class report, confusion matrix, \"Other\" analysis and top terms per target; \
+             writes metrics.json.",
+            |c: EvaluateConfig| Ok(Evaluate(c)),
+        )
+        .input(Port::new::<EquipmentModel>("model", "the classifier"))
+        .input(Port::new::<DataFrame>("table", "engineered test rows"))
+        .output(Port::new::<EvaluationReport>("metrics", "the report").optional())
+        .field(ConfigField::with_default("top_terms", "integer", "15", "terms listed per target")),
+    );
+    r.register(
+        OpSpec::new(
+            "model.save",
+            "Write <output_dir>/<model_name>_<UTC>.nxm and _metadata.json, plus _latest copies, atomically.",
+            |c: SaveConfig| Ok(Save(c)),
+        )
+        .input(Port::new::<EquipmentModel>("model", "the classifier"))
+        .input(Port::new::<EvaluationReport>("metrics", "metrics for the metadata").optional())
+        .input(Port::new::<SplitIndices>("split", "row counts for the metadata").optional())
+        .output(Port::new::<SavedModel>("saved", "the written paths").optional())
+        .field(ConfigField::required("output_dir", "string", "directory for model files"))
+        .field(ConfigField::with_default("model_name", "string", "\"equipment_classifier\"", "file name stem"))
+        .field(ConfigField::with_default("data", "string", "\"\"", "training data file to fingerprint")),
+    );
+    r.register(
+        OpSpec::new("model.load", "Read a model file (header, version and checksum checked).", |c: LoadConfig| {
+            Ok(Load(c))
+        })
+        .output(Port::new::<EquipmentModel>("model", "the classifier"))
+        .field(ConfigField::required("path", "string", "a .nxm file")),
+    );
+    r.register(
+        OpSpec::new(
+            "model.predict",
+            "Predict every target for an inventory: the id column, the text used, and per target its label and probability.",
+            |c: PredictConfig| Ok(Predict(c)),
+        )
+        .input(Port::new::<EquipmentModel>("model", "the classifier"))
+        .input(Port::new::<DataFrame>("table", "the inventory (raw: it is engineered here)"))
+        .output(Port::new::<DataFrame>("predictions", "one row per input row"))
+        .field(ConfigField::with_default("id_column", "string", "\"equipment_tag\"", "column copied as the row id")),
+    );
+    r.register(
+        OpSpec::new(
+            "model.predict_one",
+            "Predict one record given in `record` (column = value); log it and write it to `file` in the run directory.",
+            |c: PredictOneConfig| Ok(PredictOne(c)),
+        )
+        .input(Port::new::<EquipmentModel>("model", "the classifier"))
+        .output(Port::new::<Vec<Prediction>>("prediction", "per target label and probability").optional())
+        .field(ConfigField::required("record", "table", "column → value, e.g. { description = \"...\", service_life = 20 }"))
+        .field(ConfigField::with_default("file", "string", "\"sample_prediction.json\"", "output file name")),
+    );
+}
+
+struct FitTfidf(TfidfConfig);
+impl Op for FitTfidf {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let table = ctx.input::<DataFrame>("table")?;
+        let features = ctx.input::<FeatureConfig>("features")?;
+        let (featurizer, matrix) = Featurizer::fit(&table, &features, &self.0)?;
+        tracing::info!(
+            "TF-IDF: {} terms from {} documents; matrix {}×{} with {} non-zeros",
+            featurizer.tfidf.n_features(),
+            matrix.n_rows,
+            matrix.n_rows,
+            matrix.n_cols,
+            matrix.nnz()
+        );
+        ctx.output("featurizer", featurizer)?;
+        ctx.output("matrix", matrix)?;
+        Ok(())
+    }
+}
+
+struct Train(ForestConfig);
+impl Op for Train {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let table = ctx.input::<DataFrame>("table")?;
+        let features = ctx.input::<FeatureConfig>("features")?;
+        let featurizer = ctx.input::<Featurizer>("featurizer")?;
+        let matrix = ctx.input::<Csr>("matrix")?;
+        let distinct = {
+            let mut seen: Vec<Option<String>> = Vec::new();
+            let mut n = 0;
+            for t in &features.targets {
+                let d = features.derivation(t);
+                if d.is_none() || !seen.contains(&d) {
+                    n += 1;
+                    seen.push(d);
+                }
+            }
+            n
+        };
+        // Progress over trees on the node's line (a terminal only; a no-op when piped).
+        let span = tracing::Span::current();
+        span.pb_set_length((distinct * self.0.n_trees) as u64);
+        let tick = || span.pb_inc(1);
+        let model = EquipmentModel::fit(&table, &features, (*featurizer).clone(), &matrix, &self.0, &tick)?;
+        for f in &model.forests {
+            let depth = f.forest.trees.iter().map(|t| t.depth()).max().unwrap_or(0);
+            let nodes: usize = f.forest.trees.iter().map(|t| t.nodes.len()).sum();
+            tracing::info!(
+                "forest for {}: {} classes, {} trees, {} nodes, max depth {depth}",
+                f.targets.join(" = "),
+                f.classes.len(),
+                f.forest.trees.len(),
+                nodes
+            );
+        }
+        ctx.output("model", model)?;
+        Ok(())
+    }
+}
+
+struct Evaluate(EvaluateConfig);
+impl Op for Evaluate {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let model = ctx.input::<EquipmentModel>("model")?;
+        let table = ctx.input::<DataFrame>("table")?;
+        let x = model.featurizer.transform(&table)?;
+        let texts = text_column(&table, &model.featurizer.text_column)?;
+        let mut per_target = Vec::new();
+        let mut terms = Vec::new();
+        for (target, predicted) in model.predict_matrix(&x) {
+            let truth = text_column(&table, &target).map_err(|_| ModelOpError::NoTarget(target.clone()))?;
+            let labels: Vec<String> = predicted.into_iter().map(|p| p.0).collect();
+            per_target.push(evaluate(&target, &truth, &labels, Some(&texts)));
+            terms.push((target.clone(), model.top_terms(&target, self.0.top_terms)));
+        }
+        let report = EvaluationReport::new(per_target, terms);
+        write_json(&ctx.run_dir().join("metrics.json"), &report)?;
+        for line in report.table().lines() {
+            tracing::info!("{line}");
+        }
+        ctx.output("metrics", report)?;
+        Ok(())
+    }
+}
+
+/// `model.save`'s metadata file.
+#[derive(Serialize)]
+struct Metadata<'a> {
+    model_name: &'a str,
+    created_at: String,
+    nexusml_version: &'a str,
+    format_version: u32,
+    model_file: String,
+    model_bytes: u64,
+    model_sha256: String,
+    training_data: Option<String>,
+    training_data_sha256: Option<String>,
+    train_rows: usize,
+    test_rows: Option<usize>,
+    targets: Vec<String>,
+    params: serde_json::Value,
+    tfidf: &'a crate::ml::text::TfidfConfig,
+    forest: &'a ForestConfig,
+    metrics: Option<serde_json::Value>,
+}
+
+struct Save(SaveConfig);
+impl Op for Save {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let model = ctx.input::<EquipmentModel>("model")?;
+        let metrics = ctx.input_opt::<EvaluationReport>("metrics")?;
+        let split = ctx.input_opt::<SplitIndices>("split")?;
+        let dir = &self.0.output_dir;
+        std::fs::create_dir_all(dir).map_err(|source| ModelOpError::Write {
+            path: dir.clone(),
+            source,
+        })?;
+        let now = Utc::now();
+        let stem = format!("{}_{}", self.0.model_name, now.compact());
+        let path = dir.join(format!("{stem}.nxm"));
+        let bytes = bundle::encode(&*model, FORMAT_VERSION)?;
+        crate::atomic_file::write_atomic(&path, &bytes).map_err(|source| ModelOpError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        let fingerprint = if self.0.data.is_empty() {
+            None
+        } else {
+            let p = PathBuf::from(&self.0.data);
+            Some(bundle::sha256_file(&p).map_err(|source| ModelOpError::Fingerprint { path: p, source })?)
+        };
+        let summary = metrics.as_ref().map(|m| {
+            serde_json::json!({
+                "mean_accuracy": m.mean_accuracy,
+                "mean_macro_f1": m.mean_macro_f1,
+                "targets": m.targets.iter().map(|t| serde_json::json!({
+                    "target": t.target, "accuracy": t.accuracy, "macro_f1": t.macro_f1,
+                    "weighted_f1": t.weighted_f1, "classes": t.labels.len(),
+                })).collect::<Vec<_>>(),
+            })
+        });
+        let meta = Metadata {
+            model_name: &self.0.model_name,
+            created_at: now.rfc3339(),
+            nexusml_version: env!("CARGO_PKG_VERSION"),
+            format_version: FORMAT_VERSION,
+            model_file: path.display().to_string(),
+            model_bytes: bytes.len() as u64,
+            model_sha256: bundle::hex(&sha2_digest(&bytes)),
+            training_data: (!self.0.data.is_empty()).then(|| self.0.data.clone()),
+            training_data_sha256: fingerprint,
+            train_rows: model.training.rows,
+            test_rows: split.as_ref().map(|s| s.test.len()),
+            targets: model.target_names(),
+            params: serde_json::to_value(ctx.params()).unwrap_or_default(),
+            tfidf: &model.training.tfidf,
+            forest: &model.training.forest,
+            metrics: summary,
+        };
+        let meta_path = dir.join(format!("{stem}_metadata.json"));
+        write_json(&meta_path, &meta)?;
+        // `_latest` copies, each written whole then renamed: a reader never sees half a file.
+        let latest = dir.join(format!("{}_latest.nxm", self.0.model_name));
+        crate::atomic_file::write_atomic(&latest, &bytes).map_err(|source| ModelOpError::Write {
+            path: latest.clone(),
+            source,
+        })?;
+        write_json(&dir.join(format!("{}_latest_metadata.json", self.0.model_name)), &meta)?;
+        tracing::info!("saved model {} ({} bytes) and {}", path.display(), bytes.len(), latest.display());
+        ctx.output(
+            "saved",
+            SavedModel {
+                model: path,
+                metadata: meta_path,
+                latest,
+            },
+        )?;
+        Ok(())
+    }
+}
+
+fn sha2_digest(bytes: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).to_vec()
+}
+
+/// Read a model file.
+pub fn load_model(path: &Path) -> Result<EquipmentModel, bundle::BundleError> {
+    let (mut model, _version): (EquipmentModel, u32) = bundle::load(path, FORMAT_VERSION)?;
+    model.restore();
+    Ok(model)
+}
+
+struct Load(LoadConfig);
+impl Op for Load {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let model = load_model(&self.0.path)?;
+        tracing::info!("loaded model {} ({} targets)", self.0.path.display(), model.features.targets.len());
+        ctx.output("model", model)?;
+        Ok(())
+    }
+}
+
+struct Predict(PredictConfig);
+impl Op for Predict {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let model = ctx.input::<EquipmentModel>("model")?;
+        let table = ctx.input::<DataFrame>("table")?;
+        let (engineered, x) = model.prepare(&table)?;
+        let mut columns: Vec<Column> = Vec::new();
+        if column_names(&engineered).contains(&self.0.id_column) {
+            columns.push(Column::new(self.0.id_column.as_str().into(), text_column(&engineered, &self.0.id_column)?));
+        }
+        columns.push(Column::new(
+            model.featurizer.text_column.as_str().into(),
+            text_column(&engineered, &model.featurizer.text_column)?,
+        ));
+        for (target, predicted) in model.predict_matrix(&x) {
+            let (labels, probs): (Vec<String>, Vec<f32>) = predicted.into_iter().unzip();
+            columns.push(Column::new(target.as_str().into(), labels));
+            columns.push(Column::new(format!("{target}_probability").into(), probs));
+        }
+        let out = DataFrame::new(engineered.height(), columns)?;
+        tracing::info!("predicted {} rows × {} targets", out.height(), model.features.targets.len());
+        ctx.output("predictions", out)?;
+        Ok(())
+    }
+}
+
+struct PredictOne(PredictOneConfig);
+impl Op for PredictOne {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let model = ctx.input::<EquipmentModel>("model")?;
+        let record: HashMap<String, String> = self
+            .0
+            .record
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), text)
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        let predictions = model.predict_record(&record);
+        let took = start.elapsed();
+        for p in &predictions {
+            tracing::info!("sample prediction: {} = {} ({:.2})", p.target, p.label, p.probability);
+        }
+        write_json(
+            &ctx.run_dir().join(&self.0.file),
+            &serde_json::json!({
+                "record": record,
+                "predictions": predictions,
+                "latency_ms": took.as_secs_f64() * 1e3,
+            }),
+        )?;
+        ctx.output("prediction", predictions)?;
+        Ok(())
+    }
+}
