@@ -320,20 +320,47 @@ impl RandomForest {
         out.iter_mut().for_each(|v| *v /= n);
     }
 
-    /// Most probable class and its probability for every row (parallel over rows; ties
-    /// go to the lowest class index, as numpy's argmax).
+    /// Most probable class and its probability for every row (ties go to the lowest
+    /// class index, as numpy's argmax).
+    ///
+    /// Rows go in blocks, tree-major: a block of rows is densified once and each tree
+    /// routes the whole block while its nodes are in cache. Blocks run in parallel.
     pub fn predict(&self, x: &Csr) -> Vec<(u32, f32)> {
-        (0..x.n_rows)
-            .into_par_iter()
-            .map_init(
-                || (vec![0f32; self.n_features], vec![0f64; self.n_classes]),
-                |(dense, proba), i| {
-                    let (idx, vals) = x.row(i);
-                    self.predict_proba_row(idx, vals, dense, proba);
-                    argmax(proba)
-                },
-            )
-            .collect()
+        const BLOCK: usize = 32;
+        let blocks: Vec<usize> = (0..x.n_rows).step_by(BLOCK).collect();
+        let per_block: Vec<Vec<(u32, f32)>> = blocks
+            .par_iter()
+            .map(|&start| {
+                let rows = BLOCK.min(x.n_rows - start);
+                let (f, k) = (self.n_features, self.n_classes);
+                let mut dense = vec![0f32; rows * f];
+                for r in 0..rows {
+                    let (idx, vals) = x.row(start + r);
+                    for (&c, &v) in idx.iter().zip(vals) {
+                        dense[r * f + c as usize] = v;
+                    }
+                }
+                let mut proba = vec![0f64; rows * k];
+                for tree in &self.trees {
+                    for r in 0..rows {
+                        let (a, b) = tree.leaf(&dense[r * f..(r + 1) * f]);
+                        let out = &mut proba[r * k..(r + 1) * k];
+                        for j in a..b {
+                            out[tree.leaf_class[j] as usize] += tree.leaf_prob[j] as f64;
+                        }
+                    }
+                }
+                let n = self.trees.len() as f64;
+                (0..rows)
+                    .map(|r| {
+                        let out = &mut proba[r * k..(r + 1) * k];
+                        out.iter_mut().for_each(|v| *v /= n);
+                        argmax(out)
+                    })
+                    .collect()
+            })
+            .collect();
+        per_block.into_iter().flatten().collect()
     }
 }
 

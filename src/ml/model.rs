@@ -342,3 +342,46 @@ impl EquipmentModel {
         self.featurizer.tfidf.build_index();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::features::Mode;
+    use crate::ml::synth::{generate_csv, SynthOptions};
+    use crate::ml::table::parse_csv;
+    use std::path::Path;
+
+    #[test]
+    fn save_load_gives_identical_predictions() {
+        let mut csv = Vec::new();
+        generate_csv(&SynthOptions { rows: 300, seed: 4 }, &mut csv).unwrap();
+        let raw = parse_csv(&csv, Path::new("x.csv"), &Default::default()).unwrap().frame;
+        let features =
+            FeatureConfig::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dags/features.toml"))).unwrap();
+        let (engineered, _) = features.apply(&raw, Mode::Train).unwrap();
+        let (featurizer, x) = Featurizer::fit(&engineered, &features, &TfidfConfig::default()).unwrap();
+        let cfg = ForestConfig { n_trees: 10, ..ForestConfig::default() };
+        let model = EquipmentModel::fit(&engineered, &features, featurizer, &x, &cfg, &|| {}).unwrap();
+        assert_eq!(model.forests.len(), 4, "Equipment_Type and System_Subtype share a forest");
+        let bytes = crate::ml::bundle::encode(&model, FORMAT_VERSION).unwrap();
+        let (mut loaded, _): (EquipmentModel, u32) =
+            crate::ml::bundle::decode(&bytes, Path::new("m.nxm"), FORMAT_VERSION).unwrap();
+        loaded.restore();
+        assert_eq!(loaded, model);
+        let (_, xa) = model.prepare(&raw).unwrap();
+        let (_, xb) = loaded.prepare(&raw).unwrap();
+        assert_eq!(model.predict_matrix(&xa), loaded.predict_matrix(&xb));
+        // A single record goes the same way as the same row in a batch.
+        let row: HashMap<String, String> = ["description", "equipment_tag", "manufacturer", "model", "building_name", "service_life"]
+            .iter()
+            .map(|c| (c.to_string(), crate::ml::table::text_column(&raw, c).unwrap()[7].clone()))
+            .collect();
+        let one = model.predict_record(&row);
+        let batch = model.predict_matrix(&xa);
+        for (p, (target, rows)) in one.iter().zip(&batch) {
+            assert_eq!(&p.target, target);
+            assert_eq!(p.label, rows[7].0, "{target}");
+            assert!((p.probability - rows[7].1).abs() < 1e-6);
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! The model on a 20,000-row generated inventory (the size of the scikit-learn
+//! comparison): training (TF-IDF + every forest), batch prediction, single-record latency.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use nexusml::ml::features::{FeatureConfig, Mode};
+use nexusml::ml::forest::ForestConfig;
+use nexusml::ml::model::{EquipmentModel, Featurizer};
+use nexusml::ml::split::{split, TestSize};
+use nexusml::ml::synth::{write_inventory, SynthOptions};
+use nexusml::ml::table::{read_csv, take_rows};
+use nexusml::ml::text::TfidfConfig;
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+fn model(c: &mut Criterion) {
+    let rows = std::env::var("NEXUSML_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("inventory.csv");
+    write_inventory(&SynthOptions { rows, seed: 42 }, &csv).unwrap();
+    let features = FeatureConfig::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dags/features.toml"))).unwrap();
+    let raw = read_csv(&csv, &Default::default()).unwrap().frame;
+    let (engineered, _) = features.apply(&raw, Mode::Train).unwrap();
+    let s = split(engineered.height(), TestSize::Fraction(0.3), 42, None).unwrap();
+    let train = take_rows(&engineered, &s.train).unwrap();
+    let test = take_rows(&engineered, &s.test).unwrap();
+    let tfidf = TfidfConfig::default();
+    let forest = ForestConfig::default();
+
+    let mut group = c.benchmark_group(format!("model_{rows}_rows"));
+    group.sample_size(10).measurement_time(Duration::from_secs(40));
+    group.throughput(Throughput::Elements(train.height() as u64));
+    group.bench_function("train_tfidf_and_all_forests", |b| {
+        b.iter(|| {
+            let (featurizer, x) = Featurizer::fit(&train, &features, &tfidf).unwrap();
+            EquipmentModel::fit(&train, &features, featurizer, &x, &forest, &|| {}).unwrap()
+        })
+    });
+    let (featurizer, x) = Featurizer::fit(&train, &features, &tfidf).unwrap();
+    let trained = EquipmentModel::fit(&train, &features, featurizer, &x, &forest, &|| {}).unwrap();
+    let x_test = trained.featurizer.transform(&test).unwrap();
+    group.throughput(Throughput::Elements(test.height() as u64));
+    group.measurement_time(Duration::from_secs(10));
+    group.bench_function("predict_batch", |b| b.iter(|| trained.predict_matrix(&x_test)));
+    group.throughput(Throughput::Elements(1));
+    let record: HashMap<String, String> = [
+        ("description", "Heat Exchanger for Chilled Water system with Plate and Frame design"),
+        ("service_life", "20"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    group.bench_function("predict_one_record", |b| b.iter(|| trained.predict_record(&record)));
+    group.finish();
+}
+
+criterion_group!(benches, model);
+criterion_main!(benches);
