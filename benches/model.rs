@@ -14,11 +14,18 @@ use std::path::Path;
 use std::time::Duration;
 
 fn model(c: &mut Criterion) {
-    let rows = std::env::var("NEXUSML_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let rows = std::env::var("NEXUSML_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("inventory.csv");
     write_inventory(&SynthOptions { rows, seed: 42 }, &csv).unwrap();
-    let features = FeatureConfig::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dags/features.toml"))).unwrap();
+    let features = FeatureConfig::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dags/features.toml"
+    )))
+    .unwrap();
     let raw = read_csv(&csv, &Default::default()).unwrap().frame;
     let (engineered, _) = features.apply(&raw, Mode::Train).unwrap();
     let s = split(engineered.height(), TestSize::Fraction(0.3), 42, None).unwrap();
@@ -44,13 +51,18 @@ fn model(c: &mut Criterion) {
     group.bench_function("predict_batch", |b| b.iter(|| trained.predict_matrix(&x_test)));
     group.throughput(Throughput::Elements(1));
     let record: HashMap<String, String> = [
-        ("description", "Heat Exchanger for Chilled Water system with Plate and Frame design"),
+        (
+            "description",
+            "Heat Exchanger for Chilled Water system with Plate and Frame design",
+        ),
         ("service_life", "20"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    group.bench_function("predict_one_record", |b| b.iter(|| trained.predict_record(&record)));
+    group.bench_function("predict_one_record", |b| {
+        b.iter(|| trained.predict_record(&record))
+    });
     group.finish();
 }
 

@@ -6,17 +6,37 @@ use std::path::{Path, PathBuf};
 
 /// Generate an inventory and train on it with few trees; returns the run directory.
 fn train(dir: &Path, rows: &str, jobs: &str, extra: &[&str]) -> (Output, PathBuf) {
-    let out = nexusml(dir, &["data", "synth", "--rows", rows, "--seed", "11", "-o", "inv.csv"]);
+    let out = nexusml(
+        dir,
+        &["data", "synth", "--rows", rows, "--seed", "11", "-o", "inv.csv"],
+    );
     assert_eq!(out.code, 0, "{}", out.all());
     let features = format!("features={}", repo("dags/features.toml").display());
     let train = repo("dags/train.toml");
     let mut args = vec![
-        "dag", "run", train.to_str().unwrap(), "--runs-dir", "runs", "--jobs", jobs, "--set", "data=inv.csv",
-        "--set", &features, "--set", "trees=25", "--set", "output_dir=models",
+        "dag",
+        "run",
+        train.to_str().unwrap(),
+        "--runs-dir",
+        "runs",
+        "--jobs",
+        jobs,
+        "--set",
+        "data=inv.csv",
+        "--set",
+        &features,
+        "--set",
+        "trees=25",
+        "--set",
+        "output_dir=models",
     ];
     args.extend_from_slice(extra);
     let out = nexusml(dir, &args);
-    let run = if dir.join("runs").exists() { single_run_dir(&dir.join("runs")) } else { PathBuf::new() };
+    let run = if dir.join("runs").exists() {
+        single_run_dir(&dir.join("runs"))
+    } else {
+        PathBuf::new()
+    };
     (out, run)
 }
 
@@ -33,8 +53,17 @@ fn train_pipeline_end_to_end() {
     assert!(cat["per_class"].as_array().unwrap().len() > 20);
     assert_eq!(metrics["top_terms"][0][1].as_array().unwrap().len(), 15);
     // Identically derived targets: one forest, the same numbers under both names.
-    assert_eq!(metrics["targets"][3]["accuracy"], metrics["targets"][4]["accuracy"]);
-    for t in ["category_name", "uniformat_code", "mcaa_system_category", "Equipment_Type", "System_Subtype"] {
+    assert_eq!(
+        metrics["targets"][3]["accuracy"],
+        metrics["targets"][4]["accuracy"]
+    );
+    for t in [
+        "category_name",
+        "uniformat_code",
+        "mcaa_system_category",
+        "Equipment_Type",
+        "System_Subtype",
+    ] {
         let png = std::fs::read(run.join(format!("plots/confusion_{t}.png"))).unwrap();
         assert!(resvg::tiny_skia::Pixmap::decode_png(&png).is_ok(), "{t}");
     }
@@ -61,21 +90,43 @@ fn train_pipeline_end_to_end() {
     );
 
     // predict.toml with the saved model on another inventory.
-    let out = nexusml(dir.path(), &["data", "synth", "--rows", "50", "--seed", "99", "-o", "new.csv"]);
+    let out = nexusml(
+        dir.path(),
+        &["data", "synth", "--rows", "50", "--seed", "99", "-o", "new.csv"],
+    );
     assert_eq!(out.code, 0);
     let predict = repo("dags/predict.toml");
     let out = nexusml(
         dir.path(),
         &[
-            "dag", "run", predict.to_str().unwrap(), "--runs-dir", "runs2", "--set", "model=models/equipment_classifier_latest.nxm",
-            "--set", "data=new.csv", "--set", "output=predictions.csv",
+            "dag",
+            "run",
+            predict.to_str().unwrap(),
+            "--runs-dir",
+            "runs2",
+            "--set",
+            "model=models/equipment_classifier_latest.nxm",
+            "--set",
+            "data=new.csv",
+            "--set",
+            "output=predictions.csv",
         ],
     );
     assert_eq!(out.code, 0, "{}", out.all());
-    let pred = nexusml::ml::table::read_csv(&dir.path().join("predictions.csv"), &Default::default()).unwrap().frame;
+    let pred = nexusml::ml::table::read_csv(&dir.path().join("predictions.csv"), &Default::default())
+        .unwrap()
+        .frame;
     assert_eq!(pred.height(), 50);
     let cols = nexusml::ml::table::column_names(&pred);
-    assert_eq!(cols[..4], ["equipment_tag", "combined_text", "category_name", "category_name_probability"]);
+    assert_eq!(
+        cols[..4],
+        [
+            "equipment_tag",
+            "combined_text",
+            "category_name",
+            "category_name_probability"
+        ]
+    );
     assert_eq!(cols.len(), 2 + 2 * 5);
 }
 
@@ -88,8 +139,14 @@ fn model_bytes_and_metrics_do_not_depend_on_thread_count() {
     assert_eq!(oa.code, 0, "{}", oa.all());
     assert_eq!(ob.code, 0, "{}", ob.all());
     let model = |d: &Path| std::fs::read(d.join("models/equipment_classifier_latest.nxm")).unwrap();
-    assert!(model(a.path()) == model(b.path()), "model files differ between --jobs 1 and --jobs 2");
-    assert_eq!(std::fs::read(ra.join("metrics.json")).unwrap(), std::fs::read(rb.join("metrics.json")).unwrap());
+    assert!(
+        model(a.path()) == model(b.path()),
+        "model files differ between --jobs 1 and --jobs 2"
+    );
+    assert_eq!(
+        std::fs::read(ra.join("metrics.json")).unwrap(),
+        std::fs::read(rb.join("metrics.json")).unwrap()
+    );
 }
 
 #[test]
@@ -105,26 +162,65 @@ fn model_file_errors_are_clear() {
     future[8] = 99;
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("truncated.nxm", good[..good.len() / 3].to_vec(), "is truncated"),
-        ("corrupted.nxm", corrupted, "is corrupted: its checksum does not match"),
-        ("future.nxm", future, "is model format version 99, newer than this nexusml reads (up to 1)"),
-        ("zip.nxm", b"PK\x03\x04 not a model".to_vec(), "is not a nexusml model file"),
+        (
+            "corrupted.nxm",
+            corrupted,
+            "is corrupted: its checksum does not match",
+        ),
+        (
+            "future.nxm",
+            future,
+            "is model format version 99, newer than this nexusml reads (up to 1)",
+        ),
+        (
+            "zip.nxm",
+            b"PK\x03\x04 not a model".to_vec(),
+            "is not a nexusml model file",
+        ),
     ];
     let predict = repo("dags/predict.toml");
     for (name, bytes, message) in cases {
         std::fs::write(dir.path().join(name), bytes).unwrap();
         let out = nexusml(
             dir.path(),
-            &["dag", "run", predict.to_str().unwrap(), "--runs-dir", "r", "--set", &format!("model={name}"), "--set", "data=inv.csv"],
+            &[
+                "dag",
+                "run",
+                predict.to_str().unwrap(),
+                "--runs-dir",
+                "r",
+                "--set",
+                &format!("model={name}"),
+                "--set",
+                "data=inv.csv",
+            ],
         );
         assert_eq!(out.code, 1, "{name}: {}", out.all());
         assert!(out.stderr.contains(message), "{name}: {}", out.stderr);
-        assert!(!dir.path().join("prediction_results.csv").exists(), "{name}: no output on error");
+        assert!(
+            !dir.path().join("prediction_results.csv").exists(),
+            "{name}: no output on error"
+        );
     }
     let out = nexusml(
         dir.path(),
-        &["dag", "run", predict.to_str().unwrap(), "--runs-dir", "r", "--set", "model=missing.nxm", "--set", "data=inv.csv"],
+        &[
+            "dag",
+            "run",
+            predict.to_str().unwrap(),
+            "--runs-dir",
+            "r",
+            "--set",
+            "model=missing.nxm",
+            "--set",
+            "data=inv.csv",
+        ],
     );
-    assert!(out.stderr.contains("cannot read model missing.nxm"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot read model missing.nxm"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -136,7 +232,17 @@ fn prediction_input_without_the_model_columns_is_an_error() {
     let predict = repo("dags/predict.toml");
     let out = nexusml(
         dir.path(),
-        &["dag", "run", predict.to_str().unwrap(), "--runs-dir", "r", "--set", "model=models/equipment_classifier_latest.nxm", "--set", "data=bad.csv"],
+        &[
+            "dag",
+            "run",
+            predict.to_str().unwrap(),
+            "--runs-dir",
+            "r",
+            "--set",
+            "model=models/equipment_classifier_latest.nxm",
+            "--set",
+            "data=bad.csv",
+        ],
     );
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(

@@ -48,7 +48,10 @@ fn generated_inventory_passes_validation_and_feature_engineering() {
             "data=inv.csv",
             "--set",
             &features,
-            "--to",
+            "--only",
+            "load",
+            "validate",
+            "features",
             "split",
         ],
     );

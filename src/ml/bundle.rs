@@ -5,7 +5,7 @@
 //! 0       8     magic "NEXUSML\0"
 //! 8       4     format version (u32, little endian)
 //! 12      8     payload length in bytes (u64, little endian)
-//! 20      n     payload (postcard-encoded model)
+//! 20      n     payload (MessagePack-encoded model, structs as arrays)
 //! 20+n    32    SHA-256 of the payload
 //! ```
 //!
@@ -58,7 +58,7 @@ pub enum BundleError {
 
 /// Encode `value` as a model file image.
 pub fn encode<T: Serialize>(value: &T, version: u32) -> Result<Vec<u8>, BundleError> {
-    let payload = postcard::to_allocvec(value).map_err(|e| BundleError::Encode(e.to_string()))?;
+    let payload = rmp_serde::to_vec(value).map_err(|e| BundleError::Encode(e.to_string()))?;
     let mut out = Vec::with_capacity(HEADER + payload.len() + CHECKSUM);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&version.to_le_bytes());
@@ -108,7 +108,7 @@ pub fn decode<T: DeserializeOwned>(
     if Sha256::digest(payload).as_slice() != sum || bytes.len() as u64 != expected {
         return Err(BundleError::Corrupted { path: path() });
     }
-    let value = postcard::from_bytes(payload).map_err(|e| BundleError::Decode {
+    let value = rmp_serde::from_slice(payload).map_err(|e| BundleError::Decode {
         path: path(),
         message: e.to_string(),
     })?;

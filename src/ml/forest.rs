@@ -408,6 +408,8 @@ struct Scratch {
     union: Vec<u32>,
     entries: Vec<(f32, u32)>,
     value_of: Vec<f32>,
+    left: ClassScratch,
+    right: ClassScratch,
 }
 
 fn grow(data: &Data<'_>, target: &Target<'_>, cfg: &ForestConfig, seed: u64) -> (Tree, Vec<f64>) {
@@ -457,6 +459,8 @@ fn grow(data: &Data<'_>, target: &Target<'_>, cfg: &ForestConfig, seed: u64) -> 
         union: Vec::new(),
         entries: Vec::new(),
         value_of: vec![0.0; n],
+        left: ClassScratch::new(k),
+        right: ClassScratch::new(k),
     };
     for &i in &samples {
         s.node_of[i as usize] = 1;
@@ -653,7 +657,7 @@ fn best_split(
     let m = node_samples.len();
     let node_stamp = p.node as u32 + 1;
     // Small node: the union of its rows' columns says which features can vary here.
-    let use_union = (m as f64) * data.avg_row_nnz < (max_features as f64) * data.avg_col_nnz * 4.0;
+    let use_union = (m as f64) * data.avg_row_nnz < (max_features as f64) * data.avg_col_nnz * 0.4;
     if use_union {
         s.union.clear();
         for &i in node_samples {
@@ -668,6 +672,8 @@ fn best_split(
             return None;
         }
     }
+    let sum_t2: f64 = p.class_w.iter().map(|v| v * v).sum();
+    let w_total: f64 = p.class_w.iter().sum();
     let mut best: Option<Best> = None;
     let mut visited = 0usize;
     let mut varying = 0usize;
@@ -707,7 +713,18 @@ fn best_split(
             continue; // all zeros here: constant
         }
         gather(data, f, node_samples, node_stamp, &mut entries, &s.node_of);
-        match evaluate(&mut entries, y, weight, m, &p.class_w, cfg.min_samples_leaf) {
+        match evaluate(
+            &mut entries,
+            y,
+            weight,
+            m,
+            &p.class_w,
+            sum_t2,
+            w_total,
+            cfg.min_samples_leaf,
+            &mut s.left,
+            &mut s.right,
+        ) {
             Split::Constant => {}
             // Varies but no split leaves min_samples_leaf on both sides: it still counts.
             Split::Inadmissible => varying += 1,
@@ -738,14 +755,53 @@ enum Split {
     Found { proxy: f64, threshold: f32 },
 }
 
-/// Best threshold of one feature in a node.
+/// Per-class accumulators kept zeroed between uses; `touched` lists what to reset.
+struct ClassScratch {
+    acc: Vec<f64>,
+    touched: Vec<u32>,
+}
+
+impl ClassScratch {
+    fn new(k: usize) -> Self {
+        ClassScratch {
+            acc: vec![0.0; k],
+            touched: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn add(&mut self, c: usize, w: f64) -> f64 {
+        if self.acc[c] == 0.0 {
+            self.touched.push(c as u32);
+        }
+        let before = self.acc[c];
+        self.acc[c] += w;
+        before
+    }
+
+    fn clear(&mut self) {
+        for &c in &self.touched {
+            self.acc[c as usize] = 0.0;
+        }
+        self.touched.clear();
+    }
+}
+
+/// Best threshold of one feature in a node, in O(non-zeros · log) whatever the number of
+/// classes: with T the node's class weights, right = T − left, so Σ right² follows from
+/// Σ left², Σ T·left and Σ T², and the zero block never has to be visited class by class.
+#[allow(clippy::too_many_arguments)]
 fn evaluate(
     entries: &mut [(f32, u32)],
     y: &[u32],
     weight: &[f64],
     m: usize,
     class_w: &[f64],
+    sum_t2: f64,
+    w_total: f64,
     min_leaf: usize,
+    left: &mut ClassScratch,
+    right: &mut ClassScratch,
 ) -> Split {
     let nz = entries.len();
     let zeros = m - nz;
@@ -756,24 +812,7 @@ fn evaluate(
     if zeros == 0 && entries[0].0 >= entries[nz - 1].0 - 1e-7 {
         return Split::Constant;
     }
-    let k = class_w.len();
-    // Class weights of the zero block = node totals minus the non-zeros.
-    let mut zero_w = class_w.to_vec();
-    for &(_, i) in entries.iter() {
-        let c = y[i as usize] as usize;
-        zero_w[c] -= weight[i as usize];
-    }
-    for v in &mut zero_w {
-        if *v < 0.0 {
-            *v = 0.0;
-        }
-    }
     let first_pos = entries.partition_point(|e| e.0 < 0.0);
-    let mut left = vec![0.0f64; k];
-    let mut right = class_w.to_vec();
-    let (mut sl, mut sr) = (0.0f64, class_w.iter().map(|v| v * v).sum::<f64>());
-    let (mut wl, mut wr) = (0.0f64, class_w.iter().sum::<f64>());
-    let (mut nl, mut nr) = (0usize, m);
     let mut best: Option<(f64, f32)> = None;
     let mut consider = |cur: f32, next: f32, sl: f64, sr: f64, wl: f64, wr: f64, nl: usize, nr: usize| {
         if next <= cur + 1e-7 || nl < min_leaf || nr < min_leaf || wl <= 0.0 || wr <= 0.0 {
@@ -788,67 +827,81 @@ fn evaluate(
             best = Some((proxy, t));
         }
     };
-    let move_one = |i: u32, left: &mut [f64], right: &mut [f64], sl: &mut f64, sr: &mut f64| {
+
+    // Phase 1, negative values enter the left side: track B = Σ L², A = Σ T·L.
+    let (mut a, mut b, mut wl) = (0.0f64, 0.0f64, 0.0f64);
+    for pos in 0..first_pos {
+        let (v, i) = entries[pos];
         let c = y[i as usize] as usize;
         let w = weight[i as usize];
-        *sl += 2.0 * left[c] * w + w * w;
-        *sr += -2.0 * right[c] * w + w * w;
-        left[c] += w;
-        right[c] -= w;
-        w
-    };
-    // Negative values, then the zero block, then positive values.
-    let mut pos = 0usize;
-    let mut last: f32;
-    while pos < first_pos {
-        let (v, i) = entries[pos];
-        let w = move_one(i, &mut left, &mut right, &mut sl, &mut sr);
+        let before = left.add(c, w);
+        b += 2.0 * before * w + w * w;
+        a += class_w[c] * w;
         wl += w;
-        wr -= w;
-        nl += 1;
-        nr -= 1;
-        pos += 1;
-        last = v;
-        let next = if pos < first_pos {
-            Some(entries[pos].0)
+        let next = if pos + 1 < first_pos {
+            Some(entries[pos + 1].0)
         } else if zeros > 0 {
             Some(0.0)
         } else {
-            entries.get(pos).map(|e| e.0)
+            None // the negatives/positives boundary is considered below
         };
         if let Some(next) = next {
-            consider(last, next, sl, sr, wl, wr, nl, nr);
+            let (nl, nr) = (pos + 1, m - pos - 1);
+            consider(v, next, b, sum_t2 - 2.0 * a + b, wl, w_total - wl, nl, nr);
         }
     }
-    if zeros > 0 {
-        for c in 0..k {
-            left[c] += zero_w[c];
-            right[c] -= zero_w[c];
-        }
-        sl = left.iter().map(|v| v * v).sum();
-        sr = right.iter().map(|v| v.max(0.0) * v.max(0.0)).sum();
-        let zw: f64 = zero_w.iter().sum();
-        wl += zw;
-        wr -= zw;
-        nl += zeros;
-        nr -= zeros;
-        if pos < nz {
-            consider(0.0, entries[pos].0, sl, sr, wl, wr, nl, nr);
-        }
+    left.clear();
+
+    // Phase 2: everything up to the first positive value is left; right holds exactly the
+    // positive entries. Track R explicitly: S_R = Σ R², C = Σ T·R, S_L = ΣT² − 2C + S_R.
+    let (mut sr, mut cc, mut wr) = (0.0f64, 0.0f64, 0.0f64);
+    for &(_, i) in &entries[first_pos..] {
+        let c = y[i as usize] as usize;
+        let w = weight[i as usize];
+        let before = right.add(c, w);
+        sr += 2.0 * before * w + w * w;
+        cc += class_w[c] * w;
+        wr += w;
     }
-    while pos < nz {
+    let mut nr = nz - first_pos;
+    if first_pos < nz && (zeros > 0 || first_pos > 0) {
+        let cur = if zeros > 0 { 0.0 } else { entries[first_pos - 1].0 };
+        consider(
+            cur,
+            entries[first_pos].0,
+            sum_t2 - 2.0 * cc + sr,
+            sr,
+            w_total - wr,
+            wr,
+            m - nr,
+            nr,
+        );
+    }
+    // Phase 3: positive values leave the right side one by one.
+    for pos in first_pos..nz {
         let (v, i) = entries[pos];
-        let w = move_one(i, &mut left, &mut right, &mut sl, &mut sr);
-        wl += w;
+        let c = y[i as usize] as usize;
+        let w = weight[i as usize];
+        let r = right.acc[c];
+        sr += -2.0 * r * w + w * w;
+        right.acc[c] = r - w;
+        cc -= class_w[c] * w;
         wr -= w;
-        nl += 1;
         nr -= 1;
-        pos += 1;
-        last = v;
-        if pos < nz {
-            consider(last, entries[pos].0, sl, sr, wl, wr, nl, nr);
+        if pos + 1 < nz {
+            consider(
+                v,
+                entries[pos + 1].0,
+                sum_t2 - 2.0 * cc + sr,
+                sr.max(0.0),
+                w_total - wr,
+                wr,
+                m - nr,
+                nr,
+            );
         }
     }
+    right.clear();
     match best {
         Some((proxy, threshold)) => Split::Found { proxy, threshold },
         None => Split::Inadmissible,
@@ -975,12 +1028,28 @@ mod tests {
             let mut x = Csr::new(2);
             let mut y = Vec::new();
             for i in 0..60 {
-                let v = if shift == 0.0 { i as f32 - 29.5 } else { shift - i as f32 };
+                let v = if shift == 0.0 {
+                    i as f32 - 29.5
+                } else {
+                    shift - i as f32
+                };
                 x.push_row([(0, v), (1, 1.0)]);
                 y.push(u32::from(v > shift - 30.0));
             }
-            let cfg = ForestConfig { n_trees: 5, ..ForestConfig::default() };
-            let f = RandomForest::fit(&x, &Target { name: "t", labels: &y, n_classes: 2 }, &cfg).unwrap();
+            let cfg = ForestConfig {
+                n_trees: 5,
+                ..ForestConfig::default()
+            };
+            let f = RandomForest::fit(
+                &x,
+                &Target {
+                    name: "t",
+                    labels: &y,
+                    n_classes: 2,
+                },
+                &cfg,
+            )
+            .unwrap();
             let pred = f.predict(&x);
             assert!(pred.iter().zip(&y).all(|(p, t)| p.0 == *t), "shift {shift}");
         }

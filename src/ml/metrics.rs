@@ -73,8 +73,17 @@ impl EvaluationReport {
 
     /// `target  accuracy  macro-F1  weighted-F1  classes` as a text table.
     pub fn table(&self) -> String {
-        let w = self.targets.iter().map(|t| t.target.len()).max().unwrap_or(6).max(6);
-        let mut s = format!("{:<w$}  {:>8}  {:>8}  {:>11}  {:>7}\n", "target", "accuracy", "macro-F1", "weighted-F1", "classes");
+        let w = self
+            .targets
+            .iter()
+            .map(|t| t.target.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
+        let mut s = format!(
+            "{:<w$}  {:>8}  {:>8}  {:>11}  {:>7}\n",
+            "target", "accuracy", "macro-F1", "weighted-F1", "classes"
+        );
         for t in &self.targets {
             s.push_str(&format!(
                 "{:<w$}  {:>8.4}  {:>8.4}  {:>11.4}  {:>7}\n",
@@ -85,7 +94,10 @@ impl EvaluationReport {
                 t.labels.len()
             ));
         }
-        s.push_str(&format!("{:<w$}  {:>8.4}  {:>8.4}", "mean", self.mean_accuracy, self.mean_macro_f1));
+        s.push_str(&format!(
+            "{:<w$}  {:>8.4}  {:>8.4}",
+            "mean", self.mean_accuracy, self.mean_macro_f1
+        ));
         s
     }
 }

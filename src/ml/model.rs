@@ -44,7 +44,11 @@ pub struct Featurizer {
 
 impl Featurizer {
     /// Fit on an engineered training table.
-    pub fn fit(frame: &DataFrame, features: &FeatureConfig, config: &TfidfConfig) -> Result<(Self, Csr), ModelError> {
+    pub fn fit(
+        frame: &DataFrame,
+        features: &FeatureConfig,
+        config: &TfidfConfig,
+    ) -> Result<(Self, Csr), ModelError> {
         let texts = text_column(frame, &features.model_text)?;
         let numeric = numeric_columns(frame, &features.model_numeric)?;
         let tfidf = Tfidf::fit(&texts, config)?;
@@ -103,7 +107,9 @@ fn numeric_columns(frame: &DataFrame, names: &[String]) -> Result<Vec<Vec<f64>>,
         .iter()
         .map(|n| {
             let col = frame.column(n).map_err(|_| super::table::no_column(frame, n))?;
-            let values = col.f64().map_err(|_| ModelError::NotNumeric { column: n.clone() })?;
+            let values = col
+                .f64()
+                .map_err(|_| ModelError::NotNumeric { column: n.clone() })?;
             Ok(values.iter().map(|v| v.unwrap_or(0.0)).collect())
         })
         .collect()
@@ -171,7 +177,11 @@ impl EquipmentModel {
             let mut classes: Vec<String> = values.clone();
             classes.sort();
             classes.dedup();
-            let index: HashMap<&str, u32> = classes.iter().enumerate().map(|(i, c)| (c.as_str(), i as u32)).collect();
+            let index: HashMap<&str, u32> = classes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.as_str(), i as u32))
+                .collect();
             let labels: Vec<u32> = values.iter().map(|v| index[v.as_str()]).collect();
             encoded.push((classes, labels));
         }
@@ -215,7 +225,9 @@ impl EquipmentModel {
     }
 
     fn forest_of(&self, target: &str) -> Option<&TargetForest> {
-        self.forests.iter().find(|f| f.targets.iter().any(|t| t == target))
+        self.forests
+            .iter()
+            .find(|f| f.targets.iter().any(|t| t == target))
     }
 
     /// Predict every target for an engineered table's feature matrix: per target, a
@@ -230,7 +242,10 @@ impl EquipmentModel {
                 let classes = &self.forests[k].classes;
                 Some((
                     t.clone(),
-                    per_forest[k].iter().map(|&(c, p)| (classes[c as usize].clone(), p)).collect(),
+                    per_forest[k]
+                        .iter()
+                        .map(|&(c, p)| (classes[c as usize].clone(), p))
+                        .collect(),
                 ))
             })
             .collect()
@@ -277,7 +292,13 @@ impl EquipmentModel {
             .text_combinations
             .iter()
             .find(|t| t.name == self.features.model_text)
-            .map(|t| t.columns.iter().map(|c| get(c)).collect::<Vec<_>>().join(&t.separator))
+            .map(|t| {
+                t.columns
+                    .iter()
+                    .map(|c| get(c))
+                    .collect::<Vec<_>>()
+                    .join(&t.separator)
+            })
             .unwrap_or_default();
         let numeric: Vec<f64> = self
             .featurizer
@@ -321,10 +342,16 @@ impl EquipmentModel {
 
     /// The `n` terms with the largest importance for a target's forest.
     pub fn top_terms(&self, target: &str, n: usize) -> Vec<(String, f64)> {
-        let Some(f) = self.forest_of(target) else { return Vec::new() };
+        let Some(f) = self.forest_of(target) else {
+            return Vec::new();
+        };
         let names = &self.featurizer.tfidf.terms;
         let mut idx: Vec<usize> = (0..f.forest.importances.len()).collect();
-        idx.sort_by(|&a, &b| f.forest.importances[b].total_cmp(&f.forest.importances[a]).then(a.cmp(&b)));
+        idx.sort_by(|&a, &b| {
+            f.forest.importances[b]
+                .total_cmp(&f.forest.importances[a])
+                .then(a.cmp(&b))
+        });
         idx.into_iter()
             .take(n)
             .map(|i| {
@@ -355,14 +382,26 @@ mod tests {
     fn save_load_gives_identical_predictions() {
         let mut csv = Vec::new();
         generate_csv(&SynthOptions { rows: 300, seed: 4 }, &mut csv).unwrap();
-        let raw = parse_csv(&csv, Path::new("x.csv"), &Default::default()).unwrap().frame;
-        let features =
-            FeatureConfig::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/dags/features.toml"))).unwrap();
+        let raw = parse_csv(&csv, Path::new("x.csv"), &Default::default())
+            .unwrap()
+            .frame;
+        let features = FeatureConfig::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/dags/features.toml"
+        )))
+        .unwrap();
         let (engineered, _) = features.apply(&raw, Mode::Train).unwrap();
         let (featurizer, x) = Featurizer::fit(&engineered, &features, &TfidfConfig::default()).unwrap();
-        let cfg = ForestConfig { n_trees: 10, ..ForestConfig::default() };
+        let cfg = ForestConfig {
+            n_trees: 10,
+            ..ForestConfig::default()
+        };
         let model = EquipmentModel::fit(&engineered, &features, featurizer, &x, &cfg, &|| {}).unwrap();
-        assert_eq!(model.forests.len(), 4, "Equipment_Type and System_Subtype share a forest");
+        assert_eq!(
+            model.forests.len(),
+            4,
+            "Equipment_Type and System_Subtype share a forest"
+        );
         let bytes = crate::ml::bundle::encode(&model, FORMAT_VERSION).unwrap();
         let (mut loaded, _): (EquipmentModel, u32) =
             crate::ml::bundle::decode(&bytes, Path::new("m.nxm"), FORMAT_VERSION).unwrap();
@@ -372,10 +411,22 @@ mod tests {
         let (_, xb) = loaded.prepare(&raw).unwrap();
         assert_eq!(model.predict_matrix(&xa), loaded.predict_matrix(&xb));
         // A single record goes the same way as the same row in a batch.
-        let row: HashMap<String, String> = ["description", "equipment_tag", "manufacturer", "model", "building_name", "service_life"]
-            .iter()
-            .map(|c| (c.to_string(), crate::ml::table::text_column(&raw, c).unwrap()[7].clone()))
-            .collect();
+        let row: HashMap<String, String> = [
+            "description",
+            "equipment_tag",
+            "manufacturer",
+            "model",
+            "building_name",
+            "service_life",
+        ]
+        .iter()
+        .map(|c| {
+            (
+                c.to_string(),
+                crate::ml::table::text_column(&raw, c).unwrap()[7].clone(),
+            )
+        })
+        .collect();
         let one = model.predict_record(&row);
         let batch = model.predict_matrix(&xa);
         for (p, (target, rows)) in one.iter().zip(&batch) {

@@ -122,14 +122,47 @@ pub(crate) fn register(r: &mut Registry) {
         )
         .input(Port::new::<DataFrame>("table", "engineered training rows"))
         .input(Port::new::<FeatureConfig>("features", "the feature config"))
-        .output(Port::new::<Featurizer>("featurizer", "vocabulary, idf and scaler"))
+        .output(Port::new::<Featurizer>(
+            "featurizer",
+            "vocabulary, idf and scaler",
+        ))
         .output(Port::new::<Csr>("matrix", "training feature matrix (sparse)"))
-        .field(ConfigField::with_default("ngram_min", "integer", "1", "smallest n-gram"))
-        .field(ConfigField::with_default("ngram_max", "integer", "3", "largest n-gram"))
-        .field(ConfigField::with_default("max_features", "integer", "5000", "keep the most frequent terms"))
-        .field(ConfigField::with_default("min_df", "integer | float", "2", "fewest documents (count or fraction)"))
-        .field(ConfigField::with_default("max_df", "integer | float", "0.9", "most documents (count or fraction)"))
-        .field(ConfigField::with_default("sublinear_tf", "bool", "true", "tf → 1 + ln(tf)")),
+        .field(ConfigField::with_default(
+            "ngram_min",
+            "integer",
+            "1",
+            "smallest n-gram",
+        ))
+        .field(ConfigField::with_default(
+            "ngram_max",
+            "integer",
+            "3",
+            "largest n-gram",
+        ))
+        .field(ConfigField::with_default(
+            "max_features",
+            "integer",
+            "5000",
+            "keep the most frequent terms",
+        ))
+        .field(ConfigField::with_default(
+            "min_df",
+            "integer | float",
+            "2",
+            "fewest documents (count or fraction)",
+        ))
+        .field(ConfigField::with_default(
+            "max_df",
+            "integer | float",
+            "0.9",
+            "most documents (count or fraction)",
+        ))
+        .field(ConfigField::with_default(
+            "sublinear_tf",
+            "bool",
+            "true",
+            "tf → 1 + ln(tf)",
+        )),
     );
     r.register(
         OpSpec::new(
@@ -186,14 +219,30 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<EvaluationReport>("metrics", "metrics for the metadata").optional())
         .input(Port::new::<SplitIndices>("split", "row counts for the metadata").optional())
         .output(Port::new::<SavedModel>("saved", "the written paths").optional())
-        .field(ConfigField::required("output_dir", "string", "directory for model files"))
-        .field(ConfigField::with_default("model_name", "string", "\"equipment_classifier\"", "file name stem"))
-        .field(ConfigField::with_default("data", "string", "\"\"", "training data file to fingerprint")),
+        .field(ConfigField::required(
+            "output_dir",
+            "string",
+            "directory for model files",
+        ))
+        .field(ConfigField::with_default(
+            "model_name",
+            "string",
+            "\"equipment_classifier\"",
+            "file name stem",
+        ))
+        .field(ConfigField::with_default(
+            "data",
+            "string",
+            "\"\"",
+            "training data file to fingerprint",
+        )),
     );
     r.register(
-        OpSpec::new("model.load", "Read a model file (header, version and checksum checked).", |c: LoadConfig| {
-            Ok(Load(c))
-        })
+        OpSpec::new(
+            "model.load",
+            "Read a model file (header, version and checksum checked).",
+            |c: LoadConfig| Ok(Load(c)),
+        )
         .output(Port::new::<EquipmentModel>("model", "the classifier"))
         .field(ConfigField::required("path", "string", "a .nxm file")),
     );
@@ -388,8 +437,16 @@ impl Op for Save {
             path: latest.clone(),
             source,
         })?;
-        write_json(&dir.join(format!("{}_latest_metadata.json", self.0.model_name)), &meta)?;
-        tracing::info!("saved model {} ({} bytes) and {}", path.display(), bytes.len(), latest.display());
+        write_json(
+            &dir.join(format!("{}_latest_metadata.json", self.0.model_name)),
+            &meta,
+        )?;
+        tracing::info!(
+            "saved model {} ({} bytes) and {}",
+            path.display(),
+            bytes.len(),
+            latest.display()
+        );
         ctx.output(
             "saved",
             SavedModel {
@@ -418,7 +475,11 @@ struct Load(LoadConfig);
 impl Op for Load {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let model = load_model(&self.0.path)?;
-        tracing::info!("loaded model {} ({} targets)", self.0.path.display(), model.features.targets.len());
+        tracing::info!(
+            "loaded model {} ({} targets)",
+            self.0.path.display(),
+            model.features.targets.len()
+        );
         ctx.output("model", model)?;
         Ok(())
     }
@@ -432,7 +493,10 @@ impl Op for Predict {
         let (engineered, x) = model.prepare(&table)?;
         let mut columns: Vec<Column> = Vec::new();
         if column_names(&engineered).contains(&self.0.id_column) {
-            columns.push(Column::new(self.0.id_column.as_str().into(), text_column(&engineered, &self.0.id_column)?));
+            columns.push(Column::new(
+                self.0.id_column.as_str().into(),
+                text_column(&engineered, &self.0.id_column)?,
+            ));
         }
         columns.push(Column::new(
             model.featurizer.text_column.as_str().into(),
@@ -444,7 +508,11 @@ impl Op for Predict {
             columns.push(Column::new(format!("{target}_probability").into(), probs));
         }
         let out = DataFrame::new(engineered.height(), columns)?;
-        tracing::info!("predicted {} rows × {} targets", out.height(), model.features.targets.len());
+        tracing::info!(
+            "predicted {} rows × {} targets",
+            out.height(),
+            model.features.targets.len()
+        );
         ctx.output("predictions", out)?;
         Ok(())
     }
@@ -470,7 +538,12 @@ impl Op for PredictOne {
         let predictions = model.predict_record(&record);
         let took = start.elapsed();
         for p in &predictions {
-            tracing::info!("sample prediction: {} = {} ({:.2})", p.target, p.label, p.probability);
+            tracing::info!(
+                "sample prediction: {} = {} ({:.2})",
+                p.target,
+                p.label,
+                p.probability
+            );
         }
         write_json(
             &ctx.run_dir().join(&self.0.file),

@@ -2,8 +2,8 @@
 
 use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
 use crate::charts::{bar_chart_png, heatmap_png, top_k_confusion};
-use crate::ml::metrics::EvaluationReport;
 use crate::engine::NodeContext;
+use crate::ml::metrics::EvaluationReport;
 use crate::ml::table::text_column;
 use polars::prelude::DataFrame;
 use serde::Deserialize;
@@ -110,7 +110,10 @@ impl Op for Confusion {
         for t in &metrics.targets {
             let (labels, matrix) = top_k_confusion(&t.labels, &t.confusion, self.0.top_k);
             let path = dir.join(format!("confusion_{}.png", file_safe(&t.target)));
-            let title = format!("{}: accuracy {:.3}, macro-F1 {:.3} ({} test rows)", t.target, t.accuracy, t.macro_f1, t.rows);
+            let title = format!(
+                "{}: accuracy {:.3}, macro-F1 {:.3} ({} test rows)",
+                t.target, t.accuracy, t.macro_f1, t.rows
+            );
             heatmap_png(&path, &title, &labels, &matrix)?;
             tracing::info!("wrote {}", path.display());
         }
