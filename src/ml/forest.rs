@@ -326,7 +326,7 @@ impl RandomForest {
     /// Rows go in blocks, tree-major: a block of rows is densified once and each tree
     /// routes the whole block while its nodes are in cache. Blocks run in parallel.
     pub fn predict(&self, x: &Csr) -> Vec<(u32, f32)> {
-        const BLOCK: usize = 32;
+        const BLOCK: usize = 8;
         let blocks: Vec<usize> = (0..x.n_rows).step_by(BLOCK).collect();
         let per_block: Vec<Vec<(u32, f32)>> = blocks
             .par_iter()
@@ -341,11 +341,30 @@ impl RandomForest {
                     }
                 }
                 let mut proba = vec![0f64; rows * k];
+                let mut cur = [0u32; BLOCK];
                 for tree in &self.trees {
+                    // The block's rows step through the tree in lockstep: their loads are
+                    // independent, so the CPU overlaps them, and the child is picked
+                    // without a branch.
+                    cur[..rows].fill(0);
+                    loop {
+                        let mut moving = false;
+                        for r in 0..rows {
+                            let node = tree.nodes[cur[r] as usize];
+                            if node.feature != LEAF {
+                                let go_left = dense[r * f + node.feature as usize] <= node.threshold;
+                                cur[r] = if go_left { node.left } else { node.right };
+                                moving = true;
+                            }
+                        }
+                        if !moving {
+                            break;
+                        }
+                    }
                     for r in 0..rows {
-                        let (a, b) = tree.leaf(&dense[r * f..(r + 1) * f]);
+                        let node = tree.nodes[cur[r] as usize];
                         let out = &mut proba[r * k..(r + 1) * k];
-                        for j in a..b {
+                        for j in node.left as usize..node.right as usize {
                             out[tree.leaf_class[j] as usize] += tree.leaf_prob[j] as f64;
                         }
                     }
