@@ -20,6 +20,9 @@ fn dot_and_mermaid_are_well_formed_text() {
         );
     }
     assert!(dot.contains("\"load\" -> \"clean\" [label=\"raw\"]"), "{dot}");
+    // A real DOT parser accepts it.
+    let mut parser = layout::gv::DotParser::new(dot);
+    assert!(parser.process().is_ok(), "DOT does not parse:\n{dot}");
     assert!(dot.contains("\"plot\" -> \"report\" [style=dashed"), "{dot}");
 
     let out = nexusml(
