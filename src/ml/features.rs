@@ -175,7 +175,9 @@ impl FeatureConfig {
 
     pub fn parse(text: &str, path: &Path) -> Result<Self, FeatureError> {
         let config: FeatureConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = e.span().map_or((1, 1), |s| line_col(text, s.start));
+            let (line, column) = e
+                .span()
+                .map_or((1, 1), |s| crate::spec::line_column(text, s.start));
             FeatureError::Parse {
                 path: path.into(),
                 line,
@@ -319,15 +321,7 @@ impl FeatureConfig {
                 .iter()
                 .map(|p| text_of(&out, p, "hierarchy", &h.name))
                 .collect::<Result<_, _>>()?;
-            let values: Vec<String> = (0..out.height())
-                .map(|row| {
-                    parents
-                        .iter()
-                        .map(|p| p[row].as_str())
-                        .collect::<Vec<_>>()
-                        .join(&h.separator)
-                })
-                .collect();
+            let values = join_rows(&parents, &h.separator, out.height());
             out.with_column(Column::new(h.name.as_str().into(), values))?;
         }
         for t in &self.text_combinations {
@@ -347,15 +341,7 @@ impl FeatureConfig {
                     });
                 }
             }
-            let values: Vec<String> = (0..out.height())
-                .map(|row| {
-                    parts
-                        .iter()
-                        .map(|p| p[row].as_str())
-                        .collect::<Vec<_>>()
-                        .join(&t.separator)
-                })
-                .collect();
+            let values = join_rows(&parts, &t.separator, out.height());
             out.with_column(Column::new(t.name.as_str().into(), values))?;
         }
         for n in &self.numeric_columns {
@@ -418,19 +404,25 @@ fn text_of(
     Ok(super::table::text_column(frame, column)?)
 }
 
+/// Row by row, the columns' values joined by `separator`.
+fn join_rows(columns: &[Vec<String>], separator: &str, rows: usize) -> Vec<String> {
+    (0..rows)
+        .map(|row| {
+            columns
+                .iter()
+                .map(|c| c[row].as_str())
+                .collect::<Vec<_>>()
+                .join(separator)
+        })
+        .collect()
+}
+
 /// ` d3040 ` → `D3040`; `23  21 23` → `23 21 23`.
 pub fn normalise_code(code: &str) -> String {
     code.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .to_uppercase()
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[start..].chars().count() + 1)
 }
 
 #[cfg(test)]

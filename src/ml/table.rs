@@ -175,33 +175,24 @@ pub fn parse_csv(
 
 /// Text of a column parsed as numbers; empty cells become null. Error: (row, value).
 fn parse_column(column: &Column, dtype: ColumnType) -> Result<Column, (usize, String)> {
-    let strings = column.str().map_err(|_| (0, String::new()))?;
     let name = column.name().clone();
     match dtype {
-        ColumnType::F64 => {
-            let values: Vec<Option<f64>> = strings
-                .iter()
-                .enumerate()
-                .map(|(row, v)| match v.map(str::trim).unwrap_or("") {
-                    "" => Ok(None),
-                    s => s.parse::<f64>().map(Some).map_err(|_| (row, s.to_string())),
-                })
-                .collect::<Result<_, _>>()?;
-            Ok(Column::new(name, values))
-        }
-        ColumnType::I64 => {
-            let values: Vec<Option<i64>> = strings
-                .iter()
-                .enumerate()
-                .map(|(row, v)| match v.map(str::trim).unwrap_or("") {
-                    "" => Ok(None),
-                    s => s.parse::<i64>().map(Some).map_err(|_| (row, s.to_string())),
-                })
-                .collect::<Result<_, _>>()?;
-            Ok(Column::new(name, values))
-        }
+        ColumnType::F64 => Ok(Column::new(name, parse_cells::<f64>(column)?)),
+        ColumnType::I64 => Ok(Column::new(name, parse_cells::<i64>(column)?)),
         ColumnType::Str => Ok(column.clone()),
     }
+}
+
+fn parse_cells<T: std::str::FromStr>(column: &Column) -> Result<Vec<Option<T>>, (usize, String)> {
+    let strings = column.str().map_err(|_| (0, String::new()))?;
+    strings
+        .iter()
+        .enumerate()
+        .map(|(row, v)| match v.map(str::trim).unwrap_or("") {
+            "" => Ok(None),
+            s => s.parse::<T>().map(Some).map_err(|_| (row, s.to_string())),
+        })
+        .collect()
 }
 
 /// UTF-8 (BOMs stripped) or, failing that, Windows-1252.
