@@ -166,6 +166,32 @@ pub fn run(
     Ok(run_on(&pool, pipeline, opts, observer))
 }
 
+/// The `--legacy` path: the same nodes, one after another in a fixed (topological, then
+/// file) order on the calling thread, with no scheduler. Ops that use rayon inside run on
+/// a one-thread pool, so nothing runs in parallel. Results equal the parallel path's.
+pub fn run_sequential(
+    pipeline: &Pipeline,
+    opts: &RunOptions,
+    observer: &dyn Observer,
+) -> Result<RunOutcome, EngineError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .thread_name(|_| "nexusml-legacy".into())
+        .build()
+        .map_err(|source| EngineError::Pool { jobs: 1, source })?;
+    let n = pipeline.nodes.len();
+    let mask = opts.mask.clone().unwrap_or_else(|| vec![true; n]);
+    let state = State::new(pipeline, opts, observer, mask);
+    let order = pipeline.topological_order(&state.mask);
+    pool.install(|| {
+        for v in order {
+            let record = state.execute(v);
+            state.finish(v, record);
+        }
+    });
+    Ok(state.outcome())
+}
+
 /// Run on a pool the caller owns (benchmarks reuse one).
 pub fn run_on(
     pool: &rayon::ThreadPool,
@@ -175,22 +201,7 @@ pub fn run_on(
 ) -> RunOutcome {
     let n = pipeline.nodes.len();
     let mask = opts.mask.clone().unwrap_or_else(|| vec![true; n]);
-    let pending: Vec<AtomicUsize> = (0..n)
-        .map(|i| AtomicUsize::new(pipeline.predecessors(i).iter().filter(|&&p| mask[p]).count()))
-        .collect();
-    let state = State {
-        pipeline,
-        opts,
-        observer,
-        board: Blackboard::new(pipeline.artifacts.len()),
-        pending,
-        root_cause: (0..n).map(|_| AtomicUsize::new(NONE)).collect(),
-        records: (0..n).map(|_| OnceLock::new()).collect(),
-        stopped_by: Mutex::new(None),
-        stop: AtomicBool::new(false),
-        t0: Instant::now(),
-        mask,
-    };
+    let state = State::new(pipeline, opts, observer, mask);
     let roots: Vec<usize> = (0..n)
         .filter(|&i| state.mask[i] && state.pending[i].load(Ordering::Relaxed) == 0)
         .collect();
@@ -200,72 +211,107 @@ pub fn run_on(
             scope.spawn(move |scope| state.drive(scope, root));
         }
     });
-    let wall = state.t0.elapsed();
-    let mut records = Vec::with_capacity(n);
-    for (i, slot) in state.records.into_iter().enumerate() {
-        records.push(slot.into_inner().unwrap_or_else(|| {
-            if state.mask[i] {
-                // Unreachable with an acyclic graph; reported rather than panicking.
-                NodeRecord::skipped("never became ready".into())
-            } else {
-                NodeRecord::skipped("not selected".into())
-            }
-        }));
-    }
-    let status = if opts.cancel.load(Ordering::Relaxed) {
-        RunStatus::Interrupted
-    } else if records.iter().any(|r| r.status == NodeStatus::Failed) {
-        RunStatus::Failed
-    } else {
-        RunStatus::Ok
-    };
-    RunOutcome {
-        status,
-        records,
-        wall,
-        blackboard: state.board,
-    }
+    state.outcome()
 }
 
 impl<'a> State<'a> {
+    fn new(
+        pipeline: &'a Pipeline,
+        opts: &'a RunOptions,
+        observer: &'a dyn Observer,
+        mask: Vec<bool>,
+    ) -> Self {
+        let n = pipeline.nodes.len();
+        let pending: Vec<AtomicUsize> = (0..n)
+            .map(|i| AtomicUsize::new(pipeline.predecessors(i).iter().filter(|&&p| mask[p]).count()))
+            .collect();
+        State {
+            pipeline,
+            opts,
+            observer,
+            board: Blackboard::new(pipeline.artifacts.len()),
+            pending,
+            root_cause: (0..n).map(|_| AtomicUsize::new(NONE)).collect(),
+            records: (0..n).map(|_| OnceLock::new()).collect(),
+            stopped_by: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            t0: Instant::now(),
+            mask,
+        }
+    }
+
     /// Run `v`, then keep going with one of the successors it made ready.
     fn drive<'s>(&'s self, scope: &rayon::Scope<'s>, mut v: usize) {
         loop {
             let record = self.execute(v);
-            let ok = record.status == NodeStatus::Ok;
-            let cause = match record.status {
-                NodeStatus::Ok => NONE,
-                NodeStatus::Failed => v,
-                NodeStatus::Skipped => self.root_cause[v].load(Ordering::Acquire),
-            };
-            if record.status == NodeStatus::Failed && !self.opts.keep_going {
-                let mut first = self.stopped_by.lock().unwrap_or_else(|e| e.into_inner());
-                first.get_or_insert(v);
-                self.stop.store(true, Ordering::Release);
-            }
-            self.observer.node_finished(self.pipeline, v, &record);
-            let _ = self.records[v].set(record);
-
-            let mut next = None;
-            for &w in self.pipeline.successors(v) {
-                if !self.mask[w] {
-                    continue;
-                }
-                if !ok {
-                    let _ =
-                        self.root_cause[w].compare_exchange(NONE, cause, Ordering::AcqRel, Ordering::Acquire);
-                }
-                if self.pending[w].fetch_sub(1, Ordering::AcqRel) == 1 {
-                    match next.replace(w) {
-                        None => {}
-                        Some(other) => scope.spawn(move |scope| self.drive(scope, other)),
-                    }
-                }
+            let mut ready = self.finish(v, record).into_iter();
+            let next = ready.next();
+            for other in ready {
+                scope.spawn(move |scope| self.drive(scope, other));
             }
             match next {
                 Some(w) => v = w,
                 None => return,
             }
+        }
+    }
+
+    /// Record a finished node, propagate a failure's consequences, and return the
+    /// successors that became ready.
+    fn finish(&self, v: usize, record: NodeRecord) -> Vec<usize> {
+        let ok = record.status == NodeStatus::Ok;
+        let cause = match record.status {
+            NodeStatus::Ok => NONE,
+            NodeStatus::Failed => v,
+            NodeStatus::Skipped => self.root_cause[v].load(Ordering::Acquire),
+        };
+        if record.status == NodeStatus::Failed && !self.opts.keep_going {
+            let mut first = self.stopped_by.lock().unwrap_or_else(|e| e.into_inner());
+            first.get_or_insert(v);
+            self.stop.store(true, Ordering::Release);
+        }
+        self.observer.node_finished(self.pipeline, v, &record);
+        let _ = self.records[v].set(record);
+        let mut ready = Vec::new();
+        for &w in self.pipeline.successors(v) {
+            if !self.mask[w] {
+                continue;
+            }
+            if !ok {
+                let _ = self.root_cause[w].compare_exchange(NONE, cause, Ordering::AcqRel, Ordering::Acquire);
+            }
+            if self.pending[w].fetch_sub(1, Ordering::AcqRel) == 1 {
+                ready.push(w);
+            }
+        }
+        ready
+    }
+
+    fn outcome(self) -> RunOutcome {
+        let wall = self.t0.elapsed();
+        let mut records = Vec::with_capacity(self.records.len());
+        for (i, slot) in self.records.into_iter().enumerate() {
+            records.push(slot.into_inner().unwrap_or_else(|| {
+                if self.mask[i] {
+                    // Unreachable with an acyclic graph; reported rather than panicking.
+                    NodeRecord::skipped("never became ready".into())
+                } else {
+                    NodeRecord::skipped("not selected".into())
+                }
+            }));
+        }
+        let status = if self.opts.cancel.load(Ordering::Relaxed) {
+            RunStatus::Interrupted
+        } else if records.iter().any(|r| r.status == NodeStatus::Failed) {
+            RunStatus::Failed
+        } else {
+            RunStatus::Ok
+        };
+        RunOutcome {
+            status,
+            records,
+            wall,
+            blackboard: self.board,
         }
     }
 
