@@ -12,4 +12,5 @@ pub mod engine;
 pub mod graph;
 pub mod ml;
 pub mod ops;
+pub mod orchestrator;
 pub mod spec;

@@ -1,5 +1,6 @@
 //! The command line: `nexusml dag {run, check, plot, ops}`.
 
+mod classic;
 mod dag;
 pub mod logging;
 
@@ -29,6 +30,8 @@ pub enum CliError {
     Synth(#[from] crate::ml::synth::SynthError),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl CliError {
@@ -36,7 +39,11 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Spec(_) | CliError::Graph(_) | CliError::Usage(_) => 2,
-            CliError::Engine(_) | CliError::Io { .. } | CliError::Plot(_) | CliError::Synth(_) => 1,
+            CliError::Engine(_)
+            | CliError::Io { .. }
+            | CliError::Plot(_)
+            | CliError::Synth(_)
+            | CliError::Failed(_) => 1,
         }
     }
 }
@@ -63,6 +70,12 @@ pub enum Command {
     /// Data utilities.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Train the classifier on an inventory (the classic entry point; runs dags/train.toml).
+    Train(classic::TrainArgs),
+    /// Classify an inventory with a saved model and write a predictions CSV.
+    Predict(classic::PredictArgs),
+    /// Evaluate a saved model on a labelled inventory.
+    Evaluate(classic::EvaluateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,6 +200,9 @@ pub fn main() -> ExitCode {
         Command::Dag(DagCommand::Plot(args)) => dag::plot(args),
         Command::Dag(DagCommand::Ops) => dag::ops(),
         Command::Data(DataCommand::Synth(args)) => synth(args),
+        Command::Train(args) => classic::train(args),
+        Command::Predict(args) => classic::predict(args),
+        Command::Evaluate(args) => classic::evaluate(args),
     };
     match result {
         Ok(code) => code,

@@ -35,7 +35,26 @@ struct WriteConfig {
     in_run_dir: bool,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenameConfig {
+    columns: IndexMap<String, String>,
+}
+
 pub(crate) fn register(r: &mut Registry) {
+    r.register(
+        OpSpec::new(
+            "table.rename",
+            "Rename columns (from → to); a `from` the table lacks is an error listing the columns present.",
+            |c: RenameConfig| Ok(Rename(c)),
+        )
+        .input(Port::new::<DataFrame>("table", "the table"))
+        .output(Port::new::<DataFrame>(
+            "table",
+            "the table with the columns renamed",
+        ))
+        .field(ConfigField::required("columns", "table", "from → to")),
+    );
     r.register(
         OpSpec::new(
             "csv.load",
@@ -97,6 +116,28 @@ impl Op for Load {
             loaded.frame.width()
         );
         ctx.output("table", loaded.frame)?;
+        Ok(())
+    }
+}
+
+struct Rename(RenameConfig);
+impl Op for Rename {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let mut frame = (*ctx.input::<DataFrame>("table")?).clone();
+        for (from, to) in &self.0.columns {
+            if from == to {
+                continue;
+            }
+            if frame.column(from).is_err() {
+                return Err(table::no_column(&frame, from).into());
+            }
+            if frame.column(to).is_ok() {
+                // The mapped column replaces one of the same name.
+                let _ = frame.drop_in_place(to);
+            }
+            frame.rename(from, to.as_str().into())?;
+        }
+        ctx.output("table", frame)?;
         Ok(())
     }
 }

@@ -1,0 +1,303 @@
+//! `nexusml train`, `nexusml predict`, `nexusml evaluate`: the classic entry points, with
+//! the Python tool's flags, run through the [`Orchestrator`].
+
+use super::CliError;
+use crate::orchestrator::{Orchestrator, OrchestratorError, TrainOptions};
+use clap::Args;
+use indexmap::IndexMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Training inventory (CSV).
+    #[arg(long)]
+    pub data_path: PathBuf,
+    /// Feature configuration (default: the built-in dags/features.toml).
+    #[arg(long)]
+    pub feature_config: Option<PathBuf>,
+    /// Reference data configuration (checked and recorded; the model does not read it).
+    #[arg(long)]
+    pub reference_config: Option<PathBuf>,
+    /// Fraction of rows held out for testing, strictly between 0 and 1.
+    #[arg(long, default_value_t = 0.3)]
+    pub test_size: f64,
+    /// Seed of the split and of every tree.
+    #[arg(long, default_value_t = 42)]
+    pub random_state: u64,
+    /// How training rows are sampled; only `direct` (no resampling) exists.
+    #[arg(long, default_value = "direct")]
+    pub sampling_strategy: String,
+    /// Where model files go.
+    #[arg(long, default_value = "outputs/models")]
+    pub output_dir: PathBuf,
+    /// Model file name stem.
+    #[arg(long, default_value = "equipment_classifier")]
+    pub model_name: String,
+    /// Also copy the distribution and confusion plots to <output-dir>/visualizations/.
+    #[arg(long)]
+    pub visualize: bool,
+    /// Run the steps one after another on one thread, without the scheduler (same results).
+    #[arg(long)]
+    pub legacy: bool,
+    /// Worker threads (default: all cores).
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// Trees per forest.
+    #[arg(long, default_value_t = 200)]
+    pub trees: usize,
+    /// Where run directories are created.
+    #[arg(long, default_value = "outputs/runs")]
+    pub runs_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The model file.
+    #[arg(long, default_value = "outputs/models/equipment_classifier_latest.nxm")]
+    pub model_path: PathBuf,
+    /// The inventory to classify (CSV).
+    #[arg(long)]
+    pub input_file: PathBuf,
+    /// Where the predictions CSV goes.
+    #[arg(long, default_value = "prediction_results.csv")]
+    pub output_file: PathBuf,
+    /// The input's description column, if not `description`.
+    #[arg(long)]
+    pub description_column: Option<String>,
+    /// The input's service-life column, if not `service_life`.
+    #[arg(long)]
+    pub service_life_column: Option<String>,
+    /// The input's asset tag column, if not `equipment_tag`.
+    #[arg(long)]
+    pub asset_tag_column: Option<String>,
+    /// Accepted for compatibility: the model carries its own feature configuration.
+    #[arg(long)]
+    pub feature_config_path: Option<PathBuf>,
+    /// Where run directories are created.
+    #[arg(long, default_value = "outputs/runs")]
+    pub runs_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EvaluateArgs {
+    /// The model file.
+    #[arg(long, default_value = "outputs/models/equipment_classifier_latest.nxm")]
+    pub model_path: PathBuf,
+    /// A labelled inventory (CSV).
+    #[arg(long)]
+    pub data_path: PathBuf,
+    /// Feature configuration that derives the targets (default: the built-in one).
+    #[arg(long)]
+    pub feature_config: Option<PathBuf>,
+    /// Also write the metrics JSON here.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Copy the confusion plots next to the metrics (or into the run directory's plots/).
+    #[arg(long)]
+    pub visualize: bool,
+    /// Where run directories are created.
+    #[arg(long, default_value = "outputs/runs")]
+    pub runs_dir: PathBuf,
+}
+
+fn fail(e: OrchestratorError) -> CliError {
+    match e {
+        OrchestratorError::Invalid(msg) => CliError::Usage(msg),
+        OrchestratorError::Spec(e) => CliError::Spec(e),
+        OrchestratorError::Graph(e) => CliError::Graph(e),
+        other => CliError::Failed(other.to_string()),
+    }
+}
+
+/// Copy the PNGs of `<run>/plots` into `dest`.
+fn copy_plots(run: &std::path::Path, dest: &std::path::Path) -> Result<usize, CliError> {
+    let io = |path: PathBuf| {
+        move |source| CliError::Io {
+            what: "cannot copy plots to",
+            path,
+            source,
+        }
+    };
+    std::fs::create_dir_all(dest).map_err(io(dest.into()))?;
+    let mut n = 0;
+    for entry in std::fs::read_dir(run.join("plots")).map_err(io(dest.into()))? {
+        let path = entry.map_err(io(dest.into()))?.path();
+        if path.extension().is_some_and(|e| e == "png") {
+            let to = dest.join(path.file_name().unwrap_or_default());
+            let bytes = std::fs::read(&path).map_err(io(path.clone()))?;
+            crate::atomic_file::write_atomic(&to, &bytes).map_err(io(to.clone()))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+pub(crate) fn train(args: TrainArgs) -> Result<ExitCode, CliError> {
+    let mut orchestrator = Orchestrator::new();
+    orchestrator.runs_dir = args.runs_dir.clone();
+    orchestrator.legacy = args.legacy;
+    if let Some(j) = args.jobs {
+        if j == 0 {
+            return Err(CliError::Usage("--jobs must be at least 1".into()));
+        }
+        orchestrator.jobs = j;
+    }
+    let opts = TrainOptions {
+        feature_config: args.feature_config.clone(),
+        reference_config: args.reference_config.clone(),
+        test_size: args.test_size,
+        random_state: args.random_state,
+        sampling_strategy: args.sampling_strategy.clone(),
+        output_dir: args.output_dir.clone(),
+        model_name: args.model_name.clone(),
+        trees: args.trees,
+        ..TrainOptions::new(&args.data_path)
+    };
+    if args.reference_config.is_some() {
+        tracing::warn!(
+            "--reference-config is checked and recorded, but this model does not read reference data"
+        );
+    }
+    tracing::info!(
+        "training on {} ({} path)",
+        args.data_path.display(),
+        if args.legacy {
+            "legacy sequential"
+        } else {
+            "parallel DAG"
+        }
+    );
+    let (_, metrics) = orchestrator.train_model(&opts).map_err(fail)?;
+    let run = orchestrator.last_run_dir().map(PathBuf::from).unwrap_or_default();
+    if let Ok(text) = std::fs::read_to_string(run.join("sample_prediction.json")) {
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
+            println!(
+                "Sample prediction (\"{}\"):",
+                json["record"]["description"].as_str().unwrap_or("")
+            );
+            for p in json["predictions"].as_array().into_iter().flatten() {
+                println!(
+                    "  {:<22} {} ({:.2})",
+                    p["target"].as_str().unwrap_or(""),
+                    p["label"].as_str().unwrap_or(""),
+                    p["probability"].as_f64().unwrap_or(0.0)
+                );
+            }
+        }
+    }
+    println!("\n{}\n", metrics.table());
+    let model = args.output_dir.join(format!("{}_latest.nxm", args.model_name));
+    println!("model:    {}", model.display());
+    println!(
+        "metadata: {}",
+        args.output_dir
+            .join(format!("{}_latest_metadata.json", args.model_name))
+            .display()
+    );
+    println!(
+        "run:      {} (report.json, run.log, metrics.json, plots/)",
+        run.display()
+    );
+    if args.visualize {
+        let dest = args.output_dir.join("visualizations");
+        let n = copy_plots(&run, &dest)?;
+        println!("plots:    {} ({n} files)", dest.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn predict(args: PredictArgs) -> Result<ExitCode, CliError> {
+    if !args.input_file.exists() {
+        return Err(CliError::Usage(format!(
+            "Input file does not exist: {}",
+            args.input_file.display()
+        )));
+    }
+    if !args.model_path.exists() {
+        return Err(CliError::Usage(format!(
+            "Model file does not exist: {}",
+            args.model_path.display()
+        )));
+    }
+    if let Some(p) = args.feature_config_path.as_ref().filter(|p| !p.exists()) {
+        return Err(CliError::Usage(format!(
+            "Feature config path does not exist: {}",
+            p.display()
+        )));
+    }
+    let mut renames = IndexMap::new();
+    for (given, wanted) in [
+        (&args.description_column, "description"),
+        (&args.service_life_column, "service_life"),
+        (&args.asset_tag_column, "equipment_tag"),
+    ] {
+        if let Some(col) = given {
+            renames.insert(col.clone(), wanted.to_string());
+        }
+    }
+    let mut orchestrator = Orchestrator::new();
+    orchestrator.runs_dir = args.runs_dir.clone();
+    let predictions = orchestrator
+        .predict_renamed(&args.model_path, &args.input_file, &args.output_file, &renames)
+        .map_err(fail)?;
+    println!(
+        "predicted {} rows; wrote {}",
+        predictions.height(),
+        args.output_file.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn evaluate(args: EvaluateArgs) -> Result<ExitCode, CliError> {
+    if !args.data_path.exists() {
+        return Err(CliError::Usage(format!(
+            "Data path does not exist: {}",
+            args.data_path.display()
+        )));
+    }
+    if !args.model_path.exists() {
+        return Err(CliError::Usage(format!(
+            "Model file does not exist: {}",
+            args.model_path.display()
+        )));
+    }
+    let mut orchestrator = Orchestrator::new();
+    orchestrator.runs_dir = args.runs_dir.clone();
+    let metrics = orchestrator
+        .evaluate(&args.model_path, &args.data_path, args.feature_config.as_deref())
+        .map_err(fail)?;
+    println!("{}\n", metrics.table());
+    let run = orchestrator.last_run_dir().map(PathBuf::from).unwrap_or_default();
+    if let Some(out) = &args.output {
+        let json = serde_json::to_vec_pretty(&metrics).map_err(|e| CliError::Failed(e.to_string()))?;
+        if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| CliError::Io {
+                what: "cannot create",
+                path: parent.into(),
+                source,
+            })?;
+        }
+        crate::atomic_file::write_atomic(out, &json).map_err(|source| CliError::Io {
+            what: "cannot write",
+            path: out.clone(),
+            source,
+        })?;
+        println!("metrics: {}", out.display());
+    }
+    println!("run:     {} (metrics.json, plots/)", run.display());
+    if args.visualize {
+        let dest = args
+            .output
+            .as_ref()
+            .and_then(|o| o.parent())
+            .map_or_else(|| run.join("plots"), |p| p.join("visualizations"));
+        if dest != run.join("plots") {
+            let n = copy_plots(&run, &dest)?;
+            println!("plots:   {} ({n} files)", dest.display());
+        } else {
+            println!("plots:   {}", dest.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,556 @@
+//! The library API: train, predict and evaluate through pipelines, with a
+//! [`PipelineContext`] recording what happened (status, timings, metrics, logs, artifacts).
+//!
+//! Each call runs a pipeline: the built-in `dags/train.toml`, `dags/predict.toml` or
+//! `dags/evaluate.toml` (compiled into the binary), or a file of the user's. One context
+//! per run: nothing accumulates across calls.
+//!
+//! ```no_run
+//! use nexusml::orchestrator::{Orchestrator, TrainOptions};
+//! let mut orchestrator = Orchestrator::new();
+//! let (model, metrics) = orchestrator.train_model(&TrainOptions::new("examples/data/equipment_inventory.csv"))?;
+//! println!("mean accuracy {:.3}", metrics.mean_accuracy);
+//! orchestrator.save_model(&model, std::path::Path::new("my_model.nxm"))?;
+//! println!("{}", orchestrator.execution_summary());
+//! # Ok::<(), nexusml::orchestrator::OrchestratorError>(())
+//! ```
+
+use crate::clock::Utc;
+use crate::engine::{self, NodeRecord, NodeStatus, Observer, RunOptions, RunReport, RunStatus};
+use crate::graph::Pipeline;
+use crate::ml::bundle::{self, BundleError};
+use crate::ml::metrics::EvaluationReport;
+use crate::ml::model::{EquipmentModel, FORMAT_VERSION};
+use crate::ops::Registry;
+use crate::spec::{apply_overrides, PipelineSpec};
+use indexmap::IndexMap;
+use polars::prelude::DataFrame;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub const TRAIN_PIPELINE: &str = include_str!("../dags/train.toml");
+pub const PREDICT_PIPELINE: &str = include_str!("../dags/predict.toml");
+pub const EVALUATE_PIPELINE: &str = include_str!("../dags/evaluate.toml");
+pub const FEATURE_CONFIG: &str = include_str!("../dags/features.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrchestratorError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Spec(#[from] crate::spec::SpecError),
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error("pipeline `{pipeline}` failed at node `{node}`: {}", .chain.join(": "))]
+    NodeFailed {
+        pipeline: String,
+        node: String,
+        chain: Vec<String>,
+    },
+    #[error("pipeline `{0}` was interrupted")]
+    Interrupted(String),
+    #[error("pipeline `{pipeline}` produced no `{artifact}`")]
+    Missing { pipeline: String, artifact: String },
+    #[error(transparent)]
+    Model(#[from] BundleError),
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Initialized,
+    Running,
+    Completed,
+    Failed,
+}
+
+/// One structured log entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    pub time: String,
+    pub level: &'static str,
+    pub message: String,
+    pub node: Option<String>,
+}
+
+/// What one orchestrated run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineContext {
+    pub pipeline: String,
+    pub status: Status,
+    pub started_at: Option<String>,
+    pub ended_at: Option<String>,
+    /// Milliseconds per component (node), in pipeline order.
+    pub component_times_ms: IndexMap<String, f64>,
+    pub metrics: Option<EvaluationReport>,
+    pub logs: Vec<LogEntry>,
+    pub artifacts_read: Vec<String>,
+    pub artifacts_written: Vec<String>,
+    /// Parameters after overrides, and the options of the call.
+    pub config: serde_json::Value,
+    pub run_dir: Option<PathBuf>,
+    pub error: Option<String>,
+}
+
+impl PipelineContext {
+    pub fn new(pipeline: &str, config: serde_json::Value) -> Self {
+        PipelineContext {
+            pipeline: pipeline.into(),
+            status: Status::Initialized,
+            started_at: None,
+            ended_at: None,
+            component_times_ms: IndexMap::new(),
+            metrics: None,
+            logs: Vec::new(),
+            artifacts_read: Vec::new(),
+            artifacts_written: Vec::new(),
+            config,
+            run_dir: None,
+            error: None,
+        }
+    }
+
+    fn log(&mut self, level: &'static str, message: String, node: Option<String>) {
+        self.logs.push(LogEntry {
+            time: Utc::now().rfc3339(),
+            level,
+            message,
+            node,
+        });
+    }
+
+    fn start(&mut self) {
+        self.status = Status::Running;
+        self.started_at = Some(Utc::now().rfc3339());
+        self.log("INFO", format!("pipeline `{}` started", self.pipeline), None);
+    }
+
+    fn finish(&mut self, error: Option<String>) {
+        self.ended_at = Some(Utc::now().rfc3339());
+        match error {
+            None => {
+                self.status = Status::Completed;
+                self.log("INFO", format!("pipeline `{}` completed", self.pipeline), None);
+            }
+            Some(e) => {
+                self.status = Status::Failed;
+                self.log("ERROR", e.clone(), None);
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
+/// Options of [`Orchestrator::train_model`], with the Python tool's defaults.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainOptions {
+    pub data_path: PathBuf,
+    pub feature_config: Option<PathBuf>,
+    pub reference_config: Option<PathBuf>,
+    pub test_size: f64,
+    pub random_state: u64,
+    pub sampling_strategy: String,
+    pub output_dir: PathBuf,
+    pub model_name: String,
+    pub trees: usize,
+    /// Explicit test rows (0-based indices, one per line), e.g. from another tool's split.
+    pub test_rows: Option<PathBuf>,
+    /// A pipeline file that replaces the built-in `dags/train.toml`.
+    pub pipeline: Option<PathBuf>,
+}
+
+impl TrainOptions {
+    pub fn new(data_path: impl Into<PathBuf>) -> Self {
+        TrainOptions {
+            data_path: data_path.into(),
+            feature_config: None,
+            reference_config: None,
+            test_size: 0.3,
+            random_state: 42,
+            sampling_strategy: "direct".into(),
+            output_dir: "outputs/models".into(),
+            model_name: "equipment_classifier".into(),
+            trees: 200,
+            test_rows: None,
+            pipeline: None,
+        }
+    }
+
+    /// The checks (and messages) users of the Python tool know.
+    pub fn validate(&self) -> Result<(), OrchestratorError> {
+        if !self.data_path.exists() {
+            return Err(OrchestratorError::Invalid(format!(
+                "Data path does not exist: {}",
+                self.data_path.display()
+            )));
+        }
+        if let Some(p) = self.feature_config.as_ref().filter(|p| !p.exists()) {
+            return Err(OrchestratorError::Invalid(format!(
+                "Feature config path does not exist: {}",
+                p.display()
+            )));
+        }
+        if let Some(p) = self.reference_config.as_ref().filter(|p| !p.exists()) {
+            return Err(OrchestratorError::Invalid(format!(
+                "Reference config path does not exist: {}",
+                p.display()
+            )));
+        }
+        if !(self.test_size > 0.0 && self.test_size < 1.0) {
+            return Err(OrchestratorError::Invalid(format!(
+                "Test size must be between 0 and 1, got {:?}",
+                self.test_size
+            )));
+        }
+        if self.sampling_strategy != "direct" {
+            return Err(OrchestratorError::Invalid(format!(
+                "Sampling strategy must be 'direct', got '{}'",
+                self.sampling_strategy
+            )));
+        }
+        if self.trees == 0 {
+            return Err(OrchestratorError::Invalid(
+                "The number of trees must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Collects a context's per-node records while the run goes.
+struct Recorder<'a> {
+    context: &'a Mutex<PipelineContext>,
+}
+
+impl Observer for Recorder<'_> {
+    fn node_finished(&self, p: &Pipeline, node: usize, r: &NodeRecord) {
+        let id = p.nodes[node].id.clone();
+        let mut c = self.context.lock().unwrap_or_else(|e| e.into_inner());
+        match r.status {
+            NodeStatus::Ok => {
+                let ms = r.duration().unwrap_or_default().as_secs_f64() * 1e3;
+                c.component_times_ms.insert(id.clone(), ms);
+                for b in &p.nodes[node].inputs {
+                    c.artifacts_read.push(p.artifacts[b.artifact].name.clone());
+                }
+                for &a in &r.artifacts {
+                    c.artifacts_written.push(p.artifacts[a].name.clone());
+                }
+                c.log("INFO", format!("node `{id}` ok in {ms:.1} ms"), Some(id));
+            }
+            NodeStatus::Failed => c.log(
+                "ERROR",
+                format!("node `{id}` failed: {}", r.error.join(": ")),
+                Some(id),
+            ),
+            NodeStatus::Skipped => c.log(
+                "WARNING",
+                format!("node `{id}` skipped: {}", r.reason.clone().unwrap_or_default()),
+                Some(id),
+            ),
+        }
+    }
+}
+
+/// Runs the built-in (or the user's) pipelines and keeps the last run's context.
+pub struct Orchestrator {
+    pub runs_dir: PathBuf,
+    pub jobs: usize,
+    /// Run nodes one after another on one thread, without the scheduler.
+    pub legacy: bool,
+    context: Option<PipelineContext>,
+}
+
+impl Default for Orchestrator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The outcome of one orchestrated pipeline run.
+struct Finished {
+    pipeline: Pipeline,
+    outcome: engine::RunOutcome,
+}
+
+impl Finished {
+    fn artifact<T: std::any::Any + Send + Sync + Clone>(&self, name: &str) -> Result<T, OrchestratorError> {
+        self.pipeline
+            .artifacts
+            .iter()
+            .position(|a| a.name == name)
+            .and_then(|i| self.outcome.blackboard.get_as::<T>(i))
+            .map(|v| (*v).clone())
+            .ok_or_else(|| OrchestratorError::Missing {
+                pipeline: self.pipeline.name.clone(),
+                artifact: name.into(),
+            })
+    }
+}
+
+impl Orchestrator {
+    pub fn new() -> Self {
+        Orchestrator {
+            runs_dir: "outputs/runs".into(),
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            legacy: false,
+            context: None,
+        }
+    }
+
+    /// The last run's context (`None` before any run).
+    pub fn context(&self) -> Option<&PipelineContext> {
+        self.context.as_ref()
+    }
+
+    /// The last run's context as JSON: status, times, per-component timings, metrics,
+    /// logs, artifacts read and written, configuration.
+    pub fn execution_summary(&self) -> serde_json::Value {
+        serde_json::to_value(&self.context).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Train on a labelled inventory: validate, engineer, split, TF-IDF, forests,
+    /// evaluate, save (and plots). Returns the model and its test metrics.
+    pub fn train_model(
+        &mut self,
+        opts: &TrainOptions,
+    ) -> Result<(EquipmentModel, EvaluationReport), OrchestratorError> {
+        let config = serde_json::to_value(opts).unwrap_or_default();
+        let mut context = PipelineContext::new("train", config);
+        if let Err(e) = opts.validate() {
+            context.finish(Some(e.to_string()));
+            self.context = Some(context);
+            return Err(e);
+        }
+        let features = self.feature_config_path(&opts.feature_config)?;
+        let mut params = toml::Table::new();
+        let put = |t: &mut toml::Table, k: &str, v: toml::Value| {
+            t.insert(k.into(), v);
+        };
+        put(&mut params, "data", path_value(&opts.data_path));
+        put(&mut params, "features", path_value(&features));
+        put(&mut params, "test_size", toml::Value::Float(opts.test_size));
+        put(
+            &mut params,
+            "seed",
+            toml::Value::Integer(opts.random_state as i64),
+        );
+        put(&mut params, "trees", toml::Value::Integer(opts.trees as i64));
+        put(&mut params, "output_dir", path_value(&opts.output_dir));
+        put(
+            &mut params,
+            "model_name",
+            toml::Value::String(opts.model_name.clone()),
+        );
+        if let Some(rows) = &opts.test_rows {
+            put(&mut params, "test_rows", path_value(rows));
+        }
+        let finished = self.run(context, opts.pipeline.as_deref(), TRAIN_PIPELINE, params)?;
+        let model: EquipmentModel = finished.artifact("model")?;
+        let metrics: EvaluationReport = finished.artifact("metrics")?;
+        if let Some(c) = self.context.as_mut() {
+            c.metrics = Some(metrics.clone());
+        }
+        Ok((model, metrics))
+    }
+
+    /// Predict every target for an inventory file with a saved model; writes `output`.
+    pub fn predict(
+        &mut self,
+        model: &Path,
+        data: &Path,
+        output: &Path,
+    ) -> Result<DataFrame, OrchestratorError> {
+        self.predict_renamed(model, data, output, &IndexMap::new())
+    }
+
+    /// [`Orchestrator::predict`], renaming input columns first (`"Desc"` → `"description"`).
+    pub fn predict_renamed(
+        &mut self,
+        model: &Path,
+        data: &Path,
+        output: &Path,
+        renames: &IndexMap<String, String>,
+    ) -> Result<DataFrame, OrchestratorError> {
+        let config =
+            serde_json::json!({ "model": model, "data": data, "output": output, "renames": renames });
+        let context = PipelineContext::new("predict", config);
+        let mut params = toml::Table::new();
+        params.insert(
+            "rename".into(),
+            toml::Value::Table(
+                renames
+                    .iter()
+                    .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
+                    .collect(),
+            ),
+        );
+        params.insert("model".into(), path_value(model));
+        params.insert("data".into(), path_value(data));
+        params.insert("output".into(), path_value(output));
+        let finished = self.run(context, None, PREDICT_PIPELINE, params)?;
+        finished.artifact("predictions")
+    }
+
+    /// Evaluate a saved model on a labelled inventory; returns the metrics (also in the
+    /// run directory's `metrics.json`, with confusion plots).
+    pub fn evaluate(
+        &mut self,
+        model: &Path,
+        data: &Path,
+        features: Option<&Path>,
+    ) -> Result<EvaluationReport, OrchestratorError> {
+        let config = serde_json::json!({ "model": model, "data": data, "features": features });
+        let context = PipelineContext::new("evaluate", config);
+        let features = self.feature_config_path(&features.map(Path::to_path_buf))?;
+        let mut params = toml::Table::new();
+        params.insert("model".into(), path_value(model));
+        params.insert("data".into(), path_value(data));
+        params.insert("features".into(), path_value(&features));
+        let finished = self.run(context, None, EVALUATE_PIPELINE, params)?;
+        let metrics: EvaluationReport = finished.artifact("metrics")?;
+        if let Some(c) = self.context.as_mut() {
+            c.metrics = Some(metrics.clone());
+        }
+        Ok(metrics)
+    }
+
+    /// Write a model file atomically.
+    pub fn save_model(&self, model: &EquipmentModel, path: &Path) -> Result<(), OrchestratorError> {
+        bundle::save(model, FORMAT_VERSION, path)?;
+        Ok(())
+    }
+
+    /// Read a model file (header, version and checksum checked).
+    pub fn load_model(&self, path: &Path) -> Result<EquipmentModel, OrchestratorError> {
+        Ok(crate::ops::model::load_model(path)?)
+    }
+
+    /// The user's feature config, or the built-in one written into the runs directory
+    /// (pipelines read feature configs from files).
+    fn feature_config_path(&self, given: &Option<PathBuf>) -> Result<PathBuf, OrchestratorError> {
+        if let Some(p) = given {
+            return Ok(p.clone());
+        }
+        let path = self.runs_dir.join("builtin_features.toml");
+        let io = |source| OrchestratorError::Io {
+            what: "cannot write",
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.runs_dir).map_err(io)?;
+        crate::atomic_file::write_atomic(&path, FEATURE_CONFIG.as_bytes()).map_err(io)?;
+        Ok(path)
+    }
+
+    /// Build and run a pipeline, recording everything in `context`.
+    fn run(
+        &mut self,
+        mut context: PipelineContext,
+        file: Option<&Path>,
+        builtin: &str,
+        params: toml::Table,
+    ) -> Result<Finished, OrchestratorError> {
+        let label = format!("<built-in {}>", context.pipeline);
+        let spec = match file {
+            Some(f) => PipelineSpec::load(f),
+            None => PipelineSpec::parse(builtin, Path::new(&label)),
+        };
+        let result = spec.map_err(OrchestratorError::from).and_then(|mut spec| {
+            let unknown: Vec<&String> = params.keys().filter(|k| !spec.params.contains_key(*k)).collect();
+            if !unknown.is_empty() {
+                return Err(OrchestratorError::Invalid(format!(
+                    "{} has no parameter(s) {:?}",
+                    spec.path.display(),
+                    unknown
+                )));
+            }
+            apply_overrides(&mut spec.params, params);
+            Ok(Pipeline::build(&spec, Registry::builtin())?)
+        });
+        let pipeline = match result {
+            Ok(p) => p,
+            Err(e) => {
+                context.finish(Some(e.to_string()));
+                self.context = Some(context);
+                return Err(e);
+            }
+        };
+        context.config["params"] = serde_json::to_value(&pipeline.params).unwrap_or_default();
+        let started = Utc::now();
+        let run_dir = engine::create_run_dir(&self.runs_dir, &pipeline.name, &started).map_err(|source| {
+            OrchestratorError::Io {
+                what: "cannot create a run directory in",
+                path: self.runs_dir.clone(),
+                source,
+            }
+        })?;
+        context.run_dir = Some(run_dir.clone());
+        context.start();
+        let opts = RunOptions {
+            jobs: if self.legacy { 1 } else { self.jobs },
+            ..RunOptions::new(run_dir.clone())
+        };
+        let shared = Mutex::new(context);
+        let recorder = Recorder { context: &shared };
+        let outcome = if self.legacy {
+            engine::run_sequential(&pipeline, &opts, &recorder)
+        } else {
+            engine::run(&pipeline, &opts, &recorder)
+        };
+        let mut context = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                context.finish(Some(e.to_string()));
+                self.context = Some(context);
+                return Err(e.into());
+            }
+        };
+        let report = RunReport::new(&pipeline, &outcome, &started, opts.jobs, false);
+        let _ = report.write(&run_dir);
+        let error = match outcome.status {
+            RunStatus::Ok => None,
+            RunStatus::Interrupted => Some(OrchestratorError::Interrupted(pipeline.name.clone())),
+            RunStatus::Failed => {
+                let (i, r) = outcome
+                    .records
+                    .iter()
+                    .enumerate()
+                    .find(|(_, r)| r.status == NodeStatus::Failed)
+                    .expect("a failed run has a failed node");
+                Some(OrchestratorError::NodeFailed {
+                    pipeline: pipeline.name.clone(),
+                    node: pipeline.nodes[i].id.clone(),
+                    chain: r.error.clone(),
+                })
+            }
+        };
+        context.finish(error.as_ref().map(|e| e.to_string()));
+        self.context = Some(context);
+        match error {
+            Some(e) => Err(e),
+            None => Ok(Finished { pipeline, outcome }),
+        }
+    }
+
+    /// The run directory of the last run.
+    pub fn last_run_dir(&self) -> Option<&Path> {
+        self.context.as_ref().and_then(|c| c.run_dir.as_deref())
+    }
+}
+
+fn path_value(p: &Path) -> toml::Value {
+    toml::Value::String(p.display().to_string())
+}

@@ -1,0 +1,221 @@
+//! `nexusml train | predict | evaluate` and the Orchestrator behind them.
+
+mod common;
+use common::*;
+use nexusml::orchestrator::{Orchestrator, Status, TrainOptions};
+use std::path::Path;
+
+fn synth(dir: &Path, rows: &str, name: &str) {
+    let out = nexusml(dir, &["data", "synth", "--rows", rows, "--seed", "5", "-o", name]);
+    assert_eq!(out.code, 0, "{}", out.all());
+}
+
+#[test]
+fn train_arguments_are_checked_with_the_classic_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), "60", "inv.csv");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--data-path", "nope.csv"], "Data path does not exist: nope.csv"),
+        (
+            &["--data-path", "inv.csv", "--test-size", "1.0"],
+            "Test size must be between 0 and 1, got 1.0",
+        ),
+        (
+            &["--data-path", "inv.csv", "--test-size", "0"],
+            "Test size must be between 0 and 1, got 0.0",
+        ),
+        (
+            &["--data-path", "inv.csv", "--feature-config", "f.toml"],
+            "Feature config path does not exist: f.toml",
+        ),
+        (
+            &["--data-path", "inv.csv", "--reference-config", "r.yml"],
+            "Reference config path does not exist: r.yml",
+        ),
+        (
+            &["--data-path", "inv.csv", "--sampling-strategy", "smote"],
+            "Sampling strategy must be 'direct', got 'smote'",
+        ),
+    ];
+    for (args, message) in cases {
+        let mut all = vec!["train"];
+        all.extend_from_slice(args);
+        let out = nexusml(dir.path(), &all);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.all());
+        assert!(out.stderr.contains(message), "{args:?}: {}", out.stderr);
+    }
+    let out = nexusml(dir.path(), &["train"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--data-path"), "{}", out.stderr);
+}
+
+#[test]
+fn train_predict_evaluate_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), "500", "inv.csv");
+    let out = nexusml(
+        dir.path(),
+        &["train", "--data-path", "inv.csv", "--trees", "20", "--visualize"],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(out.stdout.contains("Sample prediction"), "{}", out.stdout);
+    assert!(out.stdout.contains("category_name"), "{}", out.stdout);
+    let models = dir.path().join("outputs/models");
+    assert!(models.join("equipment_classifier_latest.nxm").exists());
+    assert!(models.join("visualizations/confusion_category_name.png").exists());
+    assert!(models
+        .join("visualizations/distribution_category_name.png")
+        .exists());
+
+    // An inventory with other column names, mapped by the classic flags.
+    let text = std::fs::read_to_string(dir.path().join("inv.csv")).unwrap();
+    let renamed = text
+        .replacen("description", "Asset Description", 1)
+        .replacen("equipment_tag", "Tag", 1);
+    std::fs::write(dir.path().join("other.csv"), renamed).unwrap();
+    let out = nexusml(
+        dir.path(),
+        &[
+            "predict",
+            "--input-file",
+            "other.csv",
+            "--description-column",
+            "Asset Description",
+            "--asset-tag-column",
+            "Tag",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let pred = nexusml::ml::table::read_csv(&dir.path().join("prediction_results.csv"), &Default::default())
+        .unwrap()
+        .frame;
+    assert_eq!(pred.height(), 500);
+    assert_eq!(nexusml::ml::table::column_names(&pred)[0], "equipment_tag");
+
+    // Without the mapping the model's columns are missing: a clear error.
+    let out = nexusml(
+        dir.path(),
+        &["predict", "--input-file", "other.csv", "--output-file", "x.csv"],
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("the input lacks columns the model needs: equipment_tag"),
+        "{}",
+        out.stderr
+    );
+
+    let out = nexusml(
+        dir.path(),
+        &[
+            "evaluate",
+            "--data-path",
+            "inv.csv",
+            "--output",
+            "eval/metrics.json",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let metrics = read_json(&dir.path().join("eval/metrics.json"));
+    assert_eq!(metrics["targets"].as_array().unwrap().len(), 5);
+    let out = nexusml(dir.path(), &["predict", "--input-file", "nope.csv"]);
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("Input file does not exist: nope.csv"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn legacy_and_dag_paths_give_the_same_model_and_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), "300", "inv.csv");
+    for (name, legacy) in [("dag", false), ("legacy", true)] {
+        let mut args = vec![
+            "train",
+            "--data-path",
+            "inv.csv",
+            "--trees",
+            "15",
+            "--output-dir",
+            name,
+            "--runs-dir",
+        ];
+        let runs = format!("runs-{name}");
+        args.push(&runs);
+        if legacy {
+            args.push("--legacy");
+        }
+        let out = nexusml(dir.path(), &args);
+        assert_eq!(out.code, 0, "{name}: {}", out.all());
+    }
+    let model = |n: &str| std::fs::read(dir.path().join(n).join("equipment_classifier_latest.nxm")).unwrap();
+    assert!(
+        model("dag") == model("legacy"),
+        "model bytes differ between the DAG and legacy paths"
+    );
+    let metrics = |n: &str| {
+        std::fs::read(single_run_dir(&dir.path().join(format!("runs-{n}"))).join("metrics.json")).unwrap()
+    };
+    assert_eq!(metrics("dag"), metrics("legacy"));
+    // The legacy run used one thread.
+    let report = read_json(&single_run_dir(&dir.path().join("runs-legacy")).join("report.json"));
+    assert_eq!(report["jobs"], 1);
+}
+
+#[test]
+fn context_records_status_timings_logs_and_artifacts() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), "200", "inv.csv");
+    let mut o = Orchestrator::new();
+    o.runs_dir = dir.path().join("runs");
+    assert!(o.context().is_none());
+
+    // A failure in a step: failed status and a message naming the node.
+    let bad = TrainOptions {
+        output_dir: dir.path().join("models"),
+        trees: 5,
+        ..TrainOptions::new(fixture("data/classic.csv"))
+    };
+    let mut tiny = bad.clone();
+    tiny.data_path = dir.path().join("tiny.csv");
+    std::fs::write(&tiny.data_path, "equipment_tag,manufacturer,model,category_name,uniformat_code,mcaa_system_category\nA,B,C,,D3040,HVAC\n").unwrap();
+    let err = o.train_model(&tiny).unwrap_err().to_string();
+    assert!(err.contains("failed at node `validate`"), "{err}");
+    let c = o.context().unwrap();
+    assert_eq!(c.status, Status::Failed);
+    assert!(c.error.as_deref().unwrap().contains("validate"));
+    assert!(c
+        .logs
+        .iter()
+        .any(|l| l.level == "ERROR" && l.node.as_deref() == Some("validate")));
+
+    // A success: completed, a time per component, metrics, artifacts, summary JSON.
+    let good = TrainOptions {
+        data_path: dir.path().join("inv.csv"),
+        ..bad
+    };
+    let (_, metrics) = o.train_model(&good).unwrap();
+    let c = o.context().unwrap();
+    assert_eq!(c.status, Status::Completed);
+    assert!(c.started_at.is_some() && c.ended_at.is_some());
+    for node in [
+        "load", "validate", "features", "split", "tfidf", "train", "evaluate", "save",
+    ] {
+        assert!(c.component_times_ms.contains_key(node), "{node}");
+    }
+    assert!(c.artifacts_written.contains(&"model".to_string()));
+    assert!(c.artifacts_read.contains(&"train_matrix".to_string()));
+    assert_eq!(c.metrics.as_ref().unwrap().mean_accuracy, metrics.mean_accuracy);
+    assert!(
+        c.logs.len() >= 10,
+        "one context per run: {} entries",
+        c.logs.len()
+    );
+    let summary = o.execution_summary();
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["config"]["params"]["trees"], 5);
+    // One context per run: the failure's logs are gone.
+    assert!(!c.logs.iter().any(|l| l.level == "ERROR"));
+}
