@@ -219,3 +219,78 @@ fn context_records_status_timings_logs_and_artifacts() {
     // One context per run: the failure's logs are gone.
     assert!(!c.logs.iter().any(|l| l.level == "ERROR"));
 }
+
+#[test]
+fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), "240", "inv.csv");
+    let mut o = Orchestrator::new();
+    o.runs_dir = dir.path().join("runs");
+    let grid = nexusml::ml::search::SearchGrid {
+        max_features: vec![400],
+        ngram_max: vec![1, 2],
+        trees: vec![4, 6],
+        min_samples_leaf: vec![1],
+    };
+    let opts = TrainOptions {
+        output_dir: dir.path().join("models"),
+        optimize: Some(grid),
+        cv_folds: 2,
+        ..TrainOptions::new(dir.path().join("inv.csv"))
+    };
+    let (model, _) = o.train_model(&opts).unwrap();
+    let c = o.context().unwrap();
+    let search = &c.config["search"];
+    assert_eq!(search["points"].as_array().unwrap().len(), 4);
+    assert_eq!(search["folds"], 2);
+    let best_trees = search["best"]["trees"].as_u64().unwrap() as usize;
+    assert_eq!(
+        model.forests[0].forest.trees.len(),
+        best_trees,
+        "trained with the best point"
+    );
+    assert_eq!(
+        model.training.tfidf.ngram_max as u64,
+        search["best"]["ngram_max"].as_u64().unwrap()
+    );
+    let scores: Vec<f64> = search["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["mean_macro_f1"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        search["best_score"].as_f64().unwrap(),
+        scores.iter().cloned().fold(f64::MIN, f64::max)
+    );
+    let run = c.run_dir.clone().unwrap();
+    assert_eq!(
+        read_json(&run.join("search.json"))["points"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    let meta = read_json(
+        &dir.path()
+            .join("models/equipment_classifier_latest_metadata.json"),
+    );
+    assert_eq!(meta["search"]["best"], search["best"]);
+    let stamped = std::fs::read_dir(dir.path().join("models"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("Z_metadata.json"))
+        .unwrap();
+    assert_eq!(read_json(&stamped)["search"]["best"], search["best"]);
+
+    let out = nexusml(
+        dir.path(),
+        &["train", "--data-path", "inv.csv", "--optimize", "--cv-folds", "1"],
+    );
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains("CV folds must be at least 2, got 1"),
+        "{}",
+        out.stderr
+    );
+}

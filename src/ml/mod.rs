@@ -8,6 +8,7 @@ pub mod metrics;
 pub mod model;
 pub mod rng;
 pub mod scale;
+pub mod search;
 pub mod sparse;
 pub mod split;
 pub mod synth;

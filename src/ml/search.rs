@@ -1,0 +1,226 @@
+//! Hyperparameter search: a grid over TF-IDF and forest settings, scored by k-fold
+//! cross-validation on the training rows (mean macro-F1 over targets).
+
+use super::features::FeatureConfig;
+use super::forest::ForestConfig;
+use super::metrics::evaluate;
+use super::model::{EquipmentModel, Featurizer, ModelError};
+use super::rng::Rng;
+use super::table::{take_rows, text_column};
+use super::text::TfidfConfig;
+use polars::prelude::DataFrame;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The values tried for each setting; every combination is a grid point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchGrid {
+    pub max_features: Vec<usize>,
+    pub ngram_max: Vec<usize>,
+    pub trees: Vec<usize>,
+    pub min_samples_leaf: Vec<usize>,
+}
+
+impl Default for SearchGrid {
+    fn default() -> Self {
+        SearchGrid {
+            max_features: vec![3000, 5000, 7000],
+            ngram_max: vec![2, 3],
+            trees: vec![100, 200, 300],
+            min_samples_leaf: vec![1, 2, 4],
+        }
+    }
+}
+
+/// One combination of settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GridPoint {
+    pub max_features: usize,
+    pub ngram_max: usize,
+    pub trees: usize,
+    pub min_samples_leaf: usize,
+}
+
+impl SearchGrid {
+    pub fn points(&self) -> Vec<GridPoint> {
+        let mut out = Vec::new();
+        for &max_features in &self.max_features {
+            for &ngram_max in &self.ngram_max {
+                for &trees in &self.trees {
+                    for &min_samples_leaf in &self.min_samples_leaf {
+                        out.push(GridPoint {
+                            max_features,
+                            ngram_max,
+                            trees,
+                            min_samples_leaf,
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A grid point's cross-validated score.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PointScore {
+    pub point: GridPoint,
+    /// Mean over folds of the mean macro-F1 over targets.
+    pub mean_macro_f1: f64,
+    pub fold_scores: Vec<f64>,
+}
+
+/// Every point's score and the best point (highest score; ties: the earlier point).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SearchResult {
+    pub folds: usize,
+    pub best: GridPoint,
+    pub best_score: f64,
+    pub points: Vec<PointScore>,
+}
+
+/// Score every grid point by `folds`-fold cross-validation on an engineered training
+/// table. Folds come from a seeded shuffle; every (point, fold) fit runs in parallel.
+/// `tick` is called after each fit.
+pub fn grid_search(
+    train: &DataFrame,
+    features: &FeatureConfig,
+    grid: &SearchGrid,
+    folds: usize,
+    base: &ForestConfig,
+    tick: &(dyn Fn() + Sync),
+) -> Result<SearchResult, ModelError> {
+    let n = train.height();
+    let folds = folds.clamp(2, n.max(2));
+    let mut order: Vec<usize> = (0..n).collect();
+    Rng::new(base.seed).shuffle(&mut order);
+    let fold_rows: Vec<(Vec<usize>, Vec<usize>)> = (0..folds)
+        .map(|k| {
+            let mut held: Vec<usize> = order.iter().copied().skip(k).step_by(folds).collect();
+            held.sort_unstable();
+            let mut fit: Vec<usize> = (0..n).filter(|i| held.binary_search(i).is_err()).collect();
+            fit.sort_unstable();
+            (fit, held)
+        })
+        .collect();
+    let points = grid.points();
+    let jobs: Vec<(usize, usize)> = (0..points.len())
+        .flat_map(|p| (0..folds).map(move |k| (p, k)))
+        .collect();
+    let scores: Vec<f64> = jobs
+        .par_iter()
+        .map(|&(p, k)| {
+            let score = score_fold(train, features, &points[p], &fold_rows[k], base);
+            tick();
+            score
+        })
+        .collect::<Result<_, _>>()?;
+    let mut scored: Vec<PointScore> = points
+        .iter()
+        .enumerate()
+        .map(|(p, point)| {
+            let fold_scores = scores[p * folds..(p + 1) * folds].to_vec();
+            PointScore {
+                point: *point,
+                mean_macro_f1: fold_scores.iter().sum::<f64>() / folds as f64,
+                fold_scores,
+            }
+        })
+        .collect();
+    let best = scored
+        .iter()
+        .enumerate()
+        .max_by(|a, b| {
+            a.1.mean_macro_f1
+                .total_cmp(&b.1.mean_macro_f1)
+                .then(b.0.cmp(&a.0))
+        })
+        .map(|(_, s)| s.clone())
+        .expect("a grid has at least one point");
+    scored.shrink_to_fit();
+    Ok(SearchResult {
+        folds,
+        best: best.point,
+        best_score: best.mean_macro_f1,
+        points: scored,
+    })
+}
+
+fn score_fold(
+    train: &DataFrame,
+    features: &FeatureConfig,
+    point: &GridPoint,
+    (fit_rows, held_rows): &(Vec<usize>, Vec<usize>),
+    base: &ForestConfig,
+) -> Result<f64, ModelError> {
+    let fit = take_rows(train, fit_rows)?;
+    let held = take_rows(train, held_rows)?;
+    let tfidf = TfidfConfig {
+        ngram_max: point.ngram_max,
+        max_features: Some(point.max_features),
+        ..TfidfConfig::default()
+    };
+    let forest = ForestConfig {
+        n_trees: point.trees,
+        min_samples_leaf: point.min_samples_leaf,
+        ..base.clone()
+    };
+    let (featurizer, x) = Featurizer::fit(&fit, features, &tfidf)?;
+    let model = EquipmentModel::fit(&fit, features, featurizer, &x, &forest, &|| {})?;
+    let x_held = model.featurizer.transform(&held)?;
+    let mut total = 0.0;
+    let predictions = model.predict_matrix(&x_held);
+    for (target, predicted) in &predictions {
+        let truth = text_column(&held, target)?;
+        let labels: Vec<String> = predicted.iter().map(|p| p.0.clone()).collect();
+        total += evaluate(target, &truth, &labels, None).macro_f1;
+    }
+    Ok(total / predictions.len().max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ml::features::Mode;
+    use crate::ml::synth::{generate_csv, SynthOptions};
+    use crate::ml::table::parse_csv;
+    use std::path::Path;
+
+    #[test]
+    fn scores_every_point_and_picks_the_best() {
+        let mut csv = Vec::new();
+        generate_csv(&SynthOptions { rows: 240, seed: 9 }, &mut csv).unwrap();
+        let raw = parse_csv(&csv, Path::new("x.csv"), &Default::default())
+            .unwrap()
+            .frame;
+        let features = FeatureConfig::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/dags/features.toml"
+        )))
+        .unwrap();
+        let (engineered, _) = features.apply(&raw, Mode::Train).unwrap();
+        let grid = SearchGrid {
+            max_features: vec![500],
+            ngram_max: vec![1, 2],
+            trees: vec![5],
+            min_samples_leaf: vec![1, 8],
+        };
+        let count = std::sync::atomic::AtomicUsize::new(0);
+        let tick = || {
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        let r = grid_search(&engineered, &features, &grid, 2, &ForestConfig::default(), &tick).unwrap();
+        assert_eq!(r.points.len(), 4);
+        assert_eq!(count.into_inner(), 8, "4 points × 2 folds");
+        let top = r.points.iter().map(|p| p.mean_macro_f1).fold(f64::MIN, f64::max);
+        assert_eq!(r.best_score, top);
+        assert!(r
+            .points
+            .iter()
+            .all(|p| p.fold_scores.len() == 2 && p.mean_macro_f1 > 0.0));
+        // Deterministic.
+        let again = grid_search(&engineered, &features, &grid, 2, &ForestConfig::default(), &|| {}).unwrap();
+        assert_eq!(again, r);
+    }
+}
