@@ -268,21 +268,25 @@ impl Observer for Recorder<'_> {
                 for &a in &r.artifacts {
                     c.artifacts_written.push(p.artifacts[a].name.clone());
                 }
+                tracing::info!("node `{id}` ok in {}", engine::format_ms(ms));
                 c.log("INFO", format!("node `{id}` ok in {ms:.1} ms"), Some(id));
             }
-            NodeStatus::Failed => c.log(
-                "ERROR",
-                format!("node `{id}` failed: {}", r.error.join(": ")),
-                Some(id),
-            ),
-            NodeStatus::Skipped => c.log(
-                "WARNING",
-                format!("node `{id}` skipped: {}", r.reason.clone().unwrap_or_default()),
-                Some(id),
-            ),
+            NodeStatus::Failed => {
+                let message = format!("node `{id}` failed: {}", r.error.join(": "));
+                tracing::error!("{message}");
+                c.log("ERROR", message, Some(id));
+            }
+            NodeStatus::Skipped => {
+                let message = format!("node `{id}` skipped: {}", r.reason.clone().unwrap_or_default());
+                tracing::warn!("{message}");
+                c.log("WARNING", message, Some(id));
+            }
         }
     }
 }
+
+/// Called with each new run directory (the CLI points its log file there).
+pub type RunDirHook = Box<dyn Fn(&Path) + Send + Sync>;
 
 /// Runs the built-in (or the user's) pipelines and keeps the last run's context.
 pub struct Orchestrator {
@@ -290,6 +294,7 @@ pub struct Orchestrator {
     pub jobs: usize,
     /// Run nodes one after another on one thread, without the scheduler.
     pub legacy: bool,
+    pub on_run_dir: Option<RunDirHook>,
     context: Option<PipelineContext>,
 }
 
@@ -326,6 +331,7 @@ impl Orchestrator {
             runs_dir: "outputs/runs".into(),
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             legacy: false,
+            on_run_dir: None,
             context: None,
         }
     }
@@ -587,6 +593,68 @@ impl Orchestrator {
         Ok(metrics)
     }
 
+    /// Predict every target for an in-memory inventory with an in-memory model (no
+    /// pipeline, no files): the same columns as [`Orchestrator::predict`] writes.
+    pub fn predict_table(
+        &self,
+        model: &EquipmentModel,
+        table: &DataFrame,
+    ) -> Result<DataFrame, OrchestratorError> {
+        use polars::prelude::{Column, DataFrame as Frame};
+        let (engineered, x) = model.prepare(table)?;
+        let mut columns = Vec::new();
+        if crate::ml::table::column_names(&engineered)
+            .iter()
+            .any(|c| c == "equipment_tag")
+        {
+            columns.push(Column::new(
+                "equipment_tag".into(),
+                crate::ml::table::text_column(&engineered, "equipment_tag")?,
+            ));
+        }
+        let text = &model.featurizer.text_column;
+        columns.push(Column::new(
+            text.as_str().into(),
+            crate::ml::table::text_column(&engineered, text)?,
+        ));
+        for (target, predicted) in model.predict_matrix(&x) {
+            let (labels, probs): (Vec<String>, Vec<f32>) = predicted.into_iter().unzip();
+            columns.push(Column::new(target.as_str().into(), labels));
+            columns.push(Column::new(format!("{target}_probability").into(), probs));
+        }
+        Frame::new(engineered.height(), columns).map_err(|e| OrchestratorError::Invalid(e.to_string()))
+    }
+
+    /// Evaluate an in-memory model on an in-memory labelled inventory (targets derived by
+    /// the model's own feature configuration), for the given targets (all when empty).
+    pub fn evaluate_table(
+        &self,
+        model: &EquipmentModel,
+        table: &DataFrame,
+        targets: &[String],
+    ) -> Result<EvaluationReport, OrchestratorError> {
+        let (engineered, _) = model.features.apply(table, crate::ml::features::Mode::Train)?;
+        let x = model.featurizer.transform(&engineered)?;
+        let texts = crate::ml::table::text_column(&engineered, &model.featurizer.text_column)?;
+        let mut per_target = Vec::new();
+        let mut terms = Vec::new();
+        for (target, predicted) in model.predict_matrix(&x) {
+            if !targets.is_empty() && !targets.contains(&target) {
+                continue;
+            }
+            let truth = crate::ml::table::text_column(&engineered, &target)?;
+            let labels: Vec<String> = predicted.into_iter().map(|p| p.0).collect();
+            per_target.push(crate::ml::metrics::evaluate(
+                &target,
+                &truth,
+                &labels,
+                Some(&texts),
+            ));
+            terms.push((target.clone(), model.top_terms(&target, 15)));
+        }
+        Ok(EvaluationReport::new(per_target, terms))
+    }
+
     /// Write a model file atomically.
     pub fn save_model(&self, model: &EquipmentModel, path: &Path) -> Result<(), OrchestratorError> {
         bundle::save(model, FORMAT_VERSION, path)?;
@@ -658,6 +726,9 @@ impl Orchestrator {
             }
         })?;
         context.run_dir = Some(run_dir.clone());
+        if let Some(hook) = &self.on_run_dir {
+            hook(&run_dir);
+        }
         context.start();
         let opts = RunOptions {
             jobs: if self.legacy { 1 } else { self.jobs },

@@ -66,6 +66,12 @@ fn train_predict_evaluate_end_to_end() {
     assert!(models
         .join("visualizations/distribution_category_name.png")
         .exists());
+    let run = single_run_dir(&dir.path().join("outputs/runs"));
+    let log = std::fs::read_to_string(run.join("run.log")).unwrap();
+    assert!(
+        log.contains("node `train` ok"),
+        "the log goes to the run directory too: {log}"
+    );
 
     // An inventory with other column names, mapped by the classic flags.
     let text = std::fs::read_to_string(dir.path().join("inv.csv")).unwrap();
@@ -213,6 +219,20 @@ fn context_records_status_timings_logs_and_artifacts() {
         "one context per run: {} entries",
         c.logs.len()
     );
+    // In-memory variants agree with the pipeline's evaluation.
+    let model = o
+        .load_model(&dir.path().join("models/equipment_classifier_latest.nxm"))
+        .unwrap();
+    let table = nexusml::ml::table::read_csv(&dir.path().join("inv.csv"), &Default::default())
+        .unwrap()
+        .frame;
+    let predictions = o.predict_table(&model, &table).unwrap();
+    assert_eq!(predictions.height(), 200);
+    let only = o
+        .evaluate_table(&model, &table, &["uniformat_code".to_string()])
+        .unwrap();
+    assert_eq!(only.targets.len(), 1);
+    assert_eq!(only.targets[0].target, "uniformat_code");
     let summary = o.execution_summary();
     assert_eq!(summary["status"], "completed");
     assert_eq!(summary["config"]["params"]["trees"], 5);

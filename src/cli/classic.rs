@@ -1,6 +1,7 @@
 //! `nexusml train`, `nexusml predict`, `nexusml evaluate`: the classic entry points, with
 //! the Python tool's flags, run through the [`Orchestrator`].
 
+use super::logging::RunLog;
 use super::CliError;
 use crate::orchestrator::{Orchestrator, OrchestratorError, TrainOptions};
 use clap::Args;
@@ -141,9 +142,21 @@ fn copy_plots(run: &std::path::Path, dest: &std::path::Path) -> Result<usize, Cl
     Ok(n)
 }
 
-pub(crate) fn train(args: TrainArgs) -> Result<ExitCode, CliError> {
-    let mut orchestrator = Orchestrator::new();
-    orchestrator.runs_dir = args.runs_dir.clone();
+/// An orchestrator whose runs log to `<run>/run.log` as well as the terminal.
+fn orchestrator(runs_dir: &std::path::Path, run_log: &RunLog) -> Orchestrator {
+    let mut o = Orchestrator::new();
+    o.runs_dir = runs_dir.to_path_buf();
+    let log = run_log.clone();
+    o.on_run_dir = Some(Box::new(move |dir| {
+        if let Err(e) = log.attach(&dir.join("run.log")) {
+            tracing::warn!("cannot write {}: {e}", dir.join("run.log").display());
+        }
+    }));
+    o
+}
+
+pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliError> {
+    let mut orchestrator = orchestrator(&args.runs_dir, run_log);
     orchestrator.legacy = args.legacy;
     if let Some(j) = args.jobs {
         if j == 0 {
@@ -226,7 +239,7 @@ pub(crate) fn train(args: TrainArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn predict(args: PredictArgs) -> Result<ExitCode, CliError> {
+pub(crate) fn predict(args: PredictArgs, run_log: &RunLog) -> Result<ExitCode, CliError> {
     if !args.input_file.exists() {
         return Err(CliError::Usage(format!(
             "Input file does not exist: {}",
@@ -255,8 +268,7 @@ pub(crate) fn predict(args: PredictArgs) -> Result<ExitCode, CliError> {
             renames.insert(col.clone(), wanted.to_string());
         }
     }
-    let mut orchestrator = Orchestrator::new();
-    orchestrator.runs_dir = args.runs_dir.clone();
+    let mut orchestrator = orchestrator(&args.runs_dir, run_log);
     let predictions = orchestrator
         .predict_renamed(&args.model_path, &args.input_file, &args.output_file, &renames)
         .map_err(fail)?;
@@ -268,7 +280,7 @@ pub(crate) fn predict(args: PredictArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn evaluate(args: EvaluateArgs) -> Result<ExitCode, CliError> {
+pub(crate) fn evaluate(args: EvaluateArgs, run_log: &RunLog) -> Result<ExitCode, CliError> {
     if !args.data_path.exists() {
         return Err(CliError::Usage(format!(
             "Data path does not exist: {}",
@@ -281,8 +293,7 @@ pub(crate) fn evaluate(args: EvaluateArgs) -> Result<ExitCode, CliError> {
             args.model_path.display()
         )));
     }
-    let mut orchestrator = Orchestrator::new();
-    orchestrator.runs_dir = args.runs_dir.clone();
+    let mut orchestrator = orchestrator(&args.runs_dir, run_log);
     let metrics = orchestrator
         .evaluate(&args.model_path, &args.data_path, args.feature_config.as_deref())
         .map_err(fail)?;

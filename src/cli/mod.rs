@@ -200,9 +200,9 @@ pub fn main() -> ExitCode {
         Command::Dag(DagCommand::Plot(args)) => dag::plot(args),
         Command::Dag(DagCommand::Ops) => dag::ops(),
         Command::Data(DataCommand::Synth(args)) => synth(args),
-        Command::Train(args) => classic::train(args),
-        Command::Predict(args) => classic::predict(args),
-        Command::Evaluate(args) => classic::evaluate(args),
+        Command::Train(args) => classic::train(args, &run_log),
+        Command::Predict(args) => classic::predict(args, &run_log),
+        Command::Evaluate(args) => classic::evaluate(args, &run_log),
     };
     match result {
         Ok(code) => code,
