@@ -295,6 +295,8 @@ pub struct Orchestrator {
     /// Run nodes one after another on one thread, without the scheduler.
     pub legacy: bool,
     pub on_run_dir: Option<RunDirHook>,
+    /// Pipeline files that replace the built-in ones, by name: `train`, `predict`, `evaluate`.
+    pub pipeline_files: IndexMap<String, PathBuf>,
     context: Option<PipelineContext>,
 }
 
@@ -332,6 +334,7 @@ impl Orchestrator {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             legacy: false,
             on_run_dir: None,
+            pipeline_files: IndexMap::new(),
             context: None,
         }
     }
@@ -692,6 +695,7 @@ impl Orchestrator {
         params: toml::Table,
     ) -> Result<Finished, OrchestratorError> {
         let label = format!("<built-in {}>", context.pipeline);
+        let file = file.or_else(|| self.pipeline_files.get(&context.pipeline).map(PathBuf::as_path));
         let spec = match file {
             Some(f) => PipelineSpec::load(f),
             None => PipelineSpec::parse(builtin, Path::new(&label)),

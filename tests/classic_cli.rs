@@ -233,6 +233,25 @@ fn context_records_status_timings_logs_and_artifacts() {
         .unwrap();
     assert_eq!(only.targets.len(), 1);
     assert_eq!(only.targets[0].target, "uniformat_code");
+    // A user's file replaces a built-in pipeline: this predict pipeline only loads the model.
+    let custom = dir.path().join("predict_custom.toml");
+    std::fs::write(
+        &custom,
+        "[pipeline]\nname = \"predict\"\n[params]\nmodel = \"\"\ndata = \"\"\noutput = \"\"\nrename = {}\n\
+         [nodes.load_model]\nop = \"model.load\"\nwith = { path = \"${model}\" }\nout = { model = \"model\" }\n",
+    )
+    .unwrap();
+    let mut custom_o = Orchestrator::new();
+    custom_o.runs_dir = dir.path().join("runs-custom");
+    custom_o.pipeline_files.insert("predict".into(), custom.clone());
+    let err = custom_o
+        .predict(
+            &dir.path().join("models/equipment_classifier_latest.nxm"),
+            &dir.path().join("inv.csv"),
+            &dir.path().join("p.csv"),
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("produced no `predictions`"), "{err}");
     let summary = o.execution_summary();
     assert_eq!(summary["status"], "completed");
     assert_eq!(summary["config"]["params"]["trees"], 5);
