@@ -603,29 +603,7 @@ impl Orchestrator {
         model: &EquipmentModel,
         table: &DataFrame,
     ) -> Result<DataFrame, OrchestratorError> {
-        use polars::prelude::{Column, DataFrame as Frame};
-        let (engineered, x) = model.prepare(table)?;
-        let mut columns = Vec::new();
-        if crate::ml::table::column_names(&engineered)
-            .iter()
-            .any(|c| c == "equipment_tag")
-        {
-            columns.push(Column::new(
-                "equipment_tag".into(),
-                crate::ml::table::text_column(&engineered, "equipment_tag")?,
-            ));
-        }
-        let text = &model.featurizer.text_column;
-        columns.push(Column::new(
-            text.as_str().into(),
-            crate::ml::table::text_column(&engineered, text)?,
-        ));
-        for (target, predicted) in model.predict_matrix(&x) {
-            let (labels, probs): (Vec<String>, Vec<f32>) = predicted.into_iter().unzip();
-            columns.push(Column::new(target.as_str().into(), labels));
-            columns.push(Column::new(format!("{target}_probability").into(), probs));
-        }
-        Frame::new(engineered.height(), columns).map_err(|e| OrchestratorError::Invalid(e.to_string()))
+        Ok(model.predictions_table(table, "equipment_tag")?)
     }
 
     /// Evaluate an in-memory model on an in-memory labelled inventory (targets derived by
@@ -637,25 +615,7 @@ impl Orchestrator {
         targets: &[String],
     ) -> Result<EvaluationReport, OrchestratorError> {
         let (engineered, _) = model.features.apply(table, crate::ml::features::Mode::Train)?;
-        let x = model.featurizer.transform(&engineered)?;
-        let texts = crate::ml::table::text_column(&engineered, &model.featurizer.text_column)?;
-        let mut per_target = Vec::new();
-        let mut terms = Vec::new();
-        for (target, predicted) in model.predict_matrix(&x) {
-            if !targets.is_empty() && !targets.contains(&target) {
-                continue;
-            }
-            let truth = crate::ml::table::text_column(&engineered, &target)?;
-            let labels: Vec<String> = predicted.into_iter().map(|p| p.0).collect();
-            per_target.push(crate::ml::metrics::evaluate(
-                &target,
-                &truth,
-                &labels,
-                Some(&texts),
-            ));
-            terms.push((target.clone(), model.top_terms(&target, 15)));
-        }
-        Ok(EvaluationReport::new(per_target, terms))
+        Ok(model.evaluation(&engineered, targets, 15)?)
     }
 
     /// Write a model file atomically.

@@ -340,6 +340,54 @@ impl EquipmentModel {
             .collect()
     }
 
+    /// Predict every target for a raw inventory: the id column (when present), the text
+    /// used, then per target its label and `<target>_probability`.
+    pub fn predictions_table(&self, raw: &DataFrame, id_column: &str) -> Result<DataFrame, ModelError> {
+        let (engineered, x) = self.prepare(raw)?;
+        let mut columns: Vec<Column> = Vec::new();
+        if super::table::column_names(&engineered)
+            .iter()
+            .any(|c| c == id_column)
+        {
+            columns.push(Column::new(
+                id_column.into(),
+                text_column(&engineered, id_column)?,
+            ));
+        }
+        let text = &self.featurizer.text_column;
+        columns.push(Column::new(text.as_str().into(), text_column(&engineered, text)?));
+        for (target, predicted) in self.predict_matrix(&x) {
+            let (labels, probs): (Vec<String>, Vec<f32>) = predicted.into_iter().unzip();
+            columns.push(Column::new(target.as_str().into(), labels));
+            columns.push(Column::new(format!("{target}_probability").into(), probs));
+        }
+        Ok(DataFrame::new(engineered.height(), columns)?)
+    }
+
+    /// Metrics for an engineered, labelled table: the given targets (all when empty) and
+    /// the `top_terms` most important terms of each.
+    pub fn evaluation(
+        &self,
+        engineered: &DataFrame,
+        targets: &[String],
+        top_terms: usize,
+    ) -> Result<super::metrics::EvaluationReport, ModelError> {
+        let x = self.featurizer.transform(engineered)?;
+        let texts = text_column(engineered, &self.featurizer.text_column)?;
+        let mut per_target = Vec::new();
+        let mut terms = Vec::new();
+        for (target, predicted) in self.predict_matrix(&x) {
+            if !targets.is_empty() && !targets.contains(&target) {
+                continue;
+            }
+            let truth = text_column(engineered, &target)?;
+            let labels: Vec<String> = predicted.into_iter().map(|p| p.0).collect();
+            per_target.push(super::metrics::evaluate(&target, &truth, &labels, Some(&texts)));
+            terms.push((target.clone(), self.top_terms(&target, top_terms)));
+        }
+        Ok(super::metrics::EvaluationReport::new(per_target, terms))
+    }
+
     /// The `n` terms with the largest importance for a target's forest.
     pub fn top_terms(&self, target: &str, n: usize) -> Vec<(String, f64)> {
         let Some(f) = self.forest_of(target) else {

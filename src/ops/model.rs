@@ -7,11 +7,10 @@ use crate::engine::NodeContext;
 use crate::ml::bundle;
 use crate::ml::features::FeatureConfig;
 use crate::ml::forest::ForestConfig;
-use crate::ml::metrics::{evaluate, EvaluationReport};
+use crate::ml::metrics::EvaluationReport;
 use crate::ml::model::{EquipmentModel, Featurizer, Prediction, FORMAT_VERSION};
 use crate::ml::sparse::Csr;
 use crate::ml::split::SplitIndices;
-use crate::ml::table::{column_names, text_column};
 use crate::ml::text::TfidfConfig;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -335,17 +334,12 @@ impl Op for Evaluate {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let model = ctx.input::<EquipmentModel>("model")?;
         let table = ctx.input::<DataFrame>("table")?;
-        let x = model.featurizer.transform(&table)?;
-        let texts = text_column(&table, &model.featurizer.text_column)?;
-        let mut per_target = Vec::new();
-        let mut terms = Vec::new();
-        for (target, predicted) in model.predict_matrix(&x) {
-            let truth = text_column(&table, &target).map_err(|_| ModelOpError::NoTarget(target.clone()))?;
-            let labels: Vec<String> = predicted.into_iter().map(|p| p.0).collect();
-            per_target.push(evaluate(&target, &truth, &labels, Some(&texts)));
-            terms.push((target.clone(), model.top_terms(&target, self.0.top_terms)));
+        for target in model.target_names() {
+            if table.column(&target).is_err() {
+                return Err(ModelOpError::NoTarget(target).into());
+            }
         }
-        let report = EvaluationReport::new(per_target, terms);
+        let report = model.evaluation(&table, &[], self.0.top_terms)?;
         write_json(&ctx.run_dir().join("metrics.json"), &report)?;
         for line in report.table().lines() {
             tracing::info!("{line}");
@@ -490,24 +484,7 @@ impl Op for Predict {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let model = ctx.input::<EquipmentModel>("model")?;
         let table = ctx.input::<DataFrame>("table")?;
-        let (engineered, x) = model.prepare(&table)?;
-        let mut columns: Vec<Column> = Vec::new();
-        if column_names(&engineered).contains(&self.0.id_column) {
-            columns.push(Column::new(
-                self.0.id_column.as_str().into(),
-                text_column(&engineered, &self.0.id_column)?,
-            ));
-        }
-        columns.push(Column::new(
-            model.featurizer.text_column.as_str().into(),
-            text_column(&engineered, &model.featurizer.text_column)?,
-        ));
-        for (target, predicted) in model.predict_matrix(&x) {
-            let (labels, probs): (Vec<String>, Vec<f32>) = predicted.into_iter().unzip();
-            columns.push(Column::new(target.as_str().into(), labels));
-            columns.push(Column::new(format!("{target}_probability").into(), probs));
-        }
-        let out = DataFrame::new(engineered.height(), columns)?;
+        let out = model.predictions_table(&table, &self.0.id_column)?;
         tracing::info!(
             "predicted {} rows × {} targets",
             out.height(),
