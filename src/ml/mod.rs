@@ -15,3 +15,28 @@ pub mod synth;
 pub mod table;
 pub mod text;
 pub mod validate;
+
+/// Tests' shared fixture: a generated inventory, the repository's feature config, and the
+/// inventory engineered by it.
+#[cfg(test)]
+pub(crate) fn sample_inventory(
+    rows: usize,
+    seed: u64,
+) -> (
+    polars::prelude::DataFrame,
+    features::FeatureConfig,
+    polars::prelude::DataFrame,
+) {
+    let mut csv = Vec::new();
+    synth::generate_csv(&synth::SynthOptions { rows, seed }, &mut csv).expect("generate");
+    let raw = table::parse_csv(&csv, std::path::Path::new("sample.csv"), &Default::default())
+        .expect("parse")
+        .frame;
+    let config = features::FeatureConfig::load(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dags/features.toml"
+    )))
+    .expect("features.toml");
+    let (engineered, _) = config.apply(&raw, features::Mode::Train).expect("engineer");
+    (raw, config, engineered)
+}

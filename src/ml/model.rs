@@ -421,24 +421,11 @@ impl EquipmentModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ml::features::Mode;
-    use crate::ml::synth::{generate_csv, SynthOptions};
-    use crate::ml::table::parse_csv;
     use std::path::Path;
 
     #[test]
     fn save_load_gives_identical_predictions() {
-        let mut csv = Vec::new();
-        generate_csv(&SynthOptions { rows: 300, seed: 4 }, &mut csv).unwrap();
-        let raw = parse_csv(&csv, Path::new("x.csv"), &Default::default())
-            .unwrap()
-            .frame;
-        let features = FeatureConfig::load(Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/dags/features.toml"
-        )))
-        .unwrap();
-        let (engineered, _) = features.apply(&raw, Mode::Train).unwrap();
+        let (raw, features, engineered) = crate::ml::sample_inventory(300, 4);
         let (featurizer, x) = Featurizer::fit(&engineered, &features, &TfidfConfig::default()).unwrap();
         let cfg = ForestConfig {
             n_trees: 10,

@@ -3,10 +3,9 @@
 
 use super::features::FeatureConfig;
 use super::forest::ForestConfig;
-use super::metrics::evaluate;
 use super::model::{EquipmentModel, Featurizer, ModelError};
 use super::rng::Rng;
-use super::table::{take_rows, text_column};
+use super::table::take_rows;
 use super::text::TfidfConfig;
 use polars::prelude::DataFrame;
 use rayon::prelude::*;
@@ -168,38 +167,16 @@ fn score_fold(
     };
     let (featurizer, x) = Featurizer::fit(&fit, features, &tfidf)?;
     let model = EquipmentModel::fit(&fit, features, featurizer, &x, &forest, &|| {})?;
-    let x_held = model.featurizer.transform(&held)?;
-    let mut total = 0.0;
-    let predictions = model.predict_matrix(&x_held);
-    for (target, predicted) in &predictions {
-        let truth = text_column(&held, target)?;
-        let labels: Vec<String> = predicted.iter().map(|p| p.0.clone()).collect();
-        total += evaluate(target, &truth, &labels, None).macro_f1;
-    }
-    Ok(total / predictions.len().max(1) as f64)
+    Ok(model.evaluation(&held, &[], 0)?.mean_macro_f1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ml::features::Mode;
-    use crate::ml::synth::{generate_csv, SynthOptions};
-    use crate::ml::table::parse_csv;
-    use std::path::Path;
 
     #[test]
     fn scores_every_point_and_picks_the_best() {
-        let mut csv = Vec::new();
-        generate_csv(&SynthOptions { rows: 240, seed: 9 }, &mut csv).unwrap();
-        let raw = parse_csv(&csv, Path::new("x.csv"), &Default::default())
-            .unwrap()
-            .frame;
-        let features = FeatureConfig::load(Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/dags/features.toml"
-        )))
-        .unwrap();
-        let (engineered, _) = features.apply(&raw, Mode::Train).unwrap();
+        let (_, features, engineered) = crate::ml::sample_inventory(240, 9);
         let grid = SearchGrid {
             max_features: vec![500],
             ngram_max: vec![1, 2],
