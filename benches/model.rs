@@ -3,7 +3,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use nexusml::ml::features::{FeatureConfig, Mode};
-use nexusml::ml::forest::ForestConfig;
+use nexusml::ml::forest::{ForestConfig, Learner};
 use nexusml::ml::model::{EquipmentModel, Featurizer};
 use nexusml::ml::split::{split, TestSize};
 use nexusml::ml::synth::{write_inventory, SynthOptions};
@@ -66,5 +66,38 @@ fn model(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, model);
+/// Both learners on a problem small enough for linfa-trees, which tries every one of
+/// the ~5,000 features at every split over a dense copy of the sample.
+fn learners(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("inventory.csv");
+    write_inventory(&SynthOptions { rows: 500, seed: 42 }, &csv).unwrap();
+    let features = FeatureConfig::load(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/dags/features.toml"
+    )))
+    .unwrap();
+    let raw = read_csv(&csv, &Default::default()).unwrap().frame;
+    let (engineered, _) = features.apply(&raw, Mode::Train).unwrap();
+    let s = split(engineered.height(), TestSize::Fraction(0.3), 42, None).unwrap();
+    let train = take_rows(&engineered, &s.train).unwrap();
+    let (featurizer, x) = Featurizer::fit(&train, &features, &TfidfConfig::default()).unwrap();
+    let mut group = c.benchmark_group(format!("learners_{}_rows_10_trees", train.height()));
+    group.sample_size(10).measurement_time(Duration::from_secs(20));
+    for learner in [Learner::Sparse, Learner::LinfaTree] {
+        let forest = ForestConfig {
+            n_trees: 10,
+            learner,
+            ..ForestConfig::default()
+        };
+        group.bench_function(format!("{learner:?}"), |b| {
+            b.iter(|| {
+                EquipmentModel::fit(&train, &features, featurizer.clone(), &x, &forest, &|| {}).unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, model, learners);
 criterion_main!(benches);

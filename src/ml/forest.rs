@@ -32,6 +32,26 @@ pub enum ForestError {
     Label { label: u32, n_classes: usize },
     #[error("invalid forest settings: {0}")]
     Config(String),
+    #[error("linfa-trees failed on tree {tree} of target '{target}': {message}")]
+    Linfa {
+        target: String,
+        tree: usize,
+        message: String,
+    },
+}
+
+/// Which algorithm grows each tree of the forest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Learner {
+    /// This module's sparse-aware trees: `max_features` drawn per split, as scikit-learn.
+    #[default]
+    Sparse,
+    /// linfa-trees' `DecisionTree`, fitted on each tree's bootstrap sample made dense.
+    /// It tries every feature at every split (linfa-trees has no per-split sampling)
+    /// and limits leaves by weight, so `max_features` and `min_samples_leaf` do not
+    /// apply. Kept for comparison: it is orders of magnitude slower on TF-IDF input.
+    LinfaTree,
 }
 
 /// How many features to try per split.
@@ -91,6 +111,9 @@ pub struct ForestConfig {
     pub class_weight: ClassWeight,
     #[serde(default = "seed")]
     pub seed: u64,
+    /// Last, so model files written before it existed still read (as `sparse`).
+    #[serde(default)]
+    pub learner: Learner,
 }
 
 fn trees() -> usize {
@@ -126,6 +149,7 @@ impl Default for ForestConfig {
             bootstrap: true,
             class_weight: ClassWeight::BalancedSubsample,
             seed: 42,
+            learner: Learner::Sparse,
         }
     }
 }
@@ -140,6 +164,20 @@ impl ForestConfig {
         }
         if self.min_samples_leaf < 1 {
             return Err(ForestError::Config("min_samples_leaf must be at least 1".into()));
+        }
+        if self.learner == Learner::LinfaTree {
+            if self.max_features != MaxFeatures::Sqrt {
+                return Err(ForestError::Config(
+                    "learner \"linfa_tree\" tries every feature at each split: leave max_features unset"
+                        .into(),
+                ));
+            }
+            if self.min_samples_leaf != 1 {
+                return Err(ForestError::Config(
+                    "learner \"linfa_tree\" has no min_samples_leaf (linfa-trees limits leaves by weight)"
+                        .into(),
+                ));
+            }
         }
         if let MaxFeatures::Fraction(f) = self.max_features {
             if !(f > 0.0 && f <= 1.0) {
@@ -275,16 +313,25 @@ impl RandomForest {
         let jobs: Vec<(usize, usize)> = (0..targets.len())
             .flat_map(|t| (0..config.n_trees).map(move |k| (t, k)))
             .collect();
-        let grown: Vec<(Tree, Vec<f64>)> = jobs
-            .par_iter()
-            .map(|&(t, k)| {
-                let target = &targets[t];
-                let seed = derive_seed(config.seed, &[target.name.as_bytes(), &(k as u64).to_le_bytes()]);
-                let out = grow(&data, target, config, seed);
-                tick();
-                out
-            })
-            .collect();
+        let grown: Vec<(Tree, Vec<f64>)> =
+            jobs.par_iter()
+                .map(|&(t, k)| {
+                    let target = &targets[t];
+                    let seed = derive_seed(config.seed, &[target.name.as_bytes(), &(k as u64).to_le_bytes()]);
+                    let out =
+                        match config.learner {
+                            Learner::Sparse => Ok(grow(&data, target, config, seed)),
+                            Learner::LinfaTree => linfa_learner::grow(data.csr, target, config, seed)
+                                .map_err(|message| ForestError::Linfa {
+                                    target: target.name.to_string(),
+                                    tree: k,
+                                    message,
+                                }),
+                        };
+                    tick();
+                    out
+                })
+                .collect::<Result<_, _>>()?;
         let mut forests = Vec::with_capacity(targets.len());
         let mut grown = grown.into_iter();
         for t in targets {
@@ -667,27 +714,7 @@ fn grow(data: &Data<'_>, target: &Target<'_>, cfg: &ForestConfig, seed: u64) -> 
     let k = target.n_classes;
     let y = target.labels;
     let mut rng = Rng::new(seed);
-
-    // Bootstrap counts, then per-class weights.
-    let mut counts = vec![0u32; n];
-    if cfg.bootstrap {
-        for _ in 0..n {
-            counts[rng.below(n)] += 1;
-        }
-    } else {
-        counts.fill(1);
-    }
-    let class_factor = match cfg.class_weight {
-        ClassWeight::None => vec![1.0; k],
-        ClassWeight::Balanced => balanced(y.iter().map(|&c| (c, 1u32)), k, n as f64),
-        ClassWeight::BalancedSubsample => {
-            let draws: f64 = counts.iter().map(|&c| c as f64).sum();
-            balanced(y.iter().copied().zip(counts.iter().copied()), k, draws)
-        }
-    };
-    let weight: Vec<f64> = (0..n)
-        .map(|i| counts[i] as f64 * class_factor[y[i] as usize])
-        .collect();
+    let weight = sample_weights(y, k, cfg, &mut rng);
     let mut samples: Vec<u32> = (0..n as u32).filter(|&i| weight[i as usize] > 0.0).collect();
 
     let mut tree = Tree {
@@ -829,6 +856,137 @@ fn grow(data: &Data<'_>, target: &Target<'_>, cfg: &ForestConfig, seed: u64) -> 
         });
     }
     (tree, importance)
+}
+
+/// The `linfa_tree` learner: linfa-trees grows the tree, this module stores and runs it.
+mod linfa_learner {
+    use super::{make_leaf, sample_weights, ForestConfig, Node, Rng, Target, Tree, LEAF};
+    use crate::ml::sparse::Csr;
+    use linfa::prelude::*;
+    use linfa_trees::{DecisionTree, SplitQuality, TreeNode};
+    use ndarray::{Array1, Array2, ArrayView1};
+
+    /// One tree: the bootstrap sample (weighted as [`super::grow`] weighs it) made dense
+    /// and fitted by linfa-trees, then converted to a [`Tree`] whose leaves hold the
+    /// sample's class fractions (linfa keeps only the majority class).
+    pub(super) fn grow(
+        x: &Csr,
+        target: &Target<'_>,
+        cfg: &ForestConfig,
+        seed: u64,
+    ) -> Result<(Tree, Vec<f64>), String> {
+        let mut rng = Rng::new(seed);
+        let weight = sample_weights(target.labels, target.n_classes, cfg, &mut rng);
+        let samples: Vec<usize> = (0..x.n_rows).filter(|&i| weight[i] > 0.0).collect();
+        let mut records = Array2::<f32>::zeros((samples.len(), x.n_cols));
+        for (r, &i) in samples.iter().enumerate() {
+            let (idx, vals) = x.row(i);
+            for (&c, &v) in idx.iter().zip(vals) {
+                records[(r, c as usize)] = v;
+            }
+        }
+        let labels = Array1::from_iter(samples.iter().map(|&i| target.labels[i] as usize));
+        let weights = Array1::from_iter(samples.iter().map(|&i| weight[i] as f32));
+        let dataset = Dataset::new(records, labels).with_weights(weights.clone());
+        let fitted = DecisionTree::params()
+            .split_quality(SplitQuality::Gini)
+            .max_depth(cfg.max_depth)
+            .min_weight_split(cfg.min_samples_split as f32)
+            // Class weights make a sample weigh less than 1: one sample, however light,
+            // may form a leaf (half the lightest, so rounding in linfa's running sums
+            // never lets an empty side through).
+            .min_weight_leaf(weights.iter().copied().fold(f32::INFINITY, f32::min) / 2.0)
+            .fit(&dataset)
+            .map_err(|e| e.to_string())?;
+
+        let mut tree = Tree {
+            nodes: Vec::new(),
+            leaf_class: Vec::new(),
+            leaf_prob: Vec::new(),
+        };
+        convert(fitted.root_node(), &mut tree)?;
+        // Class weight per leaf, routing the sample as linfa split it (value <= split).
+        let k = target.n_classes;
+        let mut leaf_w = vec![0.0f64; tree.nodes.len() * k];
+        for (r, &i) in samples.iter().enumerate() {
+            let leaf = route(&tree, dataset.records().row(r));
+            leaf_w[leaf * k + target.labels[i] as usize] += weight[i];
+        }
+        for node in 0..tree.nodes.len() {
+            if tree.nodes[node].feature == LEAF {
+                let w = &leaf_w[node * k..(node + 1) * k];
+                make_leaf(&mut tree, node, w, w.iter().sum());
+            }
+        }
+        let importances = fitted.feature_importance().into_iter().map(f64::from).collect();
+        Ok((tree, importances))
+    }
+
+    /// Append `node` and its subtree in depth-first order; returns its index.
+    fn convert(node: &TreeNode<f32, usize>, tree: &mut Tree) -> Result<u32, String> {
+        let at = tree.nodes.len();
+        tree.nodes.push(Node {
+            feature: LEAF,
+            threshold: 0.0,
+            left: 0,
+            right: 0,
+        });
+        if node.is_leaf() {
+            return Ok(at as u32);
+        }
+        let (feature, threshold, _) = node.split();
+        let [Some(left), Some(right)] = node.children()[..] else {
+            return Err("an internal node without two children".into());
+        };
+        let left = convert(left, tree)?;
+        let right = convert(right, tree)?;
+        tree.nodes[at] = Node {
+            feature: feature as u32,
+            threshold,
+            left,
+            right,
+        };
+        Ok(at as u32)
+    }
+
+    fn route(tree: &Tree, row: ArrayView1<'_, f32>) -> usize {
+        let mut i = 0;
+        loop {
+            let n = tree.nodes[i];
+            if n.feature == LEAF {
+                return i;
+            }
+            i = if row[n.feature as usize] <= n.threshold {
+                n.left
+            } else {
+                n.right
+            } as usize;
+        }
+    }
+}
+
+/// Each training row's weight in one tree: its bootstrap count times its class weight.
+fn sample_weights(y: &[u32], k: usize, cfg: &ForestConfig, rng: &mut Rng) -> Vec<f64> {
+    let n = y.len();
+    let mut counts = vec![0u32; n];
+    if cfg.bootstrap {
+        for _ in 0..n {
+            counts[rng.below(n)] += 1;
+        }
+    } else {
+        counts.fill(1);
+    }
+    let class_factor = match cfg.class_weight {
+        ClassWeight::None => vec![1.0; k],
+        ClassWeight::Balanced => balanced(y.iter().map(|&c| (c, 1u32)), k, n as f64),
+        ClassWeight::BalancedSubsample => {
+            let draws: f64 = counts.iter().map(|&c| c as f64).sum();
+            balanced(y.iter().copied().zip(counts.iter().copied()), k, draws)
+        }
+    };
+    (0..n)
+        .map(|i| counts[i] as f64 * class_factor[y[i] as usize])
+        .collect()
 }
 
 /// `total / (classes present · weight of class c)` per class.
@@ -1357,6 +1515,73 @@ mod tests {
                 .map(|p| (p.0, p.1.to_bits()))
                 .collect();
             assert_eq!(got, want, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn linfa_tree_learner_separates_the_toy_set() {
+        let (x, y) = toy(150);
+        let cfg = ForestConfig {
+            n_trees: 6,
+            learner: Learner::LinfaTree,
+            ..ForestConfig::default()
+        };
+        let target = Target {
+            name: "t",
+            labels: &y,
+            n_classes: 3,
+        };
+        let fit = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| RandomForest::fit(&x, &target, &cfg).unwrap())
+        };
+        // Not bit-identical run to run: linfa-trees keeps class weights in a std HashMap,
+        // whose random iteration order breaks ties and orders float sums. The answers on
+        // separable data do not depend on it.
+        let f = fit(1);
+        for forest in [&f, &fit(3)] {
+            assert!(forest.predict(&x).iter().zip(&y).all(|(p, t)| p.0 == *t));
+        }
+        // Leaves carry the bootstrap sample's class fractions, like the sparse learner's.
+        let tree = &f.trees[0];
+        assert!(tree
+            .nodes
+            .iter()
+            .filter(|n| n.feature == LEAF)
+            .all(|n| n.right > n.left));
+        assert!(
+            (tree.leaf_prob.iter().sum::<f32>()
+                - tree.nodes.iter().filter(|n| n.feature == LEAF).count() as f32)
+                .abs()
+                < 1e-3
+        );
+        // A different learner, different trees, the same answers on separable data.
+        let sparse = RandomForest::fit(
+            &x,
+            &target,
+            &ForestConfig {
+                learner: Learner::Sparse,
+                ..cfg.clone()
+            },
+        )
+        .unwrap();
+        assert_ne!(sparse.trees, f.trees);
+        // Settings linfa-trees cannot honour are refused, not ignored.
+        for bad in [
+            ForestConfig {
+                min_samples_leaf: 3,
+                ..cfg.clone()
+            },
+            ForestConfig {
+                max_features: MaxFeatures::All,
+                ..cfg.clone()
+            },
+        ] {
+            let err = RandomForest::fit(&x, &target, &bad).unwrap_err().to_string();
+            assert!(err.contains("linfa_tree"), "{err}");
         }
     }
 

@@ -194,7 +194,13 @@ pub(crate) fn register(r: &mut Registry) {
             "\"balanced_subsample\"",
             "per-class weights",
         ))
-        .field(ConfigField::with_default("seed", "integer", "42", "every tree's seed derives from it")),
+        .field(ConfigField::with_default("seed", "integer", "42", "every tree's seed derives from it"))
+        .field(ConfigField::with_default(
+            "learner",
+            "\"sparse\" | \"linfa_tree\"",
+            "\"sparse\"",
+            "who grows the trees: nexusml's sparse trees, or linfa-trees (for comparison; slow)",
+        )),
     );
     r.register(
         OpSpec::new(
