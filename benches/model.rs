@@ -9,15 +9,14 @@ use nexusml::ml::split::{split, TestSize};
 use nexusml::ml::synth::{write_inventory, SynthOptions};
 use nexusml::ml::table::{read_csv, take_rows};
 use nexusml::ml::text::TfidfConfig;
+use polars::prelude::DataFrame;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-fn model(c: &mut Criterion) {
-    let rows = std::env::var("NEXUSML_BENCH_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+/// A generated inventory of `rows` rows, engineered and split 70/30 as the train
+/// pipeline does: (feature config, training rows, test rows).
+fn inventory(rows: usize) -> (FeatureConfig, DataFrame, DataFrame) {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("inventory.csv");
     write_inventory(&SynthOptions { rows, seed: 42 }, &csv).unwrap();
@@ -31,6 +30,15 @@ fn model(c: &mut Criterion) {
     let s = split(engineered.height(), TestSize::Fraction(0.3), 42, None).unwrap();
     let train = take_rows(&engineered, &s.train).unwrap();
     let test = take_rows(&engineered, &s.test).unwrap();
+    (features, train, test)
+}
+
+fn model(c: &mut Criterion) {
+    let rows = std::env::var("NEXUSML_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let (features, train, test) = inventory(rows);
     let tfidf = TfidfConfig::default();
     let forest = ForestConfig::default();
 
@@ -69,18 +77,7 @@ fn model(c: &mut Criterion) {
 /// Both learners on a problem small enough for linfa-trees, which tries every one of
 /// the ~5,000 features at every split over a dense copy of the sample.
 fn learners(c: &mut Criterion) {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("inventory.csv");
-    write_inventory(&SynthOptions { rows: 500, seed: 42 }, &csv).unwrap();
-    let features = FeatureConfig::load(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/dags/features.toml"
-    )))
-    .unwrap();
-    let raw = read_csv(&csv, &Default::default()).unwrap().frame;
-    let (engineered, _) = features.apply(&raw, Mode::Train).unwrap();
-    let s = split(engineered.height(), TestSize::Fraction(0.3), 42, None).unwrap();
-    let train = take_rows(&engineered, &s.train).unwrap();
+    let (features, train, _) = inventory(500);
     let (featurizer, x) = Featurizer::fit(&train, &features, &TfidfConfig::default()).unwrap();
     let mut group = c.benchmark_group(format!("learners_{}_rows_10_trees", train.height()));
     group.sample_size(10).measurement_time(Duration::from_secs(20));

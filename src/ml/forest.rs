@@ -210,14 +210,21 @@ pub struct Tree {
 }
 
 impl Tree {
-    /// The leaf reached by a densified row.
+    /// The leaf reached by a densified row: its entries in the leaf tables.
     #[inline]
     fn leaf(&self, dense: &[f32]) -> (usize, usize) {
+        let n = self.nodes[self.leaf_node(dense)];
+        (n.left as usize, n.right as usize)
+    }
+
+    /// The index of the leaf node a densified row reaches.
+    #[inline]
+    fn leaf_node(&self, dense: &[f32]) -> usize {
         let mut i = 0usize;
         loop {
             let n = self.nodes[i];
             if n.feature == LEAF {
-                return (n.left as usize, n.right as usize);
+                return i;
             }
             i = if dense[n.feature as usize] <= n.threshold {
                 n.left
@@ -313,25 +320,14 @@ impl RandomForest {
         let jobs: Vec<(usize, usize)> = (0..targets.len())
             .flat_map(|t| (0..config.n_trees).map(move |k| (t, k)))
             .collect();
-        let grown: Vec<(Tree, Vec<f64>)> =
-            jobs.par_iter()
-                .map(|&(t, k)| {
-                    let target = &targets[t];
-                    let seed = derive_seed(config.seed, &[target.name.as_bytes(), &(k as u64).to_le_bytes()]);
-                    let out =
-                        match config.learner {
-                            Learner::Sparse => Ok(grow(&data, target, config, seed)),
-                            Learner::LinfaTree => linfa_learner::grow(data.csr, target, config, seed)
-                                .map_err(|message| ForestError::Linfa {
-                                    target: target.name.to_string(),
-                                    tree: k,
-                                    message,
-                                }),
-                        };
-                    tick();
-                    out
-                })
-                .collect::<Result<_, _>>()?;
+        let grown: Vec<(Tree, Vec<f64>)> = jobs
+            .par_iter()
+            .map(|&(t, k)| {
+                let out = grow_tree(&data, &targets[t], k, config);
+                tick();
+                out
+            })
+            .collect::<Result<_, _>>()?;
         let mut forests = Vec::with_capacity(targets.len());
         let mut grown = grown.into_iter();
         for t in targets {
@@ -391,7 +387,7 @@ impl RandomForest {
     /// Most probable class and its probability for every row (ties go to the lowest
     /// class index, as numpy's argmax).
     ///
-    /// Rows go through each tree as sets (bitmasks over blocks of 256 rows), not one by
+    /// Rows go through each tree as sets (bitmasks over blocks of rows), not one by
     /// one. TF-IDF rows are almost all zeros, so at most nodes every row of a set takes
     /// the branch a zero takes and the node is passed once for the whole set; a set
     /// splits only at nodes testing a term some of its rows contain. A tree's deep chains
@@ -858,13 +854,33 @@ fn grow(data: &Data<'_>, target: &Target<'_>, cfg: &ForestConfig, seed: u64) -> 
     (tree, importance)
 }
 
+/// Tree `k` of a target, grown by the configured learner from its derived seed.
+fn grow_tree(
+    data: &Data<'_>,
+    target: &Target<'_>,
+    k: usize,
+    config: &ForestConfig,
+) -> Result<(Tree, Vec<f64>), ForestError> {
+    let seed = derive_seed(config.seed, &[target.name.as_bytes(), &(k as u64).to_le_bytes()]);
+    match config.learner {
+        Learner::Sparse => Ok(grow(data, target, config, seed)),
+        Learner::LinfaTree => {
+            linfa_learner::grow(data.csr, target, config, seed).map_err(|message| ForestError::Linfa {
+                target: target.name.to_string(),
+                tree: k,
+                message,
+            })
+        }
+    }
+}
+
 /// The `linfa_tree` learner: linfa-trees grows the tree, this module stores and runs it.
 mod linfa_learner {
     use super::{make_leaf, sample_weights, ForestConfig, Node, Rng, Target, Tree, LEAF};
     use crate::ml::sparse::Csr;
     use linfa::prelude::*;
     use linfa_trees::{DecisionTree, SplitQuality, TreeNode};
-    use ndarray::{Array1, Array2, ArrayView1};
+    use ndarray::{Array1, Array2};
 
     /// One tree: the bootstrap sample (weighted as [`super::grow`] weighs it) made dense
     /// and fitted by linfa-trees, then converted to a [`Tree`] whose leaves hold the
@@ -887,7 +903,8 @@ mod linfa_learner {
         }
         let labels = Array1::from_iter(samples.iter().map(|&i| target.labels[i] as usize));
         let weights = Array1::from_iter(samples.iter().map(|&i| weight[i] as f32));
-        let dataset = Dataset::new(records, labels).with_weights(weights.clone());
+        let lightest = weights.iter().copied().fold(f32::INFINITY, f32::min);
+        let dataset = Dataset::new(records, labels).with_weights(weights);
         let fitted = DecisionTree::params()
             .split_quality(SplitQuality::Gini)
             .max_depth(cfg.max_depth)
@@ -895,7 +912,7 @@ mod linfa_learner {
             // Class weights make a sample weigh less than 1: one sample, however light,
             // may form a leaf (half the lightest, so rounding in linfa's running sums
             // never lets an empty side through).
-            .min_weight_leaf(weights.iter().copied().fold(f32::INFINITY, f32::min) / 2.0)
+            .min_weight_leaf(lightest / 2.0)
             .fit(&dataset)
             .map_err(|e| e.to_string())?;
 
@@ -909,7 +926,8 @@ mod linfa_learner {
         let k = target.n_classes;
         let mut leaf_w = vec![0.0f64; tree.nodes.len() * k];
         for (r, &i) in samples.iter().enumerate() {
-            let leaf = route(&tree, dataset.records().row(r));
+            let row = dataset.records().row(r);
+            let leaf = tree.leaf_node(row.as_slice().expect("rows of a standard-layout array"));
             leaf_w[leaf * k + target.labels[i] as usize] += weight[i];
         }
         for node in 0..tree.nodes.len() {
@@ -947,21 +965,6 @@ mod linfa_learner {
             right,
         };
         Ok(at as u32)
-    }
-
-    fn route(tree: &Tree, row: ArrayView1<'_, f32>) -> usize {
-        let mut i = 0;
-        loop {
-            let n = tree.nodes[i];
-            if n.feature == LEAF {
-                return i;
-            }
-            i = if row[n.feature as usize] <= n.threshold {
-                n.left
-            } else {
-                n.right
-            } as usize;
-        }
     }
 }
 
