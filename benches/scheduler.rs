@@ -8,7 +8,6 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use nexusml::engine::{run_on, RunOptions, RunStatus, Silent};
 use nexusml::graph::Pipeline;
-use nexusml::ops::Registry;
 use nexusml::spec::PipelineSpec;
 use std::fmt::Write;
 use std::path::Path;
@@ -73,7 +72,7 @@ fn lattice(n: usize, width: usize) -> String {
 
 fn build(text: &str) -> Pipeline {
     let spec = PipelineSpec::parse(text, Path::new("<bench>")).expect("bench pipeline parses");
-    Pipeline::build(&spec, Registry::builtin()).expect("bench pipeline is valid")
+    Pipeline::build(&spec, nexusml::ops::builtin()).expect("bench pipeline is valid")
 }
 
 fn overhead(c: &mut Criterion) {

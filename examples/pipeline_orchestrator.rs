@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut o = Orchestrator::new();
     o.runs_dir = dir.path().join("runs");
+    o.store = Some(dir.path().join("store")); // the artifact store: unchanged steps are not re-run
 
     // 1. Train (the built-in dags/train.toml) and look at the metrics.
     let opts = TrainOptions {

@@ -23,10 +23,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The parallel DAG path and the legacy sequential path give the same model.
     let mut parallel = Orchestrator::new();
     parallel.runs_dir = dir.path().join("runs");
+    parallel.store = Some(dir.path().join("store"));
     let (a, ma) = parallel.train_model(&base)?;
     let mut legacy = Orchestrator::new();
     legacy.runs_dir = dir.path().join("runs");
     legacy.legacy = true;
+    legacy.store = None; // recompute everything: a shared store would answer from the first run
     let (b, mb) = legacy.train_model(&base)?;
     assert_eq!(a, b, "the legacy path must give the same model");
     assert_eq!(ma, mb);

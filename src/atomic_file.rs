@@ -1,41 +1,81 @@
-//! Writing files so that a crash never leaves half of one: write a temporary file beside
-//! the target, flush it to disk, then rename it over the target.
+//! Writing files so that a crash never leaves half of one, and nobody can redirect the
+//! write: every file nexusml writes goes to an exclusively created temp file with an
+//! unpredictable name (never following a symlink planted in its place), is flushed to
+//! disk, then renamed over the target.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// Write `bytes` to `path` atomically.
+/// Write `bytes` to `path` atomically (temp file beside it).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic_with(path, |f| f.write_all(bytes))
 }
 
-/// Write through `fill` into a temporary file, then rename it to `path`. On error the
-/// temporary file is removed and `path` is untouched.
+/// Write `bytes` to `path` atomically through a temp file in `tmp_dir`, which must be on
+/// the same file system (the artifact store keeps its temp files in one place).
+pub fn write_atomic_via(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    fill_and_persist(tmp_dir, path, ".tmp", |w| w.write_all(bytes))
+}
+
+/// Write through `fill` into a temp file beside `path`, then rename it to `path`. On
+/// error the temp file is removed and `path` is untouched.
 pub fn write_atomic_with(
     path: &Path,
     fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let tmp = temp_path(path);
-    let result = (|| {
-        let file = std::fs::File::create(&tmp)?;
-        let mut w = std::io::BufWriter::new(file);
-        fill(&mut w)?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    fill_and_persist(parent(path), path, ".tmp", fill)
 }
 
-/// `dir/.name.<pid>.tmp`: hidden, unique per process, on the same file system as `path`.
-fn temp_path(path: &Path) -> PathBuf {
+/// Let `fill` write a file by path (for encoders that only take a path, such as the
+/// chart backend, which picks its format from the extension `suffix`), then rename it
+/// to `path`.
+pub fn write_atomic_by_path<E>(
+    path: &Path,
+    suffix: &str,
+    fill: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<std::io::Result<()>, E> {
+    let tmp = temp_in(parent(path), path, suffix);
+    let tmp = match tmp {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(e)),
+    };
+    fill(tmp.path())?;
+    Ok(tmp.persist(path).map(|_| ()).map_err(|e| e.error))
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn temp_in(dir: &Path, path: &Path, suffix: &str) -> std::io::Result<tempfile::NamedTempFile> {
     let name = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+    // O_CREAT|O_EXCL with a random name: a planted file or symlink makes it pick another.
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(suffix)
+        .tempfile_in(dir)
+}
+
+fn fill_and_persist(
+    dir: &Path,
+    path: &Path,
+    suffix: &str,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let tmp = temp_in(dir, path, suffix)?;
+    let (file, tmp_path) = tmp.into_parts();
+    let mut w = std::io::BufWriter::new(file);
+    fill(&mut w)?;
+    let file = w.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    drop(file);
+    // `tmp_path` deletes the temp file if the rename fails or is never reached.
+    tmp_path.persist(path).map_err(|e| e.error)
 }
 
 #[cfg(test)]
@@ -58,5 +98,19 @@ mod tests {
             1,
             "temp file removed"
         );
+    }
+
+    #[test]
+    fn a_planted_symlink_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        // The old scheme's predictable temp name, planted as a symlink to the victim.
+        let planted = dir.path().join(format!(".out.json.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        let out = dir.path().join("out.json");
+        write_atomic(&out, b"new").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
     }
 }

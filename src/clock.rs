@@ -1,5 +1,5 @@
-//! UTC timestamps without a date-time dependency: run directories and model files are
-//! named by them.
+//! Time for people: UTC timestamps (run directories and model files are named by them)
+//! and durations in readable units.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -70,6 +70,17 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
+}
+
+/// `850 µs`, `35.2 ms`, `1.24 s`.
+pub fn format_ms(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{:.0} µs", ms * 1000.0)
+    } else if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.2} s", ms / 1000.0)
+    }
 }
 
 #[cfg(test)]

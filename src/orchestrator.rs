@@ -22,7 +22,6 @@ use crate::ml::bundle::{self, BundleError};
 use crate::ml::metrics::EvaluationReport;
 use crate::ml::model::{EquipmentModel, FORMAT_VERSION};
 use crate::ml::search::{grid_search, SearchGrid, SearchResult};
-use crate::ops::Registry;
 use crate::spec::{apply_overrides, PipelineSpec};
 use indexmap::IndexMap;
 use polars::prelude::DataFrame;
@@ -45,6 +44,8 @@ pub enum OrchestratorError {
     Graph(#[from] crate::graph::GraphError),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("pipeline `{pipeline}` failed at node `{node}`: {}", .chain.join(": "))]
     NodeFailed {
         pipeline: String,
@@ -109,6 +110,8 @@ pub struct PipelineContext {
     /// Parameters after overrides, and the options of the call.
     pub config: serde_json::Value,
     pub run_dir: Option<PathBuf>,
+    /// Components (nodes) answered from the artifact store instead of run.
+    pub cached_components: Vec<String>,
     pub error: Option<String>,
 }
 
@@ -126,6 +129,7 @@ impl PipelineContext {
             artifacts_written: Vec::new(),
             config,
             run_dir: None,
+            cached_components: Vec::new(),
             error: None,
         }
     }
@@ -271,6 +275,12 @@ impl Observer for Recorder<'_> {
                 tracing::info!("node `{id}` ok in {}", engine::format_ms(ms));
                 c.log("INFO", format!("node `{id}` ok in {ms:.1} ms"), Some(id));
             }
+            NodeStatus::Cached => {
+                c.component_times_ms.insert(id.clone(), 0.0);
+                c.cached_components.push(id.clone());
+                tracing::info!("node `{id}` cached");
+                c.log("INFO", format!("node `{id}` cached"), Some(id));
+            }
             NodeStatus::Failed => {
                 let message = format!("node `{id}` failed: {}", r.error.join(": "));
                 tracing::error!("{message}");
@@ -297,6 +307,9 @@ pub struct Orchestrator {
     pub on_run_dir: Option<RunDirHook>,
     /// Pipeline files that replace the built-in ones, by name: `train`, `predict`, `evaluate`.
     pub pipeline_files: IndexMap<String, PathBuf>,
+    /// The artifact store (`None`: recompute everything, keep nothing). `new()` takes
+    /// `$NEXUSML_STORE`, else `.nexusml/store`.
+    pub store: Option<PathBuf>,
     context: Option<PipelineContext>,
 }
 
@@ -318,7 +331,7 @@ impl Finished {
             .artifacts
             .iter()
             .position(|a| a.name == name)
-            .and_then(|i| self.outcome.blackboard.get_as::<T>(i))
+            .and_then(|i| self.outcome.value::<T>(&self.pipeline, i))
             .map(|v| (*v).clone())
             .ok_or_else(|| OrchestratorError::Missing {
                 pipeline: self.pipeline.name.clone(),
@@ -335,6 +348,7 @@ impl Orchestrator {
             legacy: false,
             on_run_dir: None,
             pipeline_files: IndexMap::new(),
+            store: Some(crate::store::resolve_dir(None)),
             context: None,
         }
     }
@@ -670,7 +684,7 @@ impl Orchestrator {
                 )));
             }
             apply_overrides(&mut spec.params, params);
-            Ok(Pipeline::build(&spec, Registry::builtin())?)
+            Ok(Pipeline::build(&spec, crate::ops::builtin())?)
         });
         let pipeline = match result {
             Ok(p) => p,
@@ -694,8 +708,20 @@ impl Orchestrator {
             hook(&run_dir);
         }
         context.start();
+        let store = match &self.store {
+            Some(dir) => match crate::store::Store::open(dir) {
+                Ok(s) => Some(std::sync::Arc::new(s)),
+                Err(e) => {
+                    context.finish(Some(e.to_string()));
+                    self.context = Some(context);
+                    return Err(e.into());
+                }
+            },
+            None => None,
+        };
         let opts = RunOptions {
             jobs: if self.legacy { 1 } else { self.jobs },
+            store: store.clone(),
             ..RunOptions::new(run_dir.clone())
         };
         let shared = Mutex::new(context);
@@ -716,6 +742,9 @@ impl Orchestrator {
         };
         let report = RunReport::new(&pipeline, &outcome, &started, opts.jobs, false);
         let _ = report.write(&run_dir);
+        if let Some(store) = &store {
+            engine::record_run(store, &pipeline, &outcome, &started);
+        }
         let error = match outcome.status {
             RunStatus::Ok => None,
             RunStatus::Interrupted => Some(OrchestratorError::Interrupted(pipeline.name.clone())),

@@ -176,6 +176,7 @@ fn context_records_status_timings_logs_and_artifacts() {
     synth(dir.path(), "200", "inv.csv");
     let mut o = Orchestrator::new();
     o.runs_dir = dir.path().join("runs");
+    o.store = Some(dir.path().join("store"));
     assert!(o.context().is_none());
 
     // A failure in a step: failed status and a message naming the node.
@@ -243,6 +244,7 @@ fn context_records_status_timings_logs_and_artifacts() {
     .unwrap();
     let mut custom_o = Orchestrator::new();
     custom_o.runs_dir = dir.path().join("runs-custom");
+    custom_o.store = Some(dir.path().join("store"));
     custom_o.pipeline_files.insert("predict".into(), custom.clone());
     let err = custom_o
         .predict(
@@ -265,6 +267,7 @@ fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
     synth(dir.path(), "240", "inv.csv");
     let mut o = Orchestrator::new();
     o.runs_dir = dir.path().join("runs");
+    o.store = Some(dir.path().join("store"));
     let grid = nexusml::ml::search::SearchGrid {
         max_features: vec![400],
         ngram_max: vec![1, 2],

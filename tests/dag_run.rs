@@ -131,7 +131,7 @@ fn report_and_log_are_written() {
     assert!(log.contains("node `d3` ok"), "{log}");
     // The summary table.
     assert!(
-        out.stderr.contains("run ok: 7 ok, 0 failed, 0 skipped"),
+        out.stderr.contains("run ok: 7 ok, 0 cached, 0 failed, 0 skipped"),
         "{}",
         out.stderr
     );
@@ -241,9 +241,9 @@ fn selection_runs_a_subgraph() {
 }
 
 #[test]
-fn selection_that_needs_an_unselected_producer_is_an_error() {
+fn without_a_store_a_selection_that_needs_an_unselected_producer_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), "select.toml", &["--from", "clean"]);
+    let out = run(dir.path(), "select.toml", &["--from", "clean", "--no-cache"]);
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(
         out.stderr

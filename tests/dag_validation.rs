@@ -171,7 +171,7 @@ fn ops_lists_ports_and_fields() {
 fn every_documented_field_is_accepted_by_its_op() {
     // `dag ops` must not lie: building each op from its documented defaults (and a
     // sample value for required fields) succeeds.
-    for op in nexusml::ops::Registry::builtin().iter() {
+    for op in nexusml::ops::builtin().iter() {
         let mut with = toml::Table::new();
         for f in &op.config {
             let v = match f.default {

@@ -58,6 +58,8 @@ pub struct TrainArgs {
     /// Where run directories are created.
     #[arg(long, default_value = "outputs/runs")]
     pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub store: super::StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -86,6 +88,8 @@ pub struct PredictArgs {
     /// Where run directories are created.
     #[arg(long, default_value = "outputs/runs")]
     pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub store: super::StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -108,6 +112,8 @@ pub struct EvaluateArgs {
     /// Where run directories are created.
     #[arg(long, default_value = "outputs/runs")]
     pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub store: super::StoreArgs,
 }
 
 fn fail(e: OrchestratorError) -> CliError {
@@ -143,9 +149,10 @@ fn copy_plots(run: &std::path::Path, dest: &std::path::Path) -> Result<usize, Cl
 }
 
 /// An orchestrator whose runs log to `<run>/run.log` as well as the terminal.
-fn orchestrator(runs_dir: &std::path::Path, run_log: &RunLog) -> Orchestrator {
+fn orchestrator(runs_dir: &std::path::Path, store: &super::StoreArgs, run_log: &RunLog) -> Orchestrator {
     let mut o = Orchestrator::new();
     o.runs_dir = runs_dir.to_path_buf();
+    o.store = store.dir();
     let log = run_log.clone();
     o.on_run_dir = Some(Box::new(move |dir| {
         if let Err(e) = log.attach(&dir.join("run.log")) {
@@ -156,7 +163,7 @@ fn orchestrator(runs_dir: &std::path::Path, run_log: &RunLog) -> Orchestrator {
 }
 
 pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliError> {
-    let mut orchestrator = orchestrator(&args.runs_dir, run_log);
+    let mut orchestrator = orchestrator(&args.runs_dir, &args.store, run_log);
     orchestrator.legacy = args.legacy;
     if let Some(j) = args.jobs {
         if j == 0 {
@@ -268,7 +275,7 @@ pub(crate) fn predict(args: PredictArgs, run_log: &RunLog) -> Result<ExitCode, C
             renames.insert(col.clone(), wanted.to_string());
         }
     }
-    let mut orchestrator = orchestrator(&args.runs_dir, run_log);
+    let mut orchestrator = orchestrator(&args.runs_dir, &args.store, run_log);
     let predictions = orchestrator
         .predict_renamed(&args.model_path, &args.input_file, &args.output_file, &renames)
         .map_err(fail)?;
@@ -293,7 +300,7 @@ pub(crate) fn evaluate(args: EvaluateArgs, run_log: &RunLog) -> Result<ExitCode,
             args.model_path.display()
         )));
     }
-    let mut orchestrator = orchestrator(&args.runs_dir, run_log);
+    let mut orchestrator = orchestrator(&args.runs_dir, &args.store, run_log);
     let metrics = orchestrator
         .evaluate(&args.model_path, &args.data_path, args.feature_config.as_deref())
         .map_err(fail)?;

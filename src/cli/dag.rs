@@ -1,13 +1,17 @@
 //! `nexusml dag run | check | plot | ops`.
 
 use super::logging::RunLog;
-use super::{CheckArgs, CliError, PipelineArgs, PlotArgs, PlotFormat, RunArgs, SelectArgs};
+use super::{
+    CheckArgs, CliError, GcArgs, PipelineArgs, PlotArgs, PlotFormat, RunArgs, SelectArgs, StatusArgs,
+    StoreOnlyArgs,
+};
 use crate::clock::Utc;
+use crate::engine::status::{self as freshness, Freshness};
 use crate::engine::{self, format_ms, NodeRecord, NodeStatus, Observer, RunOptions, RunReport, RunStatus};
 use crate::graph::plot::{self, PlotStatus};
 use crate::graph::{Pipeline, Plan, Selection};
-use crate::ops::Registry;
 use crate::spec::{apply_overrides, parse_override, PipelineSpec};
+use crate::store::Store;
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
@@ -45,7 +49,7 @@ pub(crate) fn load_pipeline(args: &PipelineArgs) -> Result<Pipeline, CliError> {
         }
     }
     apply_overrides(&mut spec.params, overrides);
-    let pipeline = Pipeline::build(&spec, Registry::builtin())?;
+    let pipeline = Pipeline::build(&spec, crate::ops::builtin())?;
     for w in &pipeline.warnings {
         tracing::warn!("{}", w.to_string().trim_start_matches("warning: "));
     }
@@ -119,9 +123,11 @@ impl Observer for Progress {
         let id = &p.nodes[node].id;
         match r.status {
             NodeStatus::Ok => tracing::info!(
-                "node `{id}` ok in {}",
-                format_ms(r.duration().unwrap_or_default().as_secs_f64() * 1e3)
+                "node `{id}` ok in {}{}",
+                format_ms(r.duration().unwrap_or_default().as_secs_f64() * 1e3),
+                r.reason.as_ref().map(|w| format!(" ({w})")).unwrap_or_default()
             ),
+            NodeStatus::Cached => tracing::info!("node `{id}` {}", r.reason.as_deref().unwrap_or("cached")),
             NodeStatus::Failed => tracing::error!("node `{id}` failed: {}", r.error.join(": ")),
             NodeStatus::Skipped => {
                 tracing::warn!("node `{id}` skipped: {}", r.reason.as_deref().unwrap_or(""))
@@ -131,13 +137,137 @@ impl Observer for Progress {
     }
 }
 
+/// With a store, a selection takes its unselected upstream nodes' results from it: check
+/// up front that it has those whose inputs are settled, naming the nodes to run first.
+fn check_upstream_stored(p: &Pipeline, mask: &[bool], store: &Store) -> Result<(), CliError> {
+    let upstream = p.upstream_of(mask);
+    if !upstream.iter().any(|&u| u) {
+        return Ok(());
+    }
+    let states = freshness::status(p, store);
+    // Name the unselected nodes a selected node reads from directly: running them (and
+    // what they need) is what the selection is missing.
+    let mut missing = Vec::new();
+    for (i, s) in states.iter().enumerate() {
+        if !upstream[i] || s.state == Freshness::Fresh {
+            continue;
+        }
+        if p.successors(i).iter().any(|&w| mask[w]) {
+            let why = if s.state == Freshness::Missing {
+                "never run".to_string()
+            } else {
+                s.causes.join("; ")
+            };
+            missing.push((s.id.clone(), why));
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = missing
+        .iter()
+        .map(|(id, why)| format!("`{id}` ({why})"))
+        .collect();
+    Err(CliError::Usage(format!(
+        "the selection reads results of unselected nodes that the store does not hold for the current inputs: {}\n  \
+         help: run them first, e.g. `nexusml dag run {} --to {}`, or add them to the selection",
+        list.join(", "),
+        p.file.display(),
+        missing[0].0
+    )))
+}
+
+pub(crate) fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
+    let p = load_pipeline(&args.pipeline)?;
+    let store = Store::open(super::store_dir(args.store.as_deref()))?;
+    let states = freshness::status(&p, &store);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&states).unwrap_or_default());
+    } else {
+        print!("{}", freshness::render(&states));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn cache_info(args: StoreOnlyArgs) -> Result<ExitCode, CliError> {
+    let store = Store::open(super::store_dir(args.store.as_deref()))?;
+    let i = store.info();
+    println!("store:     {}", i.root);
+    println!("size:      {}", human_bytes(i.bytes));
+    println!("entries:   {} manifests, {} blobs", i.manifests, i.blobs);
+    println!("runs:      {} recorded, {} running now", i.runs, i.live_runs);
+    if let Some(newest) = i.newest_run {
+        println!("newest:    {newest}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn cache_gc(args: GcArgs) -> Result<ExitCode, CliError> {
+    let store = Store::open(super::store_dir(args.store.store.as_deref()))?;
+    let r = store.gc(&crate::store::GcOptions {
+        keep_runs: args.keep_runs,
+        max_size: args.max_size,
+        dry_run: args.dry_run,
+    })?;
+    let verb = if args.dry_run { "would remove" } else { "removed" };
+    println!(
+        "{verb} {} manifests, {} blobs ({}) and {} run records; kept {} runs ({}){}",
+        r.manifests_removed,
+        r.blobs_removed,
+        human_bytes(r.bytes_removed),
+        r.runs_removed,
+        r.runs_kept,
+        human_bytes(r.bytes_kept),
+        if r.live_runs > 0 {
+            format!(", and what {} running run(s) use", r.live_runs)
+        } else {
+            String::new()
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    if n < 1024.0 {
+        format!("{n} B")
+    } else if n < 1024.0 * 1024.0 {
+        format!("{:.1} KiB", n / 1024.0)
+    } else if n < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.1} MiB", n / 1048576.0)
+    } else {
+        format!("{:.2} GiB", n / 1073741824.0)
+    }
+}
+
 pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError> {
     let p = load_pipeline(&args.pipeline)?;
     let mask = p.select(&selection(&args.select))?;
+    let store = args.store.open()?;
+    match &store {
+        Some(store) => check_upstream_stored(&p, &mask, store)?,
+        None => p.check_closed(&mask)?,
+    }
+    if let Some(force) = &args.force {
+        for id in force {
+            if p.node_index(id).is_none() {
+                let help = crate::graph::did_you_mean(id, p.nodes.iter().map(|n| n.id.as_str()))
+                    .map(|h| format!(" ({h})"))
+                    .unwrap_or_default();
+                return Err(CliError::Usage(format!(
+                    "--force names unknown node `{id}`{help}"
+                )));
+            }
+        }
+    }
     if args.dry_run {
         let plan = p.plan(&mask, None);
         println!("plan for `{}` ({}):", p.name, p.file.display());
         print!("{}", describe_plan(&p, &plan));
+        if let Some(store) = &store {
+            println!("against the store {}:", store.root().display());
+            print!("{}", freshness::render(&freshness::status(&p, store)));
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let jobs = match args.jobs {
@@ -190,6 +320,8 @@ pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError>
         jobs,
         keep_going: args.keep_going,
         mask: Some(mask),
+        store: store.clone(),
+        force: args.force.clone(),
         run_dir: run_dir.clone(),
         cancel,
         span: span.clone(),
@@ -207,6 +339,9 @@ pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError>
         path: run_dir.clone(),
         source,
     })?;
+    if let Some(store) = &store {
+        engine::record_run(store, &p, &outcome, &started);
+    }
     eprintln!("{}", report.table());
     eprintln!("run directory: {}", run_dir.display());
     Ok(match outcome.status {
@@ -298,7 +433,7 @@ pub(crate) fn plot(args: PlotArgs) -> Result<ExitCode, CliError> {
 
 pub(crate) fn ops() -> Result<ExitCode, CliError> {
     let mut out = String::new();
-    for op in Registry::builtin().iter() {
+    for op in crate::ops::builtin().iter() {
         out.push_str(&format!("{}\n    {}\n", op.name, op.summary));
         let ports = |list: &[crate::ops::Port],
                      variadic: Option<crate::ops::ArtifactType>,

@@ -28,6 +28,8 @@ pub enum CliError {
     Plot(#[from] crate::graph::plot::PlotError),
     #[error(transparent)]
     Synth(#[from] crate::ml::synth::SynthError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -43,6 +45,7 @@ impl CliError {
             | CliError::Io { .. }
             | CliError::Plot(_)
             | CliError::Synth(_)
+            | CliError::Store(_)
             | CliError::Failed(_) => 1,
         }
     }
@@ -76,6 +79,93 @@ pub enum Command {
     Predict(classic::PredictArgs),
     /// Evaluate a saved model on a labelled inventory.
     Evaluate(classic::EvaluateArgs),
+    /// The artifact store: what it holds, and deleting what recent runs do not reach.
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// Size, entries and runs of the store.
+    Info(StoreOnlyArgs),
+    /// Delete what the newest runs (and any run still going) do not reach.
+    Gc(GcArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StoreOnlyArgs {
+    /// The artifact store (default: $NEXUSML_STORE, else .nexusml/store).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    #[command(flatten)]
+    pub store: StoreOnlyArgs,
+    /// Keep what the newest N run records reach.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub keep_runs: usize,
+    /// Then drop older runs until what is kept fits, e.g. 500M, 2G.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    pub max_size: Option<u64>,
+    /// Say what would be deleted; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `500M`, `2G`, `1024` (bytes), `10k`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                'B' => 1,
+                _ => return Err(format!("`{text}`: unknown unit `{c}` (use K, M, G or T)")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (e.g. 500M, 2G)"))?;
+    if n < 0.0 || !n.is_finite() {
+        return Err(format!("`{text}` is not a size"));
+    }
+    Ok((n * mult as f64) as u64)
+}
+
+/// Which artifact store a command uses.
+#[derive(Debug, Args, Default, Clone)]
+pub struct StoreArgs {
+    /// The artifact store (default: $NEXUSML_STORE, else .nexusml/store in the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Run without the store: recompute every node and keep nothing.
+    #[arg(long)]
+    pub no_cache: bool,
+}
+
+use crate::store::resolve_dir as store_dir;
+
+impl StoreArgs {
+    /// The directory to use, or `None` with `--no-cache`.
+    pub fn dir(&self) -> Option<PathBuf> {
+        (!self.no_cache).then(|| store_dir(self.store.as_deref()))
+    }
+
+    pub fn open(&self) -> Result<Option<std::sync::Arc<crate::store::Store>>, CliError> {
+        Ok(match self.dir() {
+            Some(d) => Some(std::sync::Arc::new(crate::store::Store::open(d)?)),
+            None => None,
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +195,8 @@ pub enum DagCommand {
     Check(CheckArgs),
     /// Draw a pipeline as DOT, Mermaid, SVG or PNG.
     Plot(PlotArgs),
+    /// For each node: FRESH (the store holds its result), STALE (with why) or MISSING.
+    Status(StatusArgs),
     /// List every op with its ports and configuration fields.
     Ops,
 }
@@ -157,6 +249,23 @@ pub struct RunArgs {
     /// Where run directories are created.
     #[arg(long, value_name = "DIR", default_value = "outputs/runs")]
     pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Re-run stored nodes: every node, or the ones named (`--force train evaluate`).
+    #[arg(long, num_args = 0.., value_name = "NODE")]
+    pub force: Option<Vec<String>>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The artifact store (default: $NEXUSML_STORE, else .nexusml/store).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +307,9 @@ pub fn main() -> ExitCode {
         Command::Dag(DagCommand::Run(args)) => dag::run(args, &run_log),
         Command::Dag(DagCommand::Check(args)) => dag::check(args),
         Command::Dag(DagCommand::Plot(args)) => dag::plot(args),
+        Command::Dag(DagCommand::Status(args)) => dag::status(args),
+        Command::Cache(CacheCommand::Info(args)) => dag::cache_info(args),
+        Command::Cache(CacheCommand::Gc(args)) => dag::cache_gc(args),
         Command::Dag(DagCommand::Ops) => dag::ops(),
         Command::Data(DataCommand::Synth(args)) => synth(args),
         Command::Train(args) => classic::train(args, &run_log),

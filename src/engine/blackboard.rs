@@ -1,33 +1,26 @@
 //! The typed store of one run's artifacts.
 
-use std::any::{Any, TypeId};
+use crate::op::Slot;
+use crate::store::Digest;
+use std::any::Any;
 use std::sync::{Arc, OnceLock};
-
-/// A value on the blackboard with the name of its Rust type, for messages.
-#[derive(Clone)]
-pub struct Slot {
-    pub value: Arc<dyn Any + Send + Sync>,
-    pub type_name: &'static str,
-}
-
-impl Slot {
-    pub fn type_id(&self) -> TypeId {
-        (*self.value).type_id()
-    }
-}
 
 /// One write-once slot per artifact, indexed like `Pipeline::artifacts`.
 ///
 /// Each artifact has exactly one producer, so a slot is written once and then only read:
-/// `OnceLock` gives that without a lock on the read path.
+/// `OnceLock` gives that without a lock on the read path. Beside each value sits its
+/// content digest, known as soon as the producer finished or was found in the store: a
+/// cached producer's value stays in the store until a node that runs needs it.
 pub struct Blackboard {
     slots: Vec<OnceLock<Slot>>,
+    digests: Vec<OnceLock<Digest>>,
 }
 
 impl Blackboard {
     pub fn new(artifacts: usize) -> Self {
         Blackboard {
             slots: (0..artifacts).map(|_| OnceLock::new()).collect(),
+            digests: (0..artifacts).map(|_| OnceLock::new()).collect(),
         }
     }
 
@@ -40,7 +33,15 @@ impl Blackboard {
         self.slots[artifact].set(slot).is_ok()
     }
 
-    /// A typed read, for callers outside a node (the orchestrator, tests).
+    pub fn digest(&self, artifact: usize) -> Option<Digest> {
+        self.digests.get(artifact).and_then(OnceLock::get).copied()
+    }
+
+    pub(crate) fn set_digest(&self, artifact: usize, d: Digest) {
+        let _ = self.digests[artifact].set(d);
+    }
+
+    /// A typed read of a value in memory, for callers outside a node.
     pub fn get_as<T: Any + Send + Sync>(&self, artifact: usize) -> Option<Arc<T>> {
         self.get(artifact)
             .and_then(|s| Arc::clone(&s.value).downcast::<T>().ok())

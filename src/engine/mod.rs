@@ -1,14 +1,20 @@
-//! Running a pipeline: the typed blackboard, the node context, the scheduler and the report.
+//! Running a pipeline: the typed blackboard, the node context, the executors, the
+//! scheduler, node keys and the store's use, and the run report.
 
 mod blackboard;
 mod context;
+mod executor;
+pub mod key;
+mod memo;
 mod report;
 mod scheduler;
+pub mod status;
 
-pub use blackboard::{Blackboard, Slot};
-pub use context::{NodeContext, PortError};
-pub use report::{create_run_dir, format_ms, NodeReport, RunReport};
+pub use crate::clock::format_ms;
+pub use blackboard::Blackboard;
+pub use executor::{error_chain, Executor, InProcess, Job, JobResult};
+pub use report::{create_run_dir, record_run, NodeReport, RunReport};
 pub use scheduler::{
-    error_chain, run, run_on, run_sequential, EngineError, NodeRecord, NodeStatus, Observer, RunOptions,
-    RunOutcome, RunStatus, Silent,
+    run, run_on, run_sequential, EngineError, NodeRecord, NodeStatus, Observer, RunOptions, RunOutcome,
+    RunStatus, Silent,
 };

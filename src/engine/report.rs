@@ -1,8 +1,9 @@
 //! The run directory and its `report.json`, and the summary table on the terminal.
 
 use super::scheduler::{NodeStatus, RunOutcome, RunStatus};
-use crate::clock::Utc;
+use crate::clock::{format_ms, Utc};
 use crate::graph::Pipeline;
+use crate::store::{RunRecord, Store};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,28 @@ pub fn create_run_dir(root: &Path, pipeline: &str, started: &Utc) -> std::io::Re
     unreachable!("an unbounded counter finds a free name")
 }
 
+/// Record the run in the store: its node keys become `cache gc` roots.
+pub fn record_run(store: &Store, p: &Pipeline, outcome: &RunOutcome, started: &Utc) {
+    let nodes = p
+        .nodes
+        .iter()
+        .zip(&outcome.records)
+        .filter(|(_, r)| matches!(r.status, NodeStatus::Ok | NodeStatus::Cached))
+        .filter_map(|(n, r)| Some((n.id.clone(), r.key?)))
+        .collect();
+    let record = RunRecord {
+        pipeline: p.name.clone(),
+        file: p.file.display().to_string(),
+        started_at: started.rfc3339(),
+        started_compact: started.compact(),
+        status: format!("{:?}", outcome.status).to_lowercase(),
+        nodes,
+    };
+    if let Err(e) = store.put_run(&record) {
+        tracing::warn!("{e}");
+    }
+}
+
 /// One node in `report.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeReport {
@@ -45,6 +68,11 @@ pub struct NodeReport {
     pub status: NodeStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The node's key in the artifact store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed_inputs: Vec<String>,
     /// Milliseconds from the start of the run.
     pub start_ms: Option<f64>,
     pub end_ms: Option<f64>,
@@ -90,6 +118,8 @@ impl RunReport {
                 op: node.op_name.clone(),
                 status: r.status,
                 reason: r.reason.clone(),
+                key: r.key.map(|k| k.hex()),
+                changed_inputs: r.changed_inputs.clone(),
                 start_ms: r.start.map(ms),
                 end_ms: r.end.map(ms),
                 duration_ms: r.duration().map(ms),
@@ -146,12 +176,14 @@ impl RunReport {
         for n in &self.nodes {
             let status = match n.status {
                 NodeStatus::Ok => "ok",
+                NodeStatus::Cached => "cached",
                 NodeStatus::Failed => "FAILED",
                 NodeStatus::Skipped => "skipped",
             };
             let time = n.duration_ms.map_or_else(|| "-".to_string(), format_ms);
             let thread = n.thread.map_or_else(|| "-".to_string(), |t| t.to_string());
             let note = n.error.first().or(n.reason.as_ref()).cloned().unwrap_or_default();
+            let note = if note == "cached" { String::new() } else { note };
             s.push_str(&format!(
                 "{:<id_w$}  {:<op_w$}  {:<7}  {:>10}  {:>6}  {}\n",
                 n.id, n.op, status, time, thread, note
@@ -159,28 +191,18 @@ impl RunReport {
         }
         let count = |st: NodeStatus| self.nodes.iter().filter(|n| n.status == st).count();
         s.push_str(&format!(
-            "{}: {} ok, {} failed, {} skipped in {}",
+            "{}: {} ok, {} cached, {} failed, {} skipped in {}",
             match self.status {
                 RunStatus::Ok => "run ok",
                 RunStatus::Failed => "run FAILED",
                 RunStatus::Interrupted => "run INTERRUPTED",
             },
             count(NodeStatus::Ok),
+            count(NodeStatus::Cached),
             count(NodeStatus::Failed),
             count(NodeStatus::Skipped),
             format_ms(self.wall_ms)
         ));
         s
-    }
-}
-
-/// `850 µs`, `35.2 ms`, `1.24 s`.
-pub fn format_ms(ms: f64) -> String {
-    if ms < 1.0 {
-        format!("{:.0} µs", ms * 1000.0)
-    } else if ms < 1000.0 {
-        format!("{ms:.1} ms")
-    } else {
-        format!("{:.2} s", ms / 1000.0)
     }
 }

@@ -6,9 +6,10 @@
 //! thread only waits for the scope to end.
 
 use super::blackboard::Blackboard;
-use super::context::NodeContext;
-use crate::graph::{Node, Pipeline};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use super::executor::{Executor, InProcess, Job};
+use super::memo::{Lookup, Memo};
+use crate::graph::Pipeline;
+use crate::store::{Digest, Store};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -32,6 +33,8 @@ pub enum EngineError {
 #[serde(rename_all = "snake_case")]
 pub enum NodeStatus {
     Ok,
+    /// Answered from the artifact store: not run.
+    Cached,
     Failed,
     Skipped,
 }
@@ -40,8 +43,12 @@ pub enum NodeStatus {
 #[derive(Debug, Clone)]
 pub struct NodeRecord {
     pub status: NodeStatus,
-    /// Why a node was skipped.
+    /// Why a node ran (`param `trees` 200→300`), was cached or was skipped.
     pub reason: Option<String>,
+    /// Its key in the artifact store, when a store is used.
+    pub key: Option<Digest>,
+    /// Inputs whose content changed since the node last ran.
+    pub changed_inputs: Vec<String>,
     /// Offsets from the start of the run.
     pub start: Option<Duration>,
     pub end: Option<Duration>,
@@ -58,6 +65,8 @@ impl NodeRecord {
         NodeRecord {
             status: NodeStatus::Skipped,
             reason: Some(reason),
+            key: None,
+            changed_inputs: Vec::new(),
             start: None,
             end: None,
             thread: None,
@@ -97,8 +106,13 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Run every branch that does not depend on a failure, instead of stopping at the first.
     pub keep_going: bool,
-    /// Nodes to run (`None`: all).
+    /// Nodes to run (`None`: all). With a store, the unselected nodes they depend on are
+    /// answered from it.
     pub mask: Option<Vec<bool>>,
+    /// The artifact store: skip nodes whose key is stored, store what runs.
+    pub store: Option<Arc<Store>>,
+    /// Run these nodes even when stored (`Some(empty)`: every node).
+    pub force: Option<Vec<String>>,
     /// Where ops write files.
     pub run_dir: PathBuf,
     /// Set (e.g. by Ctrl-C) to stop starting nodes.
@@ -113,6 +127,8 @@ impl RunOptions {
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             keep_going: false,
             mask: None,
+            store: None,
+            force: None,
             run_dir: run_dir.into(),
             cancel: Arc::new(AtomicBool::new(false)),
             span: tracing::Span::none(),
@@ -126,6 +142,37 @@ pub struct RunOutcome {
     pub records: Vec<NodeRecord>,
     pub wall: Duration,
     pub blackboard: Blackboard,
+    store: Option<Arc<Store>>,
+}
+
+impl RunOutcome {
+    /// An artifact's value: in memory, or loaded from the store when its producer was
+    /// cached.
+    pub fn value<T: std::any::Any + Send + Sync>(
+        &self,
+        pipeline: &Pipeline,
+        artifact: usize,
+    ) -> Option<Arc<T>> {
+        if self.blackboard.get(artifact).is_none() {
+            let store = self.store.as_deref()?;
+            let memo = Memo::new(store, pipeline, std::path::Path::new(""));
+            if let Err(e) = memo.load(artifact, &self.blackboard) {
+                tracing::warn!("{e}");
+            }
+        }
+        self.blackboard.get_as::<T>(artifact)
+    }
+}
+
+/// What the run does with a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Selected: run it unless the store has it.
+    Run,
+    /// Not selected, but a selected node needs it: the store must have it.
+    FromStore,
+    /// Not part of this run.
+    Off,
 }
 
 const NONE: usize = usize::MAX;
@@ -135,7 +182,14 @@ struct State<'a> {
     opts: &'a RunOptions,
     observer: &'a dyn Observer,
     board: Blackboard,
+    executor: &'a dyn Executor,
+    memo: Option<Memo<'a>>,
+    mode: Vec<Mode>,
+    /// Nodes in this run (`mode != Off`).
     mask: Vec<bool>,
+    force: Vec<bool>,
+    /// Held while a node is re-run to recover a lost stored value.
+    refill: Vec<Mutex<()>>,
     pending: Vec<AtomicUsize>,
     /// The failed node that a skipped node's skip traces back to.
     root_cause: Vec<AtomicUsize>,
@@ -179,9 +233,7 @@ pub fn run_sequential(
         .thread_name(|_| "nexusml-legacy".into())
         .build()
         .map_err(|source| EngineError::Pool { jobs: 1, source })?;
-    let n = pipeline.nodes.len();
-    let mask = opts.mask.clone().unwrap_or_else(|| vec![true; n]);
-    let state = State::new(pipeline, opts, observer, mask);
+    let state = State::new(pipeline, opts, observer, &InProcess);
     let order = pipeline.topological_order(&state.mask);
     pool.install(|| {
         for v in order {
@@ -200,8 +252,7 @@ pub fn run_on(
     observer: &dyn Observer,
 ) -> RunOutcome {
     let n = pipeline.nodes.len();
-    let mask = opts.mask.clone().unwrap_or_else(|| vec![true; n]);
-    let state = State::new(pipeline, opts, observer, mask);
+    let state = State::new(pipeline, opts, observer, &InProcess);
     let roots: Vec<usize> = (0..n)
         .filter(|&i| state.mask[i] && state.pending[i].load(Ordering::Relaxed) == 0)
         .collect();
@@ -219,9 +270,41 @@ impl<'a> State<'a> {
         pipeline: &'a Pipeline,
         opts: &'a RunOptions,
         observer: &'a dyn Observer,
-        mask: Vec<bool>,
+        executor: &'a dyn Executor,
     ) -> Self {
         let n = pipeline.nodes.len();
+        let selected = opts.mask.clone().unwrap_or_else(|| vec![true; n]);
+        let upstream = if opts.store.is_some() {
+            pipeline.upstream_of(&selected)
+        } else {
+            vec![false; n]
+        };
+        let mode: Vec<Mode> = (0..n)
+            .map(|i| {
+                if selected[i] {
+                    Mode::Run
+                } else if upstream[i] {
+                    Mode::FromStore
+                } else {
+                    Mode::Off
+                }
+            })
+            .collect();
+        let mask: Vec<bool> = mode.iter().map(|m| *m != Mode::Off).collect();
+        // Only selected nodes are forced: the rest of the run comes from the store.
+        let force: Vec<bool> = match &opts.force {
+            None => vec![false; n],
+            Some(list) => pipeline
+                .nodes
+                .iter()
+                .zip(&mode)
+                .map(|(node, m)| *m == Mode::Run && (list.is_empty() || list.contains(&node.id)))
+                .collect(),
+        };
+        let memo = opts
+            .store
+            .as_deref()
+            .map(|store| Memo::new(store, pipeline, &opts.run_dir));
         let pending: Vec<AtomicUsize> = (0..n)
             .map(|i| AtomicUsize::new(pipeline.predecessors(i).iter().filter(|&&p| mask[p]).count()))
             .collect();
@@ -230,6 +313,11 @@ impl<'a> State<'a> {
             opts,
             observer,
             board: Blackboard::new(pipeline.artifacts.len()),
+            executor,
+            memo,
+            mode,
+            force,
+            refill: (0..n).map(|_| Mutex::new(())).collect(),
             pending,
             root_cause: (0..n).map(|_| AtomicUsize::new(NONE)).collect(),
             records: (0..n).map(|_| OnceLock::new()).collect(),
@@ -259,9 +347,9 @@ impl<'a> State<'a> {
     /// Record a finished node, propagate a failure's consequences, and return the
     /// successors that became ready.
     fn finish(&self, v: usize, record: NodeRecord) -> Vec<usize> {
-        let ok = record.status == NodeStatus::Ok;
+        let ok = matches!(record.status, NodeStatus::Ok | NodeStatus::Cached);
         let cause = match record.status {
-            NodeStatus::Ok => NONE,
+            NodeStatus::Ok | NodeStatus::Cached => NONE,
             NodeStatus::Failed => v,
             NodeStatus::Skipped => self.root_cause[v].load(Ordering::Acquire),
         };
@@ -312,11 +400,11 @@ impl<'a> State<'a> {
             records,
             wall,
             blackboard: self.board,
+            store: self.opts.store.clone(),
         }
     }
 
     fn execute(&self, v: usize) -> NodeRecord {
-        let node = &self.pipeline.nodes[v];
         if self.opts.cancel.load(Ordering::Relaxed) {
             return NodeRecord::skipped("not started: the run was interrupted".into());
         }
@@ -334,91 +422,187 @@ impl<'a> State<'a> {
                 "not started: `{by}` failed (fail-fast; --keep-going runs independent branches)"
             ));
         }
+        let Some(memo) = &self.memo else {
+            return self.run_node(v, None, Vec::new(), Vec::new());
+        };
+        let Some(parts) = memo.key(v, &self.board) else {
+            // Unreachable: every producer finished before its consumers start.
+            return self.failed(v, vec!["an input has no digest".into()]);
+        };
+        let mut detail = None;
+        if !self.force[v] {
+            match memo.lookup(v, &parts.key, &self.board) {
+                Lookup::Hit { restored } => {
+                    let record = NodeRecord {
+                        status: NodeStatus::Cached,
+                        reason: Some(if restored == 0 {
+                            "cached".into()
+                        } else {
+                            format!("cached; {restored} file(s) restored")
+                        }),
+                        key: Some(parts.key),
+                        changed_inputs: Vec::new(),
+                        start: Some(self.t0.elapsed()),
+                        end: Some(self.t0.elapsed()),
+                        thread: rayon::current_thread_index(),
+                        artifacts: self.pipeline.nodes[v]
+                            .outputs
+                            .iter()
+                            .map(|b| b.artifact)
+                            .collect(),
+                        error: Vec::new(),
+                    };
+                    return record;
+                }
+                Lookup::Miss(d) => detail = d,
+            }
+        }
+        if self.mode[v] == Mode::FromStore {
+            let id = &self.pipeline.nodes[v].id;
+            let mut record = self.failed(
+                v,
+                vec![format!(
+                    "`{id}` is not selected, and the store has no result for its current inputs: \
+                     run it first (add it to the selection, or `--to {id}`)"
+                )],
+            );
+            record.key = Some(parts.key);
+            return record;
+        }
+        let mut reasons = if self.force[v] {
+            vec!["forced".to_string()]
+        } else {
+            memo.explain(v, &parts)
+        };
+        reasons.extend(detail);
+        let changed: Vec<String> = reasons
+            .iter()
+            .filter_map(|r| r.strip_prefix("input `"))
+            .filter_map(|r| r.split('`').next())
+            .map(str::to_string)
+            .collect();
+        if let Err(e) = self.ensure_inputs(v) {
+            return self.failed(v, vec![e]);
+        }
+        self.run_node(v, Some(&parts), reasons, changed)
+    }
+
+    fn failed(&self, _v: usize, error: Vec<String>) -> NodeRecord {
+        NodeRecord {
+            status: NodeStatus::Failed,
+            reason: None,
+            key: None,
+            changed_inputs: Vec::new(),
+            start: Some(self.t0.elapsed()),
+            end: Some(self.t0.elapsed()),
+            thread: rayon::current_thread_index(),
+            artifacts: Vec::new(),
+            error,
+        }
+    }
+
+    /// Run node `v` through the executor; with a store, keep what it produced.
+    fn run_node(
+        &self,
+        v: usize,
+        parts: Option<&super::key::KeyParts>,
+        reasons: Vec<String>,
+        changed_inputs: Vec<String>,
+    ) -> NodeRecord {
+        let node = &self.pipeline.nodes[v];
         self.observer.node_started(self.pipeline, v);
         let span = tracing::info_span!(parent: &self.opts.span, "node", id = %node.id, op = %node.op_name);
         let _entered = span.enter();
         let start = self.t0.elapsed();
-        let mut ctx = NodeContext {
-            pipeline: self.pipeline,
-            node,
-            board: &self.board,
-            run_dir: &self.opts.run_dir,
-            cancel: &self.opts.cancel,
-            written: Vec::new(),
-        };
-        let result = catch_unwind(AssertUnwindSafe(|| node.op.run(&mut ctx)));
-        let written = std::mem::take(&mut ctx.written);
+        let result = self.executor.execute(&self.job(v, false));
         let end = self.t0.elapsed();
-        let error = match result {
-            Ok(Ok(())) => missing_outputs(node, &written, self.pipeline),
-            Ok(Err(e)) => error_chain(e.as_ref()),
-            Err(payload) => vec![format!(
-                "op `{}` panicked: {}",
-                node.op_name,
-                panic_message(&payload)
-            )],
-        };
+        if result.error.is_empty() {
+            if let (Some(memo), Some(parts)) = (&self.memo, parts) {
+                memo.save(v, parts, &self.board, &result, (end - start).as_secs_f64() * 1e3);
+            }
+        }
         NodeRecord {
-            status: if error.is_empty() {
+            status: if result.error.is_empty() {
                 NodeStatus::Ok
             } else {
                 NodeStatus::Failed
             },
-            reason: None,
+            reason: (!reasons.is_empty()).then(|| format!("ran: {}", reasons.join("; "))),
+            key: parts.map(|p| p.key),
+            changed_inputs,
             start: Some(start),
             end: Some(end),
             thread: rayon::current_thread_index(),
-            artifacts: written,
-            error,
+            artifacts: result.written,
+            error: result.error,
         }
     }
-}
 
-/// A successful op must have written every bound output its consumers wait for.
-fn missing_outputs(node: &Node, written: &[usize], pipeline: &Pipeline) -> Vec<String> {
-    let missing: Vec<String> = node
-        .outputs
-        .iter()
-        .filter(|b| !written.contains(&b.artifact))
-        .map(|b| {
-            format!(
-                "`{}` (artifact `{}`)",
-                b.port, pipeline.artifacts[b.artifact].name
-            )
-        })
-        .collect();
-    if missing.is_empty() {
-        Vec::new()
-    } else {
-        vec![format!(
-            "op `{}` finished without writing output {}",
-            node.op_name,
-            missing.join(", ")
-        )]
-    }
-}
-
-/// The error's message and each of its sources.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    let mut chain = vec![e.to_string()];
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let msg = s.to_string();
-        // thiserror messages often embed their source; don't say it twice.
-        if !chain.last().is_some_and(|last| last.ends_with(&msg)) {
-            chain.push(msg);
+    fn job(&self, v: usize, refill: bool) -> Job<'_> {
+        Job {
+            pipeline: self.pipeline,
+            node: v,
+            board: &self.board,
+            run_dir: &self.opts.run_dir,
+            cancel: &self.opts.cancel,
+            refill,
         }
-        cur = s.source();
     }
-    chain
-}
 
-fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(a non-text panic payload)".into()
+    /// Put every input of `v` on the board: loaded from the store when its producer was
+    /// cached; recomputed when the stored value is missing or corrupt.
+    fn ensure_inputs(&self, v: usize) -> Result<(), String> {
+        for b in &self.pipeline.nodes[v].inputs {
+            self.ensure_value(b.artifact)?;
+        }
+        Ok(())
+    }
+
+    fn ensure_value(&self, a: usize) -> Result<(), String> {
+        if self.board.get(a).is_some() {
+            return Ok(());
+        }
+        let Some(memo) = &self.memo else {
+            return Err(format!(
+                "artifact `{}` has no value",
+                self.pipeline.artifacts[a].name
+            ));
+        };
+        let p = self.pipeline.artifacts[a].producer;
+        let _one_at_a_time = self.refill[p].lock().unwrap_or_else(|e| e.into_inner());
+        if self.board.get(a).is_some() {
+            return Ok(());
+        }
+        let miss = match memo.load(a, &self.board) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let producer = &self.pipeline.nodes[p];
+        tracing::warn!(
+            "{miss}: recomputing `{}` for artifact `{}`",
+            producer.id,
+            self.pipeline.artifacts[a].name
+        );
+        for b in &producer.inputs {
+            self.ensure_value(b.artifact)?;
+        }
+        let result = self.executor.execute(&self.job(p, true));
+        if !result.error.is_empty() {
+            return Err(format!(
+                "recomputing `{}` failed: {}",
+                producer.id,
+                result.error.join(": ")
+            ));
+        }
+        if let Some(parts) = memo.key(p, &self.board) {
+            memo.save(p, &parts, &self.board, &result, 0.0);
+        }
+        match self.board.get(a) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "recomputing `{}` did not produce `{}`",
+                producer.id, self.pipeline.artifacts[a].name
+            )),
+        }
     }
 }

@@ -10,7 +10,7 @@ pub use plan::Plan;
 pub use select::Selection;
 pub use suggest::{closest, did_you_mean};
 
-use crate::ops::{ArtifactType, Op, Registry};
+use crate::op::{ArtifactType, Op, Registry};
 use crate::spec::{interpolate, ParamUse, PipelineSpec};
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::HashMap;
@@ -90,6 +90,11 @@ pub struct Node {
     pub op: Arc<dyn Op>,
     /// The `with` table after interpolation.
     pub with: toml::Table,
+    /// The `with` table as written (`"${trees}"`), to name parameters in reasons.
+    pub raw_with: toml::Table,
+    /// The op's behaviour version and whether it reads every parameter (for its key).
+    pub op_version: u32,
+    pub reads_params: bool,
     pub inputs: Vec<Binding>,
     pub outputs: Vec<Binding>,
     /// Output ports the op declares but the pipeline leaves unbound: writes are dropped.
@@ -493,11 +498,15 @@ impl<'s> Builder<'s> {
             .zip(after)
             .map(|((((id, node), op), ((ins, outs), discarded)), after)| {
                 let (op, with) = op.expect("no errors means every op resolved");
+                let spec = registry.get(&node.op);
                 Node {
                     id: id.clone(),
                     op_name: node.op.clone(),
                     op,
                     with,
+                    raw_with: node.with.clone(),
+                    op_version: spec.map_or(1, |s| s.version),
+                    reads_params: spec.is_some_and(|s| s.reads_params),
                     inputs: ins,
                     outputs: outs,
                     discarded_outputs: discarded,

@@ -81,7 +81,7 @@ fn node_lines(n: &PlotNode) -> Vec<String> {
         let mut line = status_word(s).to_string();
         if let (Some(ms), PlotStatus::Ok | PlotStatus::Failed) = (n.duration_ms, s) {
             line.push_str(" · ");
-            line.push_str(&crate::engine::format_ms(ms));
+            line.push_str(&crate::clock::format_ms(ms));
         }
         lines.push(line);
     }

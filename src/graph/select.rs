@@ -22,10 +22,9 @@ impl Selection {
 }
 
 impl Pipeline {
-    /// The nodes a selection runs, as a mask over `self.nodes`.
-    ///
-    /// Until there is a cache, a selected node cannot read an artifact whose producer is
-    /// not selected: that is an error naming both.
+    /// The nodes a selection runs, as a mask over `self.nodes`. With the artifact store,
+    /// what unselected nodes produce comes from it; without, [`Pipeline::check_closed`]
+    /// says which producers must be selected too.
     pub fn select(&self, sel: &Selection) -> Result<Vec<bool>, GraphError> {
         let n = self.nodes.len();
         let mut errors = Vec::new();
@@ -86,6 +85,20 @@ impl Pipeline {
             errors.push(self.diagnostic(None, "the selection matches no node".into(), None));
         }
         if errors.is_empty() {
+            Ok(mask)
+        } else {
+            Err(GraphError::Invalid {
+                file: self.file.clone(),
+                errors,
+            })
+        }
+    }
+
+    /// Without a store, a selected node cannot read an artifact whose producer is not
+    /// selected: an error naming both.
+    pub fn check_closed(&self, mask: &[bool]) -> Result<(), GraphError> {
+        let mut errors = Vec::new();
+        {
             for (i, node) in self.nodes.iter().enumerate().filter(|(i, _)| mask[*i]) {
                 for b in &node.inputs {
                     let art = &self.artifacts[b.artifact];
@@ -94,7 +107,7 @@ impl Pipeline {
                         errors.push(self.diagnostic(
                             Some(&self.nodes[i].id),
                             format!(
-                                "reads `{}`, produced by `{producer}`, which is not selected (there is no cache of earlier runs yet)",
+                                "reads `{}`, produced by `{producer}`, which is not selected (and the run has no artifact store: --no-cache)",
                                 art.name
                             ),
                             Some(format!("add `{producer}` to the selection")),
@@ -104,13 +117,28 @@ impl Pipeline {
             }
         }
         if errors.is_empty() {
-            Ok(mask)
+            Ok(())
         } else {
             Err(GraphError::Invalid {
                 file: self.file.clone(),
                 errors,
             })
         }
+    }
+
+    /// Nodes outside `mask` that some node in it depends on, directly or not.
+    pub fn upstream_of(&self, mask: &[bool]) -> Vec<bool> {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut stack: Vec<usize> = (0..self.nodes.len()).filter(|&i| mask[i]).collect();
+        while let Some(v) = stack.pop() {
+            for &w in self.predecessors(v) {
+                if !seen[w] && !mask[w] {
+                    seen[w] = true;
+                    stack.push(w);
+                }
+            }
+        }
+        seen
     }
 
     fn reachable(&self, start: usize, next: impl Fn(&Pipeline, usize) -> &[usize]) -> Vec<bool> {

@@ -177,7 +177,7 @@ impl FeatureConfig {
         let config: FeatureConfig = toml::from_str(text).map_err(|e| {
             let (line, column) = e
                 .span()
-                .map_or((1, 1), |s| crate::spec::line_column(text, s.start));
+                .map_or((1, 1), |s| crate::textpos::line_column(text, s.start));
             FeatureError::Parse {
                 path: path.into(),
                 line,

@@ -142,7 +142,7 @@ pub struct EquipmentModel {
 }
 
 /// One target's answer for one row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prediction {
     pub target: String,
     pub label: String,

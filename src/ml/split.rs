@@ -70,7 +70,7 @@ impl TestSize {
 }
 
 /// Row indices of each side, ascending, and what was done.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SplitIndices {
     pub train: Vec<usize>,
     pub test: Vec<usize>,

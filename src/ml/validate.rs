@@ -43,14 +43,14 @@ fn default_max_invalid_numeric() -> f64 {
 }
 
 /// One finding.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Issue {
-    pub check: &'static str,
+    pub check: String,
     pub message: String,
 }
 
 /// Numeric column findings.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct NumericCheck {
     pub empty: usize,
     pub invalid: usize,
@@ -59,7 +59,7 @@ pub struct NumericCheck {
 }
 
 /// The result of validation; `valid` is false when any error was found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ValidationReport {
     pub valid: bool,
     pub rows: usize,
@@ -101,7 +101,7 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
         .collect();
     if !missing_columns.is_empty() {
         errors.push(Issue {
-            check: "required_columns",
+            check: "required_columns".into(),
             message: format!(
                 "missing column{} {} (the file has: {})",
                 if missing_columns.len() == 1 { "" } else { "s" },
@@ -117,7 +117,7 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
 
     if rows < rules.min_rows {
         errors.push(Issue {
-            check: "min_rows",
+            check: "min_rows".into(),
             message: format!("{rows} rows; at least {} are needed", rules.min_rows),
         });
     }
@@ -132,7 +132,7 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
         empty_cells.insert(c.clone(), empty);
         if empty > 0 {
             errors.push(Issue {
-                check: "critical_columns",
+                check: "critical_columns".into(),
                 message: format!("critical column `{c}` has {empty} empty cell{}", plural(empty)),
             });
         }
@@ -165,7 +165,7 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
                 .collect();
             let fraction = check.invalid as f64 / filled.max(1) as f64;
             let issue = Issue {
-                check: "numeric_columns",
+                check: "numeric_columns".into(),
                 message: format!(
                     "numeric column `{c}`: {} of {filled} filled cells are not numbers ({:.1}%; first: {})",
                     check.invalid,
@@ -185,7 +185,7 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
     let duplicate_rows = count_duplicates(frame);
     if duplicate_rows > 0 {
         warnings.push(Issue {
-            check: "duplicates",
+            check: "duplicates".into(),
             message: format!(
                 "{duplicate_rows} row{} duplicate an earlier row",
                 plural(duplicate_rows)
@@ -208,7 +208,7 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
         single.sort();
         if !single.is_empty() {
             warnings.push(Issue {
-                check: "target_classes",
+                check: "target_classes".into(),
                 message: format!(
                     "target `{t}`: {} class{} with a single row cannot be on both sides of a split: {}",
                     single.len(),
@@ -323,7 +323,7 @@ mod tests {
         assert_eq!(r.numeric["life"].first_invalid, [(4, "abc".to_string())]);
         assert_eq!(r.duplicate_rows, 1);
         assert_eq!(r.singleton_classes["cat"], ["", "Fan", "Pump"]);
-        let checks: Vec<&str> = r.errors.iter().map(|i| i.check).collect();
+        let checks: Vec<&str> = r.errors.iter().map(|i| i.check.as_str()).collect();
         assert_eq!(checks, ["min_rows", "critical_columns"]);
         // 1 of 4 filled cells invalid: 25% ≤ 50% → a warning.
         assert!(r.warnings.iter().any(|w| w.check == "numeric_columns"));

@@ -1,8 +1,8 @@
 //! `features.engineer`: derive the model's inputs and targets from an inventory.
 
 use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
-use crate::engine::NodeContext;
 use crate::ml::features::{FeatureConfig, Mode};
+use crate::op::NodeContext;
 use polars::prelude::DataFrame;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -25,6 +25,7 @@ pub(crate) fn register(r: &mut Registry) {
                 // Read at build time so a bad feature file fails `dag check`, not the run.
                 let features = FeatureConfig::load(&c.config).map_err(|e| e.to_string())?;
                 Ok(Engineer {
+                    path: c.config.clone(),
                     features,
                     mode: if c.predict { Mode::Predict } else { Mode::Train },
                 })
@@ -56,11 +57,16 @@ pub(crate) fn register(r: &mut Registry) {
 }
 
 struct Engineer {
+    path: PathBuf,
     features: FeatureConfig,
     mode: Mode,
 }
 
 impl Op for Engineer {
+    fn reads(&self) -> Vec<PathBuf> {
+        vec![self.path.clone()]
+    }
+
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let frame = ctx.input::<DataFrame>("table")?;
         let (out, summary) = self.features.apply(&frame, self.mode)?;

@@ -1,8 +1,8 @@
 //! `csv.load` and `csv.write`: tables in and out.
 
 use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
-use crate::engine::NodeContext;
 use crate::ml::table::{self, ColumnType, Encoding};
+use crate::op::NodeContext;
 use indexmap::IndexMap;
 use polars::prelude::*;
 use serde::Deserialize;
@@ -94,6 +94,10 @@ pub(crate) fn register(r: &mut Registry) {
 
 struct Load(LoadConfig);
 impl Op for Load {
+    fn reads(&self) -> Vec<PathBuf> {
+        vec![self.0.path.clone()]
+    }
+
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let loaded = table::read_csv(&self.0.path, &self.0.schema)?;
         if loaded.encoding == Encoding::Windows1252 {
@@ -152,6 +156,10 @@ impl Op for Write {
             self.0.path.clone()
         };
         write_csv(&frame, &path)?;
+        ctx.wrote_file(&path).map_err(|source| IoError::Write {
+            path: path.clone(),
+            source,
+        })?;
         tracing::info!("wrote {} ({} rows)", path.display(), frame.height());
         Ok(())
     }

@@ -1,16 +1,42 @@
 //! The op library: what a node can do.
 //!
-//! An op is registered by name with its ports (typed inputs and outputs) and the fields
-//! of its configuration. Each family of ops lives in its own file; [`Registry::builtin`]
-//! gathers them.
+//! Each family of ops lives in its own file and registers its ops (ports, config,
+//! version) with [`builtin`]. The contract they implement is [`crate::op`].
 
+mod artifacts;
 mod features;
 mod io;
 pub mod model;
 mod plot;
-mod registry;
 mod split;
 pub mod util;
 mod validate;
 
-pub use registry::{short_type_name, ArtifactType, ConfigField, Op, OpError, OpSpec, Port, Registry};
+pub use crate::op::{short_type_name, ArtifactType, ConfigField, Op, OpError, OpSpec, Port, Registry};
+
+use std::sync::OnceLock;
+
+/// The ops nexusml ships with; built once per process.
+pub fn builtin() -> &'static Registry {
+    static BUILTIN: OnceLock<Registry> = OnceLock::new();
+    BUILTIN.get_or_init(|| {
+        let mut r = Registry::empty();
+        io::register(&mut r);
+        validate::register(&mut r);
+        features::register(&mut r);
+        split::register(&mut r);
+        plot::register(&mut r);
+        model::register(&mut r);
+        util::register(&mut r);
+        r
+    })
+}
+
+/// A seed for this node derived from `base` and the node id, so two nodes given the
+/// same base seed still draw different streams, identically on every run.
+pub fn node_seed(ctx: &crate::op::NodeContext<'_>, base: u64, labels: &[&[u8]]) -> u64 {
+    let mut all: Vec<&[u8]> = Vec::with_capacity(labels.len() + 1);
+    all.push(ctx.node_id().as_bytes());
+    all.extend_from_slice(labels);
+    crate::ml::rng::derive_seed(base, &all)
+}

@@ -3,7 +3,6 @@
 
 use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
 use crate::clock::Utc;
-use crate::engine::NodeContext;
 use crate::ml::bundle;
 use crate::ml::features::FeatureConfig;
 use crate::ml::forest::ForestConfig;
@@ -12,6 +11,7 @@ use crate::ml::model::{EquipmentModel, Featurizer, Prediction, FORMAT_VERSION};
 use crate::ml::sparse::Csr;
 use crate::ml::split::SplitIndices;
 use crate::ml::text::TfidfConfig;
+use crate::op::NodeContext;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -36,13 +36,18 @@ pub enum ModelOpError {
     NoTarget(String),
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), OpError> {
-    let json = serde_json::to_vec_pretty(value)?;
-    crate::atomic_file::write_atomic(path, &json).map_err(|source| ModelOpError::Write {
-        path: path.into(),
-        source,
-    })?;
+/// Write a file as this node's (atomically; recorded for the artifact store).
+fn write_file(ctx: &mut NodeContext<'_>, path: &Path, bytes: Vec<u8>) -> Result<(), OpError> {
+    ctx.write_file(path, bytes)
+        .map_err(|source| ModelOpError::Write {
+            path: path.into(),
+            source,
+        })?;
     Ok(())
+}
+
+fn write_json<T: Serialize>(ctx: &mut NodeContext<'_>, path: &Path, value: &T) -> Result<(), OpError> {
+    write_file(ctx, path, serde_json::to_vec_pretty(value)?)
 }
 
 #[derive(Deserialize)]
@@ -101,7 +106,7 @@ fn sample_file() -> String {
 }
 
 /// Where `model.save` put the model.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SavedModel {
     pub model: PathBuf,
     pub metadata: PathBuf,
@@ -224,6 +229,7 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<EvaluationReport>("metrics", "metrics for the metadata").optional())
         .input(Port::new::<SplitIndices>("split", "row counts for the metadata").optional())
         .output(Port::new::<SavedModel>("saved", "the written paths").optional())
+        .reads_params()
         .field(ConfigField::required(
             "output_dir",
             "string",
@@ -346,7 +352,8 @@ impl Op for Evaluate {
             }
         }
         let report = model.evaluation(&table, &[], self.0.top_terms)?;
-        write_json(&ctx.run_dir().join("metrics.json"), &report)?;
+        let path = ctx.run_dir().join("metrics.json");
+        write_json(ctx, &path, &report)?;
         for line in report.table().lines() {
             tracing::info!("{line}");
         }
@@ -378,6 +385,14 @@ struct Metadata<'a> {
 
 struct Save(SaveConfig);
 impl Op for Save {
+    fn reads(&self) -> Vec<PathBuf> {
+        if self.0.data.is_empty() {
+            Vec::new()
+        } else {
+            vec![PathBuf::from(&self.0.data)]
+        }
+    }
+
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let model = ctx.input::<EquipmentModel>("model")?;
         let metrics = ctx.input_opt::<EvaluationReport>("metrics")?;
@@ -391,10 +406,7 @@ impl Op for Save {
         let stem = format!("{}_{}", self.0.model_name, now.compact());
         let path = dir.join(format!("{stem}.nxm"));
         let bytes = bundle::encode(&*model, FORMAT_VERSION)?;
-        crate::atomic_file::write_atomic(&path, &bytes).map_err(|source| ModelOpError::Write {
-            path: path.clone(),
-            source,
-        })?;
+        write_file(ctx, &path, bytes.clone())?;
         let fingerprint = if self.0.data.is_empty() {
             None
         } else {
@@ -430,16 +442,15 @@ impl Op for Save {
             metrics: summary,
         };
         let meta_path = dir.join(format!("{stem}_metadata.json"));
-        write_json(&meta_path, &meta)?;
+        let meta = serde_json::to_vec_pretty(&meta)?;
+        write_file(ctx, &meta_path, meta.clone())?;
         // `_latest` copies, each written whole then renamed: a reader never sees half a file.
         let latest = dir.join(format!("{}_latest.nxm", self.0.model_name));
-        crate::atomic_file::write_atomic(&latest, &bytes).map_err(|source| ModelOpError::Write {
-            path: latest.clone(),
-            source,
-        })?;
-        write_json(
+        write_file(ctx, &latest, bytes.clone())?;
+        write_file(
+            ctx,
             &dir.join(format!("{}_latest_metadata.json", self.0.model_name)),
-            &meta,
+            meta,
         )?;
         tracing::info!(
             "saved model {} ({} bytes) and {}",
@@ -473,6 +484,10 @@ pub fn load_model(path: &Path) -> Result<EquipmentModel, bundle::BundleError> {
 
 struct Load(LoadConfig);
 impl Op for Load {
+    fn reads(&self) -> Vec<PathBuf> {
+        vec![self.0.path.clone()]
+    }
+
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let model = load_model(&self.0.path)?;
         tracing::info!(
@@ -528,8 +543,10 @@ impl Op for PredictOne {
                 p.probability
             );
         }
+        let path = ctx.run_dir().join(&self.0.file);
         write_json(
-            &ctx.run_dir().join(&self.0.file),
+            ctx,
+            &path,
             &serde_json::json!({
                 "record": record,
                 "predictions": predictions,

@@ -2,9 +2,9 @@
 
 use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
 use crate::charts::{bar_chart_png, heatmap_png, top_k_confusion};
-use crate::engine::NodeContext;
 use crate::ml::metrics::EvaluationReport;
 use crate::ml::table::text_column;
+use crate::op::NodeContext;
 use polars::prelude::DataFrame;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -96,6 +96,7 @@ impl Op for Distribution {
             let path = dir.join(format!("distribution_{}.png", file_safe(column)));
             let title = format!("{column}: {} rows, {} classes", values.len(), counts.len());
             bar_chart_png(&path, &title, &counts, self.0.top_n)?;
+            ctx.wrote_file(&path)?;
             tracing::info!("wrote {}", path.display());
         }
         Ok(())
@@ -115,6 +116,7 @@ impl Op for Confusion {
                 t.target, t.accuracy, t.macro_f1, t.rows
             );
             heatmap_png(&path, &title, &labels, &matrix)?;
+            ctx.wrote_file(&path)?;
             tracing::info!("wrote {}", path.display());
         }
         Ok(())

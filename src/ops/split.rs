@@ -1,9 +1,9 @@
 //! `data.split`: train and test tables.
 
 use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
-use crate::engine::NodeContext;
 use crate::ml::split::{from_test_rows, split, SplitIndices, TestSize};
 use crate::ml::table::{take_rows, text_column};
+use crate::op::NodeContext;
 use polars::prelude::DataFrame;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -74,6 +74,14 @@ pub(crate) fn register(r: &mut Registry) {
 
 struct Split(Config);
 impl Op for Split {
+    fn reads(&self) -> Vec<PathBuf> {
+        if self.0.test_rows.is_empty() {
+            Vec::new()
+        } else {
+            vec![PathBuf::from(&self.0.test_rows)]
+        }
+    }
+
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let frame = ctx.input::<DataFrame>("table")?;
         let n = frame.height();

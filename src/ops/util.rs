@@ -2,7 +2,7 @@
 //! every engine path (ordering, parallelism, failure, panics, data flow, determinism).
 
 use super::{ArtifactType, ConfigField, Op, OpError, OpSpec, Port, Registry};
-use crate::engine::NodeContext;
+use crate::op::NodeContext;
 use serde::Deserialize;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -283,7 +283,7 @@ impl Op for Emit {
 struct Random(RandomConfig);
 impl Op for Random {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
-        let mut rng = crate::ml::rng::Rng::new(ctx.derive_seed(self.0.seed, &[]));
+        let mut rng = crate::ml::rng::Rng::new(super::node_seed(ctx, self.0.seed, &[]));
         let values: Vec<Value> = (0..self.0.count).map(|_| Value::from(rng.next_u64())).collect();
         ctx.output("value", Value::Array(values))?;
         Ok(())
@@ -322,7 +322,8 @@ impl Op for Write {
         let inputs: serde_json::Map<String, Value> = inputs_as_json(ctx)?.into_iter().collect();
         let path = ctx.run_dir().join(&self.0);
         let json = serde_json::to_vec_pretty(&Value::Object(inputs))?;
-        crate::atomic_file::write_atomic(&path, &json).map_err(|source| UtilError::Write { path, source })?;
+        ctx.write_file(&path, json)
+            .map_err(|source| UtilError::Write { path, source })?;
         Ok(())
     }
 }

@@ -1,8 +1,8 @@
 //! `data.validate`: check an inventory; in strict mode, stop the pipeline on bad data.
 
 use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
-use crate::engine::NodeContext;
 use crate::ml::validate::{validate, ValidationReport, ValidationRules};
+use crate::op::NodeContext;
 use polars::prelude::DataFrame;
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +79,7 @@ impl Op for Validate {
         let report = validate(&frame, &self.0);
         let path = ctx.run_dir().join("validation.json");
         let json = serde_json::to_vec_pretty(&report)?;
-        crate::atomic_file::write_atomic(&path, &json)
+        ctx.write_file(&path, json)
             .map_err(|source| ValidateError::Write { path, source })?;
         for w in &report.warnings {
             tracing::warn!("validation: {}", w.message);

@@ -109,7 +109,7 @@ impl PipelineSpec {
 /// Turn a toml error into `file:line:column: message`.
 pub(crate) fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> SpecError {
     let (line, column) = match e.span() {
-        Some(span) => line_column(text, span.start),
+        Some(span) => crate::textpos::line_column(text, span.start),
         None => (1, 1),
     };
     SpecError::Parse {
@@ -118,15 +118,6 @@ pub(crate) fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> SpecE
         column,
         message: e.message().trim().to_string(),
     }
-}
-
-/// 1-based line and column (in characters) of a byte offset.
-pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
 }
 
 #[cfg(test)]

@@ -1,11 +1,19 @@
-//! Op trait, port and type descriptions, and the registry of ops by name.
+//! The op contract: what an op is (`Op`), what it declares (`OpSpec`: ports, config
+//! fields, version), the types that flow between ops (`ArtifactType`, with each type's
+//! storage codec) and the registry of ops by name. It knows nothing of graphs, engines
+//! or equipment: `graph` and `engine` build on it, `ops` implements it.
 
-use crate::engine::NodeContext;
+mod artifact;
+mod context;
+
+pub use artifact::{from_json, from_msgpack, to_json, to_msgpack, Artifact, Codec, CodecError};
+pub use context::{NodeContext, NodeIo, PortError, Slot, WrittenFile};
+
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
-use std::any::{Any, TypeId};
+use std::any::TypeId;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// What an op's `run` returns on failure. Each op family has its own `thiserror` enum;
 /// the engine only needs the message and the cause chain.
@@ -14,6 +22,12 @@ pub type OpError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// One step's behaviour. Built once per node from its `with` table, run once per run.
 pub trait Op: Send + Sync {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError>;
+
+    /// Files this op reads (the data file, a config): their contents enter the node's key,
+    /// so an edited file re-runs the node and an untouched one never does.
+    fn reads(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
 }
 
 /// The Rust type of an artifact, named for messages and compared by `TypeId`.
@@ -21,14 +35,16 @@ pub trait Op: Send + Sync {
 pub struct ArtifactType {
     name: &'static str,
     id: Option<TypeId>,
+    codec: Option<Codec>,
 }
 
 impl ArtifactType {
     /// The type `T`, shown by its short name (`Table`, not `nexusml::ml::table::Table`).
-    pub fn of<T: Any + Send + Sync>() -> Self {
+    pub fn of<T: Artifact>() -> Self {
         ArtifactType {
             name: std::any::type_name::<T>(),
             id: Some(TypeId::of::<T>()),
+            codec: Some(Codec::of::<T>()),
         }
     }
 
@@ -36,7 +52,18 @@ impl ArtifactType {
     pub const ANY: ArtifactType = ArtifactType {
         name: "Any",
         id: None,
+        codec: None,
     };
+
+    /// The full Rust type name.
+    pub fn type_name(&self) -> &'static str {
+        self.name
+    }
+
+    /// How values of this type are stored; `None` for `ANY`.
+    pub fn codec(&self) -> Option<&Codec> {
+        self.codec.as_ref()
+    }
 
     /// Short name for messages: `Vec<Table>`, not `alloc::vec::Vec<nexusml::...::Table>`.
     pub fn name(&self) -> String {
@@ -96,7 +123,7 @@ pub struct Port {
 }
 
 impl Port {
-    pub fn new<T: Any + Send + Sync>(name: &'static str, doc: &'static str) -> Self {
+    pub fn new<T: Artifact>(name: &'static str, doc: &'static str) -> Self {
         Port {
             name,
             ty: ArtifactType::of::<T>(),
@@ -169,6 +196,12 @@ pub struct OpSpec {
     /// When set, any output port name is accepted with this type (utility ops).
     pub variadic_outputs: Option<ArtifactType>,
     pub config: Vec<ConfigField>,
+    /// Bumped when the op's behaviour changes: part of every node key, so results of the
+    /// old behaviour are never reused.
+    pub version: u32,
+    /// The op reads the pipeline's whole parameter table (e.g. to record it): all
+    /// parameters then enter its key.
+    pub reads_params: bool,
     build: Box<Builder>,
     lint: Option<Box<Linter>>,
 }
@@ -193,6 +226,8 @@ impl OpSpec {
             variadic_inputs: None,
             variadic_outputs: None,
             config: Vec::new(),
+            version: 1,
+            reads_params: false,
             build: Box::new(move |with: &toml::Table| {
                 let config: C = toml::Value::Table(with.clone())
                     .try_into()
@@ -242,6 +277,18 @@ impl OpSpec {
         self
     }
 
+    /// Set the op's behaviour version (default 1).
+    pub fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// Declare that the op reads the whole parameter table.
+    pub fn reads_params(mut self) -> Self {
+        self.reads_params = true;
+        self
+    }
+
     pub fn field(mut self, field: ConfigField) -> Self {
         self.config.push(field);
         self
@@ -273,22 +320,6 @@ pub struct Registry {
 impl Registry {
     pub fn empty() -> Self {
         Registry { ops: IndexMap::new() }
-    }
-
-    /// The ops nexusml ships with; built once per process.
-    pub fn builtin() -> &'static Registry {
-        static BUILTIN: OnceLock<Registry> = OnceLock::new();
-        BUILTIN.get_or_init(|| {
-            let mut r = Registry::empty();
-            super::io::register(&mut r);
-            super::validate::register(&mut r);
-            super::features::register(&mut r);
-            super::split::register(&mut r);
-            super::plot::register(&mut r);
-            super::model::register(&mut r);
-            super::util::register(&mut r);
-            r
-        })
     }
 
     /// Add an op. A second op of the same name replaces the first.
