@@ -14,7 +14,10 @@
 //!
 //! Reading is bounded: only regular files are opened (never a FIFO, a device such as
 //! `/dev/zero` or a directory), a file larger than [`MAX_FILE_BYTES`] is refused before
-//! it is read, and the payload length in the header is checked without overflow.
+//! it is read, and the payload length in the header is checked without overflow. The
+//! checksum only proves the payload is the one that was written; a crafted file can carry
+//! a valid checksum, so the decoded model is then checked for structure
+//! ([`crate::ml::model_check`]).
 
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
@@ -75,6 +78,12 @@ pub enum BundleError {
     Corrupted { path: PathBuf },
     #[error("{path}: the model payload cannot be decoded: {message}")]
     Decode { path: PathBuf, message: String },
+    #[error("{path} is not a valid model: {source}")]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: crate::ml::model_check::ModelCheckError,
+    },
     #[error("the model cannot be encoded: {0}")]
     Encode(String),
 }
@@ -160,7 +169,8 @@ pub fn save<T: Serialize>(value: &T, version: u32, path: &Path) -> Result<u64, B
     Ok(bytes.len() as u64)
 }
 
-/// Read a model file.
+/// Read a model file (only the container: [`crate::ml::model::load_model_file`] also
+/// checks the model inside).
 pub fn load<T: DeserializeOwned>(path: &Path, supported: u32) -> Result<(T, u32), BundleError> {
     let bytes = read_bounded(path)?;
     decode(&bytes, path, supported)
