@@ -11,14 +11,28 @@
 //!
 //! A truncated file, a flipped bit and a file from a newer nexusml each get their own
 //! error. Files are written to a temporary file and renamed, never half written.
+//!
+//! Reading is bounded: only regular files are opened (never a FIFO, a device such as
+//! `/dev/zero` or a directory), a file larger than [`MAX_FILE_BYTES`] is refused before
+//! it is read, and the payload length in the header is checked without overflow. The
+//! checksum only proves the payload is the one that was written; a crafted file can carry
+//! a valid checksum, so the decoded model is then checked for structure
+//! ([`crate::ml::model_check`]).
 
 use serde::{de::DeserializeOwned, Serialize};
 use sha2::{Digest, Sha256};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 pub const MAGIC: &[u8; 8] = b"NEXUSML\0";
-const HEADER: usize = 20;
-const CHECKSUM: usize = 32;
+/// Bytes before the payload: magic, version, payload length.
+pub const HEADER: usize = 20;
+/// Bytes after the payload: its SHA-256.
+pub const CHECKSUM: usize = 32;
+/// The largest model file [`load`] reads: 4 GiB. The 200-tree model of a 20,000-row
+/// inventory is about 90 MB; a file past this limit is refused before any byte is read
+/// into memory, and a header declaring a larger payload is refused as impossible.
+pub const MAX_FILE_BYTES: u64 = 4 << 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -42,6 +56,18 @@ pub enum BundleError {
         found: u32,
         supported: u32,
     },
+    #[error("{path} is not a regular file ({kind}); a model must be a .nxm file")]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("{path} is {size} bytes, more than a model file may be ({limit} bytes)")]
+    TooLarge { path: PathBuf, size: u64, limit: u64 },
+    #[error(
+        "{path} has an impossible payload length in its header: {declared} bytes (the file is {found} bytes)"
+    )]
+    BadLength {
+        path: PathBuf,
+        declared: u64,
+        found: u64,
+    },
     #[error("{path} is truncated: {expected} bytes expected, {found} present")]
     Truncated {
         path: PathBuf,
@@ -52,6 +78,12 @@ pub enum BundleError {
     Corrupted { path: PathBuf },
     #[error("{path}: the model payload cannot be decoded: {message}")]
     Decode { path: PathBuf, message: String },
+    #[error("{path} is not a valid model: {source}")]
+    Invalid {
+        path: PathBuf,
+        #[source]
+        source: crate::ml::model_check::ModelCheckError,
+    },
     #[error("the model cannot be encoded: {0}")]
     Encode(String),
 }
@@ -95,17 +127,29 @@ pub fn decode<T: DeserializeOwned>(
         });
     }
     let len = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
-    let expected = HEADER as u64 + len + CHECKSUM as u64;
-    if (bytes.len() as u64) < expected {
+    let found = bytes.len() as u64;
+    // No model file holds more than MAX_FILE_BYTES, so a larger length is not a
+    // truncation but a bad header (and the sum below cannot overflow).
+    let expected = (HEADER as u64 + CHECKSUM as u64)
+        .checked_add(len)
+        .filter(|&e| e <= MAX_FILE_BYTES)
+        .ok_or(BundleError::BadLength {
+            path: path(),
+            declared: len,
+            found,
+        })?;
+    if found < expected {
         return Err(BundleError::Truncated {
             path: path(),
             expected,
-            found: bytes.len() as u64,
+            found,
         });
     }
-    let payload = &bytes[HEADER..HEADER + len as usize];
-    let sum = &bytes[HEADER + len as usize..expected as usize];
-    if Sha256::digest(payload).as_slice() != sum || bytes.len() as u64 != expected {
+    // `expected <= found = bytes.len()`, so these fit in usize.
+    let end = HEADER + len as usize;
+    let payload = &bytes[HEADER..end];
+    let sum = &bytes[end..end + CHECKSUM];
+    if Sha256::digest(payload).as_slice() != sum || found != expected {
         return Err(BundleError::Corrupted { path: path() });
     }
     let value = rmp_serde::from_slice(payload).map_err(|e| BundleError::Decode {
@@ -125,13 +169,80 @@ pub fn save<T: Serialize>(value: &T, version: u32, path: &Path) -> Result<u64, B
     Ok(bytes.len() as u64)
 }
 
-/// Read a model file.
+/// Read a model file (only the container: [`crate::ml::model::load_model_file`] also
+/// checks the model inside).
 pub fn load<T: DeserializeOwned>(path: &Path, supported: u32) -> Result<(T, u32), BundleError> {
-    let bytes = std::fs::read(path).map_err(|source| BundleError::Read {
+    let bytes = read_bounded(path)?;
+    decode(&bytes, path, supported)
+}
+
+/// A file's bytes, if it is a regular file of at most [`MAX_FILE_BYTES`]. The type is
+/// checked before opening (opening a FIFO would wait for a writer) and again on the
+/// opened file; the read stops after the limit whatever the file claims.
+pub fn read_bounded(path: &Path) -> Result<Vec<u8>, BundleError> {
+    let read_err = |source| BundleError::Read {
         path: path.into(),
         source,
-    })?;
-    decode(&bytes, path, supported)
+    };
+    check_regular(path, &std::fs::metadata(path).map_err(read_err)?)?;
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    check_regular(path, &meta)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        // The file grew after it was checked; it is at least this large.
+        return Err(BundleError::TooLarge {
+            path: path.into(),
+            size: bytes.len() as u64,
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    Ok(bytes)
+}
+
+fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), BundleError> {
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        return Err(BundleError::NotAFile {
+            path: path.into(),
+            kind: file_kind(&kind),
+        });
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(BundleError::TooLarge {
+            path: path.into(),
+            size: meta.len(),
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    Ok(())
+}
+
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else {
+        "not a file"
+    }
 }
 
 /// SHA-256 of a file, as hex (the training data's fingerprint).
@@ -189,6 +300,20 @@ mod tests {
             "m.nxm is model format version 9, newer than this nexusml reads (up to 1); upgrade nexusml"
         );
 
+        // A length near 2^64 must not overflow into a bogus slice.
+        for declared in [u64::MAX, u64::MAX - 19, MAX_FILE_BYTES] {
+            let mut huge = bytes.clone();
+            huge[12..20].copy_from_slice(&declared.to_le_bytes());
+            let e = decode::<Thing>(&huge, p, 1).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "m.nxm has an impossible payload length in its header: {declared} bytes (the file is {} bytes)",
+                    bytes.len()
+                )
+            );
+        }
+
         let e = decode::<Thing>(b"PK\x03\x04 a zip file", p, 1).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -203,5 +328,22 @@ mod tests {
         save(&thing(), 1, &p).unwrap();
         assert_eq!(load::<Thing>(&p, 1).unwrap().0, thing());
         assert_eq!(sha256_file(&p).unwrap().len(), 64);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_what_is_not_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = load::<Thing>(dir.path(), 1).unwrap_err();
+        assert!(
+            e.to_string()
+                .ends_with("is not a regular file (a directory); a model must be a .nxm file"),
+            "{e}"
+        );
+        let e = load::<Thing>(Path::new("/dev/zero"), 1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero is not a regular file (a character device); a model must be a .nxm file"
+        );
     }
 }

@@ -6,6 +6,7 @@ pub mod features;
 pub mod forest;
 pub mod metrics;
 pub mod model;
+pub mod model_check;
 pub mod rng;
 pub mod scale;
 pub mod search;

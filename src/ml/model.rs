@@ -14,6 +14,21 @@ use std::collections::HashMap;
 /// The model file format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Read a model file: the container ([`super::bundle::load`]: bounded read, header,
+/// checksum, decoding), then the model's structure ([`EquipmentModel::validate`]), then
+/// the lookups that are not stored. Every way of loading a model goes through here.
+pub fn load_model_file(path: &std::path::Path) -> Result<EquipmentModel, super::bundle::BundleError> {
+    let (mut model, _version): (EquipmentModel, u32) = super::bundle::load(path, FORMAT_VERSION)?;
+    model
+        .validate()
+        .map_err(|source| super::bundle::BundleError::Invalid {
+            path: path.into(),
+            source,
+        })?;
+    model.restore();
+    Ok(model)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error(transparent)]

@@ -477,9 +477,7 @@ fn sha2_digest(bytes: &[u8]) -> Vec<u8> {
 
 /// Read a model file.
 pub fn load_model(path: &Path) -> Result<EquipmentModel, bundle::BundleError> {
-    let (mut model, _version): (EquipmentModel, u32) = bundle::load(path, FORMAT_VERSION)?;
-    model.restore();
-    Ok(model)
+    crate::ml::model::load_model_file(path)
 }
 
 struct Load(LoadConfig);

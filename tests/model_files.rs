@@ -1,0 +1,402 @@
+//! Crafted model files: each has a valid checksum (or is not a file at all), and each must
+//! be refused with an error naming the problem: never a panic, a hang or a model that
+//! answers garbage.
+
+mod small_model;
+
+use nexusml::ml::bundle::{self, BundleError, MAX_FILE_BYTES};
+use nexusml::ml::model::{load_model_file, EquipmentModel, FORMAT_VERSION};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The valid model every case starts from (trained once): 4 trees per forest.
+fn base() -> &'static EquipmentModel {
+    static MODEL: OnceLock<EquipmentModel> = OnceLock::new();
+    MODEL.get_or_init(|| small_model::train(120, 4))
+}
+
+/// Load `path` on another thread: an error or a model within a few seconds, or fail.
+fn load(path: &Path) -> Result<EquipmentModel, BundleError> {
+    let (tx, rx) = mpsc::channel();
+    let p = path.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(load_model_file(&p));
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(result) => result,
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("loading {} hangs", path.display()),
+        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("loading {} panics", path.display()),
+    }
+}
+
+/// Write `bytes` as a model file and load it; the error's message.
+fn load_bytes(name: &str, bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).unwrap();
+    match load(&path) {
+        Ok(_) => panic!("{name}: a crafted model loaded"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// A copy of the valid model, changed by `edit`, encoded with a valid checksum, loaded.
+fn crafted(name: &str, edit: impl FnOnce(&mut EquipmentModel)) -> String {
+    let mut model = base().clone();
+    edit(&mut model);
+    load_bytes(name, &bundle::encode(&model, FORMAT_VERSION).unwrap())
+}
+
+fn assert_has(message: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(message.contains(p), "expected `{p}` in: {message}");
+    }
+}
+
+/// The first internal (split) node of a tree.
+fn first_split(model: &EquipmentModel, forest: usize, tree: usize) -> usize {
+    model.forests[forest].forest.trees[tree]
+        .nodes
+        .iter()
+        .position(|n| n.feature != u32::MAX)
+        .expect("the tree splits")
+}
+
+#[test]
+fn the_valid_model_loads_and_predicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("good.nxm");
+    bundle::save(base(), FORMAT_VERSION, &path).unwrap();
+    let model = load(&path).unwrap();
+    let answers = model.predict_record(&small_model::record());
+    assert_eq!(answers.len(), model.features.targets.len());
+    for a in &answers {
+        assert!((0.0..=1.0).contains(&a.probability), "{a:?}");
+    }
+}
+
+#[test]
+fn a_tree_whose_root_points_to_itself() {
+    let e = crafted("self_loop.nxm", |m| {
+        assert_eq!(first_split(m, 0, 3), 0);
+        m.forests[0].forest.trees[3].nodes[0].left = 0;
+    });
+    assert_eq!(
+        e.rsplit_once(" is not a valid model: ").unwrap().1,
+        "forest 0 (category_name), tree 3, node 0: left child 0 points back to node 0 or an earlier node"
+    );
+}
+
+#[test]
+fn a_node_pointing_back_to_an_ancestor() {
+    let mut at = 0;
+    let e = crafted("cycle.nxm", |m| {
+        let tree = &mut m.forests[1].forest.trees[0];
+        at = (1..tree.nodes.len())
+            .find(|&j| tree.nodes[j].feature != u32::MAX)
+            .expect("a split below the root");
+        tree.nodes[at].right = 0;
+    });
+    assert_has(
+        &e,
+        &[&format!(
+            "is not a valid model: forest 1 (uniformat_code), tree 0, node {at}: right child 0 points back to node {at} or an earlier node"
+        )],
+    );
+}
+
+#[test]
+fn a_child_out_of_range() {
+    let e = crafted("child_range.nxm", |m| {
+        let tree = &mut m.forests[0].forest.trees[1];
+        tree.nodes[0].right = tree.nodes.len() as u32 + 5;
+    });
+    assert_has(
+        &e,
+        &[
+            "forest 0 (category_name), tree 1, node 0: right child ",
+            " is out of range (the tree has ",
+        ],
+    );
+}
+
+#[test]
+fn a_child_shared_by_two_nodes() {
+    let (mut at, mut child) = (0, 0);
+    let e = crafted("shared.nxm", |m| {
+        let tree = &mut m.forests[0].forest.trees[0];
+        at = (1..tree.nodes.len())
+            .find(|&j| tree.nodes[j].feature != u32::MAX)
+            .expect("a split below the root");
+        child = tree.nodes[at].left;
+        tree.nodes[0].right = child;
+    });
+    assert_has(
+        &e,
+        &[&format!(
+            "forest 0 (category_name), tree 0: node {child} is a child of both node 0 and node {at}"
+        )],
+    );
+    let e = crafted("same.nxm", |m| {
+        let root = &mut m.forests[0].forest.trees[0].nodes[0];
+        root.right = root.left;
+    });
+    assert_has(
+        &e,
+        &["forest 0 (category_name), tree 0, node 0: both children are node 1"],
+    );
+}
+
+#[test]
+fn a_node_no_node_points_to() {
+    let mut n = 0;
+    let e = crafted("orphan.nxm", |m| {
+        let tree = &mut m.forests[0].forest.trees[0];
+        n = tree.nodes.len();
+        tree.nodes.push(tree.nodes[n - 1]);
+    });
+    assert_has(
+        &e,
+        &[&format!(
+            "forest 0 (category_name), tree 0: node {n} is not reachable from the root (no node points to it)"
+        )],
+    );
+}
+
+#[test]
+fn a_feature_out_of_range() {
+    let mut n_features = 0;
+    let e = crafted("feature.nxm", |m| {
+        n_features = m.featurizer.n_features();
+        m.forests[2].forest.trees[0].nodes[0].feature = n_features as u32 + 7;
+    });
+    assert_has(
+        &e,
+        &[&format!(
+            "forest 2 (mcaa_system_category), tree 0, node 0: splits on feature {}, but the model has {n_features} features",
+            n_features + 7
+        )],
+    );
+}
+
+#[test]
+fn a_class_out_of_range() {
+    let mut n = 0;
+    let e = crafted("class.nxm", |m| {
+        n = m.forests[0].forest.n_classes;
+        m.forests[0].forest.trees[2].leaf_class[0] = n as u32;
+    });
+    assert_has(
+        &e,
+        &[&format!(
+            "forest 0 (category_name), tree 2: leaf entry 0 names class {n}, but the forest has {n} classes"
+        )],
+    );
+}
+
+#[test]
+fn a_leaf_out_of_range() {
+    let e = crafted("leaf.nxm", |m| {
+        let tree = &mut m.forests[0].forest.trees[0];
+        let leaf = tree.nodes.iter().position(|n| n.feature == u32::MAX).unwrap();
+        tree.nodes[leaf].right = tree.leaf_class.len() as u32 + 1;
+    });
+    assert_has(
+        &e,
+        &[
+            "forest 0 (category_name), tree 0, node ",
+            "are outside the leaf tables (",
+        ],
+    );
+}
+
+#[test]
+fn a_leaf_probability_that_is_nan() {
+    let e = crafted("nan.nxm", |m| {
+        m.forests[0].forest.trees[0].leaf_prob[0] = f32::NAN
+    });
+    assert_has(&e, &["tree 0: leaf entry 0 has probability NaN, outside [0, 1]"]);
+}
+
+#[test]
+fn an_empty_tree() {
+    let e = crafted("empty_tree.nxm", |m| m.forests[3].forest.trees[1].nodes.clear());
+    assert_has(
+        &e,
+        &["forest 3 (Equipment_Type = System_Subtype), tree 1: the tree has no nodes"],
+    );
+}
+
+#[test]
+fn zero_classes() {
+    let e = crafted("zero_classes.nxm", |m| m.forests[0].forest.n_classes = 0);
+    assert_has(&e, &["forest 0 (category_name): no classes (n_classes = 0)"]);
+    let e = crafted("no_labels.nxm", |m| m.forests[0].classes.clear());
+    assert_has(
+        &e,
+        &[
+            "forest 0 (category_name): n_classes is ",
+            " but 0 class labels are stored",
+        ],
+    );
+}
+
+#[test]
+fn zero_trees() {
+    let e = crafted("zero_trees.nxm", |m| m.forests[1].forest.trees.clear());
+    assert_has(&e, &["forest 1 (uniformat_code): no trees"]);
+}
+
+#[test]
+fn no_forests() {
+    let e = crafted("no_forests.nxm", |m| m.forests.clear());
+    assert_has(&e, &["is not a valid model: the model has no forests"]);
+}
+
+#[test]
+fn a_target_without_a_forest() {
+    let e = crafted("missing_forest.nxm", |m| {
+        m.forests.remove(1);
+    });
+    assert_has(&e, &["target `uniformat_code` has no forest"]);
+    let e = crafted("no_targets.nxm", |m| m.features.targets.clear());
+    assert_has(&e, &["is not a valid model: feature config: `targets` is empty"]);
+}
+
+#[test]
+fn inconsistent_vocabulary_idf_and_scaler() {
+    let mut terms = 0;
+    let e = crafted("idf.nxm", |m| {
+        terms = m.featurizer.tfidf.terms.len();
+        m.featurizer.tfidf.idf.pop();
+    });
+    assert_has(
+        &e,
+        &[&format!(
+            "the TF-IDF vocabulary has {terms} terms but {} idf weights",
+            terms - 1
+        )],
+    );
+    // Terms added without retraining: the forests no longer match the featurizer.
+    let e = crafted("terms.nxm", |m| {
+        m.featurizer.tfidf.terms.push("zzz".into());
+        m.featurizer.tfidf.idf.push(1.0);
+    });
+    assert_has(
+        &e,
+        &[&format!(
+            "forest 0 (category_name): the forest was trained on {} features but the featurizer makes {}",
+            terms + 1,
+            terms + 2
+        )],
+    );
+    let e = crafted("scaler.nxm", |m| m.featurizer.scaler.mean.push(0.0));
+    assert!(
+        e.ends_with(": the scaler has 2 means for 1 numeric column"),
+        "{e}"
+    );
+    let e = crafted("scale0.nxm", |m| m.featurizer.scaler.scale[0] = 0.0);
+    assert_has(
+        &e,
+        &["the scaler's scale for numeric column `service_life` is 0; it must be a finite positive number"],
+    );
+    let e = crafted("ngram.nxm", |m| m.featurizer.tfidf.config.ngram_min = 0);
+    assert_has(
+        &e,
+        &["is not a valid model: invalid TF-IDF settings: n-gram range (0, 3) must satisfy 1 <= min <= max"],
+    );
+}
+
+#[test]
+fn a_payload_length_near_two_to_the_64() {
+    let good = bundle::encode(base(), FORMAT_VERSION).unwrap();
+    for declared in [u64::MAX, u64::MAX - 19, u64::MAX - 52, 1 << 63, MAX_FILE_BYTES] {
+        let mut bytes = good.clone();
+        bytes[12..20].copy_from_slice(&declared.to_le_bytes());
+        let e = load_bytes("huge_length.nxm", &bytes);
+        assert_has(
+            &e,
+            &[&format!(
+                "huge_length.nxm has an impossible payload length in its header: {declared} bytes (the file is {} bytes)",
+                good.len()
+            )],
+        );
+    }
+    // A plausible length the file does not have is a truncation.
+    let mut bytes = good.clone();
+    bytes[12..20].copy_from_slice(&(good.len() as u64).to_le_bytes());
+    let e = load_bytes("long.nxm", &bytes);
+    assert_has(
+        &e,
+        &[&format!(
+            "is truncated: {} bytes expected, {} present",
+            good.len() + 52,
+            good.len()
+        )],
+    );
+}
+
+#[test]
+fn a_file_larger_than_the_limit_is_not_read() {
+    // A sparse file: no disk space used, and it must be refused before any byte is read.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.nxm");
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(MAX_FILE_BYTES + 1)
+        .unwrap();
+    let e = load(&path).unwrap_err().to_string();
+    assert_has(
+        &e,
+        &[&format!(
+            "huge.nxm is {} bytes, more than a model file may be ({MAX_FILE_BYTES} bytes)",
+            MAX_FILE_BYTES + 1
+        )],
+    );
+}
+
+#[test]
+fn a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = load(dir.path()).unwrap_err().to_string();
+    assert_has(
+        &e,
+        &["is not a regular file (a directory); a model must be a .nxm file"],
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn dev_zero() {
+    let e = load(Path::new("/dev/zero")).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "/dev/zero is not a regular file (a character device); a model must be a .nxm file"
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo: PathBuf = dir.path().join("model.nxm");
+    let status = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success());
+    // Opening a FIFO for reading waits for a writer: the load must not get that far.
+    let e = load(&fifo).unwrap_err().to_string();
+    assert_has(
+        &e,
+        &["model.nxm is not a regular file (a FIFO); a model must be a .nxm file"],
+    );
+}
+
+#[test]
+fn a_missing_file() {
+    let e = load(Path::new("no/such/model.nxm")).unwrap_err().to_string();
+    assert_has(&e, &["cannot read model no/such/model.nxm: "]);
+}
