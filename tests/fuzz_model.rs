@@ -17,7 +17,6 @@ use nexusml::graph::Pipeline;
 use nexusml::ml::bundle::{self, BundleError, CHECKSUM, HEADER};
 use nexusml::ml::model::{EquipmentModel, FORMAT_VERSION};
 use nexusml::ml::rng::Rng;
-use nexusml::ops::Registry;
 use nexusml::spec::PipelineSpec;
 use sha2::{Digest, Sha256};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -387,7 +386,7 @@ fn pipeline_specs_never_panic() {
     let seed = env_or("NEXUSML_FUZZ_SEED", 1);
     let original =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("dags/train.toml")).unwrap();
-    let registry = Registry::builtin();
+    let registry = nexusml::ops::builtin();
     let limit = Duration::from_secs(30 + iters as u64 / 50);
     let t0 = Instant::now();
     let counts = guarded("pipeline fuzz", limit, move |progress| {

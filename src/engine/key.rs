@@ -13,10 +13,12 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// What a node's key is computed from; kept in its manifest to explain the next miss.
+/// A node's key, and what it is computed from (built only when needed: on a miss, to
+/// store it and to explain the next one).
 pub struct KeyParts {
     pub key: Digest,
-    pub components: Value,
+    inputs: Vec<Digest>,
+    files: Vec<(PathBuf, Option<Digest>)>,
 }
 
 /// `1 (nexusml 0.1.0)`: an op's behaviour version within this build.
@@ -29,8 +31,15 @@ pub fn canonical(value: &toml::Value) -> Value {
     serde_json::to_value(value).unwrap_or(Value::Null)
 }
 
+/// Length-prefixed fields, so no two different sequences hash alike.
+fn field(h: &mut blake3::Hasher, bytes: &[u8]) {
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
 /// The key of node `v` given the digests of its inputs (by binding order) and of the
-/// files it reads (`None`: unreadable; the op will say why when it runs).
+/// files it reads (`None`: unreadable; the op will say why when it runs). Only what
+/// decides the result goes in: not node or artifact names.
 pub fn node_key(
     pipeline: &Pipeline,
     v: usize,
@@ -40,53 +49,70 @@ pub fn node_key(
     op_version_number: u32,
 ) -> KeyParts {
     let node = &pipeline.nodes[v];
-    let config = canonical(&toml::Value::Table(node.with.clone()));
-    let params = if reads_params {
-        canonical(&toml::Value::Table(pipeline.params.clone()))
-    } else {
-        Value::Null
-    };
-    let mut input_digests = Map::new();
-    let mut input_detail = Map::new();
+    let mut h = blake3::Hasher::new();
+    h.update(&SCHEMA.to_le_bytes());
+    field(&mut h, node.op_name.as_bytes());
+    field(&mut h, op_version(op_version_number).as_bytes());
+    field(&mut h, node.canonical_with.as_bytes());
     for (b, d) in node.inputs.iter().zip(inputs) {
-        let art = &pipeline.artifacts[b.artifact];
-        input_digests.insert(b.port.clone(), json!(d.hex()));
-        input_detail.insert(
-            b.port.clone(),
-            json!({"artifact": art.name, "producer": pipeline.nodes[art.producer].id, "digest": d.hex()}),
+        field(&mut h, b.port.as_bytes());
+        h.update(&d.0);
+    }
+    for (p, d) in files {
+        field(&mut h, p.as_os_str().as_encoded_bytes());
+        field(&mut h, d.as_ref().map_or(&b"unreadable"[..], |d| &d.0[..]));
+    }
+    if reads_params {
+        field(
+            &mut h,
+            canonical(&toml::Value::Table(pipeline.params.clone()))
+                .to_string()
+                .as_bytes(),
         );
     }
-    let file_digests: Map<String, Value> = files
-        .iter()
-        .map(|(p, d)| {
-            (
-                p.display().to_string(),
-                d.map_or(json!("unreadable"), |d| json!(d.hex())),
-            )
+    KeyParts {
+        key: Digest(*h.finalize().as_bytes()),
+        inputs: inputs.to_vec(),
+        files: files.to_vec(),
+    }
+}
+
+impl KeyParts {
+    /// What the key was made of, by name, for the manifest and for reasons.
+    pub fn components(&self, pipeline: &Pipeline, v: usize) -> Value {
+        let node = &pipeline.nodes[v];
+        let mut inputs = Map::new();
+        for (b, d) in node.inputs.iter().zip(&self.inputs) {
+            let art = &pipeline.artifacts[b.artifact];
+            inputs.insert(
+                b.port.clone(),
+                json!({"artifact": art.name, "producer": pipeline.nodes[art.producer].id, "digest": d.hex()}),
+            );
+        }
+        let files: Map<String, Value> = self
+            .files
+            .iter()
+            .map(|(p, d)| {
+                (
+                    p.display().to_string(),
+                    d.map_or(json!("unreadable"), |d| json!(d.hex())),
+                )
+            })
+            .collect();
+        json!({
+            "schema": SCHEMA,
+            "op": node.op_name,
+            "op_version": op_version(node.op_version),
+            "config": canonical(&toml::Value::Table(node.with.clone())),
+            "inputs": inputs,
+            "files": files,
+            "params": if node.reads_params {
+                canonical(&toml::Value::Table(pipeline.params.clone()))
+            } else {
+                Value::Null
+            },
         })
-        .collect();
-    let version = op_version(op_version_number);
-    // Only what decides the result goes into the key: not node or artifact names.
-    let material = json!({
-        "schema": SCHEMA,
-        "op": node.op_name,
-        "op_version": version,
-        "config": config,
-        "inputs": input_digests,
-        "files": file_digests,
-        "params": params,
-    });
-    let key = Digest::of(material.to_string().as_bytes());
-    let components = json!({
-        "schema": SCHEMA,
-        "op": node.op_name,
-        "op_version": version,
-        "config": config,
-        "inputs": input_detail,
-        "files": file_digests,
-        "params": params,
-    });
-    KeyParts { key, components }
+    }
 }
 
 /// `with` fields written as exactly `"${name}"`, by dotted path: a change there is

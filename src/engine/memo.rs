@@ -209,7 +209,7 @@ impl<'a> Memo<'a> {
             pipeline: self.pipeline.name.clone(),
             node: node.id.clone(),
             op: node.op_name.clone(),
-            components: parts.components.clone(),
+            components: parts.components(self.pipeline, v),
             outputs,
             files,
             created_at: Utc::now().rfc3339(),
@@ -259,7 +259,7 @@ impl<'a> Memo<'a> {
             None => vec!["never run".into()],
             Some(k) if k == parts.key => Vec::new(),
             Some(k) => match self.store.peek_manifest(&k) {
-                Some(m) => explain(node, &parts.components, &m.components),
+                Some(m) => explain(node, &parts.components(self.pipeline, v), &m.components),
                 None => vec!["its last result is no longer in the store".into()],
             },
         }

@@ -92,6 +92,8 @@ pub struct Node {
     pub with: toml::Table,
     /// The `with` table as written (`"${trees}"`), to name parameters in reasons.
     pub raw_with: toml::Table,
+    /// `with` as canonical JSON (sorted keys): what the node's key hashes.
+    pub canonical_with: String,
     /// The op's behaviour version and whether it reads every parameter (for its key).
     pub op_version: u32,
     pub reads_params: bool,
@@ -499,11 +501,16 @@ impl<'s> Builder<'s> {
             .map(|((((id, node), op), ((ins, outs), discarded)), after)| {
                 let (op, with) = op.expect("no errors means every op resolved");
                 let spec = registry.get(&node.op);
+                // Through serde_json's key-sorted map: key order in the file does not matter.
+                let canonical_with = serde_json::to_value(&with)
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
                 Node {
                     id: id.clone(),
                     op_name: node.op.clone(),
                     op,
                     with,
+                    canonical_with,
                     raw_with: node.with.clone(),
                     op_version: spec.map_or(1, |s| s.version),
                     reads_params: spec.is_some_and(|s| s.reads_params),

@@ -58,6 +58,14 @@ impl Manifest {
     }
 }
 
+/// A manifest without its key components: what answering a node needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ManifestHead {
+    pub key: Digest,
+    pub outputs: BTreeMap<String, BlobRef>,
+    pub files: Vec<FileRef>,
+}
+
 /// A finished run: which key each node had. The newest runs are `cache gc`'s roots.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {

@@ -21,7 +21,7 @@ mod gc;
 mod manifest;
 
 pub use gc::{GcOptions, GcReport, StoreInfo};
-pub use manifest::{BlobRef, FileBase, FileRef, Manifest, RunRecord};
+pub use manifest::{BlobRef, FileBase, FileRef, Manifest, ManifestHead, RunRecord};
 
 use std::fmt;
 use std::fs::File;
@@ -75,9 +75,11 @@ impl Digest {
     }
 
     pub fn hex(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut s = String::with_capacity(64);
         for b in self.0 {
-            s.push_str(&format!("{b:02x}"));
+            s.push(HEX[(b >> 4) as usize] as char);
+            s.push(HEX[(b & 15) as usize] as char);
         }
         s
     }
@@ -294,9 +296,10 @@ impl Store {
         Ok(bytes)
     }
 
-    /// The manifest stored under `key`, if any (an unreadable one is a miss, with a warning).
+    /// The manifest stored under `key`, if any (an unreadable one is a miss, with a warning),
+    /// without the key components (the hit path does not need them).
     /// A hit is noted in this run's lease first, so gc cannot take it away mid-run.
-    pub fn get_manifest(&self, key: &Digest) -> Option<Manifest> {
+    pub fn get_manifest(&self, key: &Digest) -> Option<ManifestHead> {
         let _gate = self.gate.enter();
         let path = self.manifest_path(key);
         let bytes = match std::fs::read(&path) {
@@ -307,7 +310,7 @@ impl Store {
                 return None;
             }
         };
-        match serde_json::from_slice::<Manifest>(&bytes) {
+        match serde_json::from_slice::<ManifestHead>(&bytes) {
             Ok(m) if m.key == *key => {
                 if let Err(e) = self.lease_note(&format!("m {key}\n")) {
                     tracing::warn!("{e}");
