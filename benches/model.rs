@@ -1,32 +1,23 @@
 //! The model on a 20,000-row generated inventory (the size of the scikit-learn
 //! comparison): training (TF-IDF + every forest), batch prediction, single-record latency.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use nexusml::ml::features::{FeatureConfig, Mode};
+use nexusml::ml::features::FeatureConfig;
 use nexusml::ml::forest::{ForestConfig, Learner};
 use nexusml::ml::model::{EquipmentModel, Featurizer};
 use nexusml::ml::split::{split, TestSize};
-use nexusml::ml::synth::{write_inventory, SynthOptions};
-use nexusml::ml::table::{read_csv, take_rows};
+use nexusml::ml::table::take_rows;
 use nexusml::ml::text::TfidfConfig;
 use polars::prelude::DataFrame;
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 
 /// A generated inventory of `rows` rows, engineered and split 70/30 as the train
 /// pipeline does: (feature config, training rows, test rows).
 fn inventory(rows: usize) -> (FeatureConfig, DataFrame, DataFrame) {
-    let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("inventory.csv");
-    write_inventory(&SynthOptions { rows, seed: 42 }, &csv).unwrap();
-    let features = FeatureConfig::load(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/dags/features.toml"
-    )))
-    .unwrap();
-    let raw = read_csv(&csv, &Default::default()).unwrap().frame;
-    let (engineered, _) = features.apply(&raw, Mode::Train).unwrap();
+    let (features, engineered, _) = common::engineered_inventory(rows);
     let s = split(engineered.height(), TestSize::Fraction(0.3), 42, None).unwrap();
     let train = take_rows(&engineered, &s.train).unwrap();
     let test = take_rows(&engineered, &s.test).unwrap();

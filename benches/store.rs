@@ -7,14 +7,13 @@
 //! * `store_overhead`: the 10,000-node no-op lattice with a cold store (every node runs
 //!   and is stored) and a warm one (every node answered from the store).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use nexusml::engine::{run_on, RunOptions, RunStatus, Silent};
 use nexusml::graph::Pipeline;
-use nexusml::ml::features::{FeatureConfig, Mode};
 use nexusml::ml::forest::ForestConfig;
 use nexusml::ml::model::{EquipmentModel, Featurizer};
-use nexusml::ml::synth::{write_inventory, SynthOptions};
-use nexusml::ml::table::read_csv;
 use nexusml::ml::text::TfidfConfig;
 use nexusml::op::Artifact;
 use nexusml::spec::PipelineSpec;
@@ -57,15 +56,7 @@ fn round_trip(c: &mut Criterion) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
     let dir = tempfile::tempdir().unwrap();
-    let csv = dir.path().join("inventory.csv");
-    write_inventory(&SynthOptions { rows, seed: 42 }, &csv).unwrap();
-    let features = FeatureConfig::load(Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/dags/features.toml"
-    )))
-    .unwrap();
-    let raw = read_csv(&csv, &Default::default()).unwrap().frame;
-    let (engineered, _) = features.apply(&raw, Mode::Train).unwrap();
+    let (features, engineered, csv_bytes) = common::engineered_inventory(rows);
     let (featurizer, x) = Featurizer::fit(&engineered, &features, &TfidfConfig::default()).unwrap();
     let model = EquipmentModel::fit(
         &engineered,
@@ -81,7 +72,7 @@ fn round_trip(c: &mut Criterion) {
     let model_blob = model.encode().unwrap();
     eprintln!(
         "{rows} rows: CSV {} bytes; engineered table {} columns as Arrow IPC {} bytes; model {} bytes",
-        std::fs::metadata(&csv).unwrap().len(),
+        csv_bytes,
         engineered.width(),
         table_blob.len(),
         model_blob.len()
