@@ -427,7 +427,7 @@ impl<'a> State<'a> {
         };
         let Some(parts) = memo.key(v, &self.board) else {
             // Unreachable: every producer finished before its consumers start.
-            return self.failed(v, vec!["an input has no digest".into()]);
+            return self.failed(vec!["an input has no digest".into()]);
         };
         let mut detail = None;
         if !self.force[v] {
@@ -459,13 +459,10 @@ impl<'a> State<'a> {
         }
         if self.mode[v] == Mode::FromStore {
             let id = &self.pipeline.nodes[v].id;
-            let mut record = self.failed(
-                v,
-                vec![format!(
-                    "`{id}` is not selected, and the store has no result for its current inputs: \
+            let mut record = self.failed(vec![format!(
+                "`{id}` is not selected, and the store has no result for its current inputs: \
                      run it first (add it to the selection, or `--to {id}`)"
-                )],
-            );
+            )]);
             record.key = Some(parts.key);
             return record;
         }
@@ -482,12 +479,12 @@ impl<'a> State<'a> {
             .map(str::to_string)
             .collect();
         if let Err(e) = self.ensure_inputs(v) {
-            return self.failed(v, vec![e]);
+            return self.failed(vec![e]);
         }
         self.run_node(v, Some(&parts), reasons, changed)
     }
 
-    fn failed(&self, _v: usize, error: Vec<String>) -> NodeRecord {
+    fn failed(&self, error: Vec<String>) -> NodeRecord {
         NodeRecord {
             status: NodeStatus::Failed,
             reason: None,
