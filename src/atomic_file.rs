@@ -43,6 +43,67 @@ pub fn write_atomic_by_path<E>(
     Ok(tmp.persist(path).map(|_| ()).map_err(|e| e.error))
 }
 
+/// Write `bytes` to `path` only if nothing is there yet (the name is taken atomically:
+/// a concurrent writer of the same name gets `AlreadyExists`, never an overwrite).
+pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = temp_in(parent(path), path, ".tmp")?;
+    let (file, tmp_path) = tmp.into_parts();
+    let mut w = std::io::BufWriter::new(file);
+    w.write_all(bytes)?;
+    let file = w.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    drop(file);
+    tmp_path.persist_noclobber(path).map_err(|e| e.error)
+}
+
+/// A lock on a directory's `.nexusml.lock`, released on drop. Writers of a group of
+/// files that belong together (a model and its metadata) hold it exclusively while they
+/// replace them; readers hold it shared while they read them, so a reader never sees
+/// one file of the group new and the other old.
+pub struct DirLock(std::fs::File);
+
+pub fn lock_dir(dir: &Path, exclusive: bool) -> std::io::Result<DirLock> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(".nexusml.lock"))?;
+    if exclusive {
+        file.lock()?;
+    } else {
+        file.lock_shared()?;
+    }
+    Ok(DirLock(file))
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Remove temp files (`.<prefix>*.tmp`) in `dir` older than `age`: what a killed writer
+/// left. A live writer's temp file is seconds old.
+pub fn remove_stale_temps(dir: &Path, prefix: &str, age: std::time::Duration) -> usize {
+    let now = std::time::SystemTime::now();
+    let mut removed = 0;
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(&format!(".{prefix}")) && name.ends_with(".tmp")) {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| now.duration_since(t).unwrap_or_default() > age);
+        if old && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
 fn parent(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -97,6 +158,21 @@ mod tests {
             std::fs::read_dir(dir.path()).unwrap().count(),
             1,
             "temp file removed"
+        );
+    }
+
+    #[test]
+    fn write_new_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("m.nxm");
+        write_new(&p, b"first").unwrap();
+        let e = write_new(&p, b"second").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&p).unwrap(), b"first");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
         );
     }
 

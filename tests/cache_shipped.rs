@@ -94,7 +94,11 @@ fn a_cached_train_run_leaves_what_a_full_run_leaves() {
         std::fs::read(dir.path().join("models/equipment_classifier_latest.nxm")).unwrap(),
         latest
     );
-    assert_eq!(std::fs::read_dir(dir.path().join("models")).unwrap().count(), 4);
+    let visible = std::fs::read_dir(dir.path().join("models"))
+        .unwrap()
+        .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+        .count();
+    assert_eq!(visible, 4, "the model, its metadata and the `_latest` pair");
 
     // Without the store, the same model and metrics come out.
     let plain = tempfile::tempdir().unwrap();

@@ -112,6 +112,30 @@ impl<'a> Memo<'a> {
                 _ => return Lookup::Miss(Some(format!("output `{}` missing from the store", b.port))),
             }
         }
+        // Files outside the run directory that belong together (a model and its metadata)
+        // are put back under their directories' locks, as `model.save` writes them.
+        let mut dirs: Vec<PathBuf> = m
+            .files
+            .iter()
+            .filter(|f| f.base == FileBase::Path)
+            .filter_map(|f| {
+                let p = Path::new(&f.path).parent()?;
+                Some(if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                })
+            })
+            .collect();
+        dirs.sort();
+        dirs.dedup();
+        let _locks: Vec<_> = dirs
+            .iter()
+            .filter_map(|d| {
+                std::fs::create_dir_all(d).ok()?;
+                crate::atomic_file::lock_dir(d, true).ok()
+            })
+            .collect();
         let mut restored = 0;
         for f in &m.files {
             let dest = self.file_dest(f);

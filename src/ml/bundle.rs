@@ -84,6 +84,13 @@ pub enum BundleError {
         #[source]
         source: crate::ml::model_check::ModelCheckError,
     },
+    #[error("{path} does not match its metadata {metadata}: the metadata describes another model (SHA-256 {expected}, the file has {found})")]
+    MetadataMismatch {
+        path: PathBuf,
+        metadata: PathBuf,
+        expected: String,
+        found: String,
+    },
     #[error("the model cannot be encoded: {0}")]
     Encode(String),
 }

@@ -18,6 +18,24 @@ pub const FORMAT_VERSION: u32 = 1;
 /// checksum, decoding), then the model's structure ([`EquipmentModel::validate`]), then
 /// the lookups that are not stored. Every way of loading a model goes through here.
 pub fn load_model_file(path: &std::path::Path) -> Result<EquipmentModel, super::bundle::BundleError> {
+    // With its metadata beside it (`X.nxm`, `X_metadata.json`), both are read under the
+    // directory's shared lock, so a save switching `_latest` is never seen half done,
+    // and the metadata must describe this very file.
+    let meta_path = path.with_file_name(format!(
+        "{}_metadata.json",
+        path.file_stem().unwrap_or_default().to_string_lossy()
+    ));
+    let with_meta = path.extension().is_some_and(|e| e == "nxm") && meta_path.is_file();
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    let _lock = with_meta
+        .then(|| crate::atomic_file::lock_dir(dir, false).ok())
+        .flatten();
+    if with_meta {
+        check_metadata(path, &meta_path)?;
+    }
     let (mut model, _version): (EquipmentModel, u32) = super::bundle::load(path, FORMAT_VERSION)?;
     model
         .validate()
@@ -27,6 +45,37 @@ pub fn load_model_file(path: &std::path::Path) -> Result<EquipmentModel, super::
         })?;
     model.restore();
     Ok(model)
+}
+
+/// The metadata's `model_sha256` must be the model file's.
+fn check_metadata(
+    path: &std::path::Path,
+    meta_path: &std::path::Path,
+) -> Result<(), super::bundle::BundleError> {
+    use super::bundle::BundleError;
+    let read = |source| BundleError::Read {
+        path: meta_path.into(),
+        source,
+    };
+    let text = std::fs::read(meta_path).map_err(read)?;
+    let meta: serde_json::Value =
+        serde_json::from_slice(&text).map_err(|e| read(std::io::Error::other(e)))?;
+    let Some(expected) = meta["model_sha256"].as_str() else {
+        return Ok(()); // not nexusml's metadata
+    };
+    let found = super::bundle::sha256_file(path).map_err(|source| BundleError::Read {
+        path: path.into(),
+        source,
+    })?;
+    if found != expected {
+        return Err(BundleError::MetadataMismatch {
+            path: path.into(),
+            metadata: meta_path.into(),
+            expected: expected.into(),
+            found,
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]

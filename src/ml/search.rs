@@ -103,6 +103,14 @@ pub fn grid_search(
             (fit, held)
         })
         .collect();
+    // Each fold's tables are cut once, here, before the parallel fits. Cutting them
+    // inside the fits called polars' own thread pool from our workers; a worker waiting
+    // on polars steals another fit, which calls polars again, and with many folds that
+    // nesting overflowed the stack (`--cv-folds 40`).
+    let fold_tables: Vec<(DataFrame, DataFrame)> = fold_rows
+        .iter()
+        .map(|(fit, held)| Ok((take_rows(train, fit)?, take_rows(train, held)?)))
+        .collect::<Result<_, ModelError>>()?;
     let points = grid.points();
     let jobs: Vec<(usize, usize)> = (0..points.len())
         .flat_map(|p| (0..folds).map(move |k| (p, k)))
@@ -110,7 +118,7 @@ pub fn grid_search(
     let scores: Vec<f64> = jobs
         .par_iter()
         .map(|&(p, k)| {
-            let score = score_fold(train, features, &points[p], &fold_rows[k], base);
+            let score = score_fold(features, &points[p], &fold_tables[k], base);
             tick();
             score
         })
@@ -147,14 +155,11 @@ pub fn grid_search(
 }
 
 fn score_fold(
-    train: &DataFrame,
     features: &FeatureConfig,
     point: &GridPoint,
-    (fit_rows, held_rows): &(Vec<usize>, Vec<usize>),
+    (fit, held): &(DataFrame, DataFrame),
     base: &ForestConfig,
 ) -> Result<f64, ModelError> {
-    let fit = take_rows(train, fit_rows)?;
-    let held = take_rows(train, held_rows)?;
     let tfidf = TfidfConfig {
         ngram_max: point.ngram_max,
         max_features: Some(point.max_features),
@@ -165,9 +170,9 @@ fn score_fold(
         min_samples_leaf: point.min_samples_leaf,
         ..base.clone()
     };
-    let (featurizer, x) = Featurizer::fit(&fit, features, &tfidf)?;
-    let model = EquipmentModel::fit(&fit, features, featurizer, &x, &forest, &|| {})?;
-    Ok(model.evaluation(&held, &[], 0)?.mean_macro_f1)
+    let (featurizer, x) = Featurizer::fit(fit, features, &tfidf)?;
+    let model = EquipmentModel::fit(fit, features, featurizer, &x, &forest, &|| {})?;
+    Ok(model.evaluation(held, &[], 0)?.mean_macro_f1)
 }
 
 #[cfg(test)]
@@ -199,5 +204,21 @@ mod tests {
         // Deterministic.
         let again = grid_search(&engineered, &features, &grid, 2, &ForestConfig::default(), &|| {}).unwrap();
         assert_eq!(again, r);
+    }
+
+    #[test]
+    fn many_folds_run() {
+        // `--cv-folds 40` overflowed the stack through nested polars calls.
+        let (_, features, engineered) = crate::ml::sample_inventory(240, 9);
+        let grid = SearchGrid {
+            max_features: vec![200],
+            ngram_max: vec![1],
+            trees: vec![2],
+            min_samples_leaf: vec![1, 2, 4],
+        };
+        let base = ForestConfig::default();
+        let r = grid_search(&engineered, &features, &grid, 60, &base, &|| {}).unwrap();
+        assert_eq!(r.folds, 60);
+        assert!(r.points.iter().all(|p| p.fold_scores.len() == 60));
     }
 }

@@ -79,7 +79,12 @@ pub(crate) fn register(r: &mut Registry) {
         OpSpec::new(
             "csv.write",
             "Write a table as CSV (atomically: temp file, then rename).",
-            |c: WriteConfig| Ok(Write(c)),
+            |c: WriteConfig| {
+                if c.in_run_dir {
+                    super::inside_run_dir("path", &c.path.to_string_lossy())?;
+                }
+                Ok(Write(c))
+            },
         )
         .input(Port::new::<DataFrame>("table", "the table to write"))
         .field(ConfigField::required("path", "string", "output file"))

@@ -14,6 +14,7 @@ mod validate;
 
 pub use crate::op::{short_type_name, ArtifactType, ConfigField, Op, OpError, OpSpec, Port, Registry};
 
+use std::path::{Component, Path};
 use std::sync::OnceLock;
 
 /// The ops nexusml ships with; built once per process.
@@ -39,4 +40,39 @@ pub fn node_seed(ctx: &crate::op::NodeContext<'_>, base: u64, labels: &[&[u8]]) 
     all.push(ctx.node_id().as_bytes());
     all.extend_from_slice(labels);
     crate::ml::rng::derive_seed(base, &all)
+}
+
+/// A path an op writes inside the run directory must stay there: relative, no `..`.
+/// Checked when the op is built, so `dag check` refuses it.
+pub(crate) fn inside_run_dir(field: &str, path: &str) -> Result<(), String> {
+    let p = Path::new(path);
+    if path.is_empty() {
+        return Err(format!("`{field}` is empty"));
+    }
+    for c in p.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(format!(
+                    "`{field}` = `{path}` leaves the run directory (`..`): give a path inside it"
+                ))
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "`{field}` = `{path}` is absolute: files of this op go inside the run directory, so give a relative path"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A name used as one file name (a model name): no directories, not `.` or `..`.
+pub(crate) fn plain_file_name(field: &str, name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
+        return Err(format!(
+            "`{field}` = `{name}` is not a plain file name: no `/`, `\\`, `.` or `..` (the directory is `output_dir`)"
+        ));
+    }
+    Ok(())
 }

@@ -223,7 +223,10 @@ pub(crate) fn register(r: &mut Registry) {
         OpSpec::new(
             "model.save",
             "Write <output_dir>/<model_name>_<UTC>.nxm and _metadata.json, plus _latest copies, atomically.",
-            |c: SaveConfig| Ok(Save(c)),
+            |c: SaveConfig| {
+                super::plain_file_name("model_name", &c.model_name)?;
+                Ok(Save(c))
+            },
         )
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
         .input(Port::new::<EvaluationReport>("metrics", "metrics for the metadata").optional())
@@ -272,7 +275,10 @@ pub(crate) fn register(r: &mut Registry) {
         OpSpec::new(
             "model.predict_one",
             "Predict one record given in `record` (column = value); log it and write it to `file` in the run directory.",
-            |c: PredictOneConfig| Ok(PredictOne(c)),
+            |c: PredictOneConfig| {
+                super::inside_run_dir("file", &c.file)?;
+                Ok(PredictOne(c))
+            },
         )
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
         .output(Port::new::<Vec<Prediction>>("prediction", "per target label and probability").optional())
@@ -402,11 +408,14 @@ impl Op for Save {
             path: dir.clone(),
             source,
         })?;
+        let write_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ModelOpError::Write { path, source }
+        };
+        // What a killed save left behind (a live save's temp files are seconds old).
+        crate::atomic_file::remove_stale_temps(dir, &self.0.model_name, std::time::Duration::from_secs(3600));
         let now = Utc::now();
-        let stem = format!("{}_{}", self.0.model_name, now.compact());
-        let path = dir.join(format!("{stem}.nxm"));
         let bytes = bundle::encode(&*model, FORMAT_VERSION)?;
-        write_file(ctx, &path, bytes.clone())?;
         let fingerprint = if self.0.data.is_empty() {
             None
         } else {
@@ -423,35 +432,74 @@ impl Op for Save {
                 })).collect::<Vec<_>>(),
             })
         });
-        let meta = Metadata {
-            model_name: &self.0.model_name,
-            created_at: now.rfc3339(),
-            nexusml_version: env!("CARGO_PKG_VERSION"),
-            format_version: FORMAT_VERSION,
-            model_file: path.display().to_string(),
-            model_bytes: bytes.len() as u64,
-            model_sha256: bundle::hex(&sha2_digest(&bytes)),
-            training_data: (!self.0.data.is_empty()).then(|| self.0.data.clone()),
-            training_data_sha256: fingerprint,
-            train_rows: model.training.rows,
-            test_rows: split.as_ref().map(|s| s.test.len()),
-            targets: model.target_names(),
-            params: serde_json::to_value(ctx.params()).unwrap_or_default(),
-            tfidf: &model.training.tfidf,
-            forest: &model.training.forest,
-            metrics: summary,
+        let params = serde_json::to_value(ctx.params()).unwrap_or_default();
+        let metadata = |path: &Path| {
+            serde_json::to_vec_pretty(&Metadata {
+                model_name: &self.0.model_name,
+                created_at: now.rfc3339(),
+                nexusml_version: env!("CARGO_PKG_VERSION"),
+                format_version: FORMAT_VERSION,
+                model_file: path.display().to_string(),
+                model_bytes: bytes.len() as u64,
+                model_sha256: bundle::hex(&sha2_digest(&bytes)),
+                training_data: (!self.0.data.is_empty()).then(|| self.0.data.clone()),
+                training_data_sha256: fingerprint.clone(),
+                train_rows: model.training.rows,
+                test_rows: split.as_ref().map(|s| s.test.len()),
+                targets: model.target_names(),
+                params: params.clone(),
+                tfidf: &model.training.tfidf,
+                forest: &model.training.forest,
+                metrics: summary.clone(),
+            })
         };
-        let meta_path = dir.join(format!("{stem}_metadata.json"));
-        let meta = serde_json::to_vec_pretty(&meta)?;
-        write_file(ctx, &meta_path, meta.clone())?;
-        // `_latest` copies, each written whole then renamed: a reader never sees half a file.
+        // A name no other save has taken: the metadata file is created first, only if
+        // absent (a concurrent save of the same second gets the next suffix), then the
+        // model beside it. Nothing is ever overwritten.
+        let base = format!("{}_{}", self.0.model_name, now.compact());
+        let (path, meta_path, meta) = (0..)
+            .map(|n| {
+                if n == 0 {
+                    base.clone()
+                } else {
+                    format!("{base}-{n}")
+                }
+            })
+            .find_map(|stem| {
+                let path = dir.join(format!("{stem}.nxm"));
+                let meta_path = dir.join(format!("{stem}_metadata.json"));
+                let meta = match metadata(&path) {
+                    Ok(m) => m,
+                    Err(e) => return Some(Err(OpError::from(e))),
+                };
+                match crate::atomic_file::write_new(&meta_path, &meta) {
+                    Ok(()) => Some(Ok((path, meta_path, meta))),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+                    Err(e) => Some(Err(write_err(&meta_path)(e).into())),
+                }
+            })
+            .expect("an unbounded range finds a free name")?;
+        crate::atomic_file::write_new(&path, &bytes).map_err(write_err(&path))?;
+        // `_latest` switches as a pair, under the directory's lock: a reader (which takes
+        // it shared) never sees one file of this save and the other of another.
         let latest = dir.join(format!("{}_latest.nxm", self.0.model_name));
-        write_file(ctx, &latest, bytes.clone())?;
-        write_file(
-            ctx,
-            &dir.join(format!("{}_latest_metadata.json", self.0.model_name)),
-            meta,
-        )?;
+        let latest_meta = dir.join(format!("{}_latest_metadata.json", self.0.model_name));
+        {
+            let _lock = crate::atomic_file::lock_dir(dir, true).map_err(write_err(dir))?;
+            crate::atomic_file::write_atomic(&latest_meta, &meta).map_err(write_err(&latest_meta))?;
+            crate::atomic_file::write_atomic(&latest, &bytes).map_err(write_err(&latest))?;
+        }
+        for (p, b) in [
+            (&meta_path, &meta),
+            (&path, &bytes),
+            (&latest_meta, &meta),
+            (&latest, &bytes),
+        ] {
+            ctx.record_file(crate::op::WrittenFile {
+                path: p.clone(),
+                bytes: b.clone(),
+            });
+        }
         tracing::info!(
             "saved model {} ({} bytes) and {}",
             path.display(),

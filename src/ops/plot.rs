@@ -45,7 +45,10 @@ pub(crate) fn register(r: &mut Registry) {
         OpSpec::new(
             "plot.confusion",
             "One annotated confusion-matrix heatmap PNG per target (the `top_k` classes by support, the rest as \"other\").",
-            |c: ConfusionConfig| Ok(Confusion(c)),
+            |c: ConfusionConfig| {
+                super::inside_run_dir("dir", &c.dir)?;
+                Ok(Confusion(c))
+            },
         )
         .input(Port::new::<EvaluationReport>("metrics", "from model.evaluate"))
         .field(ConfigField::with_default("top_k", "integer", "20", "classes shown before folding into \"other\""))
@@ -59,6 +62,7 @@ pub(crate) fn register(r: &mut Registry) {
                 if c.columns.is_empty() {
                     return Err("`columns` is empty: name at least one column to plot".into());
                 }
+                super::inside_run_dir("dir", &c.dir)?;
                 Ok(Distribution(c))
             },
         )

@@ -191,7 +191,10 @@ pub(crate) fn register(r: &mut Registry) {
         OpSpec::new(
             "util.write",
             "Write all inputs as one JSON object (port → value) to `file` in the run directory.",
-            |c: WriteConfig| Ok(Write(c.file)),
+            |c: WriteConfig| {
+                super::inside_run_dir("file", &c.file)?;
+                Ok(Write(c.file))
+            },
         )
         .any_inputs(ArtifactType::ANY)
         .field(ConfigField::required(
