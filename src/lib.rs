@@ -8,6 +8,7 @@ pub mod atomic_file;
 pub mod charts;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod engine;
 pub mod graph;
 pub mod ml;

@@ -23,6 +23,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("ml", with(&["ml"])),
         ("graph", with(&["op", "spec"])),
         ("engine", with(&["graph", "op", "spec", "store"])),
+        ("cluster", with(&["graph", "op", "spec"])),
         ("ops", with(&["op", "ml", "charts"])),
         (
             "orchestrator",

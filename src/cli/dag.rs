@@ -56,7 +56,7 @@ pub(crate) fn load_pipeline(args: &PipelineArgs) -> Result<Pipeline, CliError> {
     Ok(pipeline)
 }
 
-fn selection(args: &SelectArgs) -> Selection {
+pub(crate) fn selection(args: &SelectArgs) -> Selection {
     Selection {
         only: args.only.clone(),
         from: args.from.clone(),
@@ -288,6 +288,14 @@ pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError>
         path: log_path,
         source,
     })?;
+    if args.executor == super::Executor::Slurm {
+        let Some(store) = &store else {
+            return Err(CliError::Usage(
+                "--executor slurm needs the artifact store (it carries every artifact between jobs): drop --no-cache".into(),
+            ));
+        };
+        return super::cluster::run_slurm(&p, &mask, store, &args, &run_dir, &started);
+    }
     tracing::info!(
         "running `{}` with {jobs} worker thread(s); run directory {}",
         p.name,

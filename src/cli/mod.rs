@@ -1,6 +1,7 @@
 //! The command line: `nexusml dag {run, check, plot, ops}`.
 
 mod classic;
+mod cluster;
 mod dag;
 pub mod logging;
 
@@ -30,6 +31,8 @@ pub enum CliError {
     Synth(#[from] crate::ml::synth::SynthError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Slurm(#[from] crate::cluster::slurm::SlurmError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -46,6 +49,7 @@ impl CliError {
             | CliError::Plot(_)
             | CliError::Synth(_)
             | CliError::Store(_)
+            | CliError::Slurm(_)
             | CliError::Failed(_) => 1,
         }
     }
@@ -197,6 +201,8 @@ pub enum DagCommand {
     Plot(PlotArgs),
     /// For each node: FRESH (the store holds its result), STALE (with why) or MISSING.
     Status(StatusArgs),
+    /// Write a cluster submission script: one job per node, edges as dependencies.
+    Export(ExportArgs),
     /// List every op with its ports and configuration fields.
     Ops,
 }
@@ -254,6 +260,38 @@ pub struct RunArgs {
     /// Re-run stored nodes: every node, or the ones named (`--force train evaluate`).
     #[arg(long, num_args = 0.., value_name = "NODE")]
     pub force: Option<Vec<String>>,
+    /// Where nodes run: here, or as one Slurm job each (with a store every job can reach).
+    #[arg(long, value_enum, default_value = "local")]
+    pub executor: Executor,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Executor {
+    Local,
+    Slurm,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportTarget {
+    Slurm,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// The cluster scheduler to write a submission script for.
+    #[arg(long, value_enum)]
+    pub to: ExportTarget,
+    /// The script to write.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// The shared artifact store the jobs use (default: $NEXUSML_STORE, else .nexusml/store).
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+    /// Where the jobs' run directories and logs go.
+    #[arg(long, value_name = "DIR", default_value = "outputs/runs/jobs")]
+    pub jobs_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -308,6 +346,7 @@ pub fn main() -> ExitCode {
         Command::Dag(DagCommand::Check(args)) => dag::check(args),
         Command::Dag(DagCommand::Plot(args)) => dag::plot(args),
         Command::Dag(DagCommand::Status(args)) => dag::status(args),
+        Command::Dag(DagCommand::Export(args)) => cluster::export(args),
         Command::Cache(CacheCommand::Info(args)) => dag::cache_info(args),
         Command::Cache(CacheCommand::Gc(args)) => dag::cache_gc(args),
         Command::Dag(DagCommand::Ops) => dag::ops(),

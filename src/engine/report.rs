@@ -73,6 +73,11 @@ pub struct NodeReport {
     pub key: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changed_inputs: Vec<String>,
+    /// The cluster job that ran the node, and how it ended (`--executor slurm`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_state: Option<String>,
     /// Milliseconds from the start of the run.
     pub start_ms: Option<f64>,
     pub end_ms: Option<f64>,
@@ -120,6 +125,8 @@ impl RunReport {
                 reason: r.reason.clone(),
                 key: r.key.map(|k| k.hex()),
                 changed_inputs: r.changed_inputs.clone(),
+                job_id: None,
+                job_state: None,
                 start_ms: r.start.map(ms),
                 end_ms: r.end.map(ms),
                 duration_ms: r.duration().map(ms),

@@ -104,6 +104,8 @@ pub struct Node {
     /// Indices of nodes named in `after`.
     pub after: Vec<usize>,
     pub tags: Vec<String>,
+    /// Cluster resources (the node's own over the pipeline's defaults).
+    pub resources: crate::spec::Resources,
 }
 
 /// A named value flowing along edges; produced by exactly one node.
@@ -519,6 +521,7 @@ impl<'s> Builder<'s> {
                     discarded_outputs: discarded,
                     after,
                     tags: node.tags.clone(),
+                    resources: node.resources.or(&self.spec.header.resources),
                 }
             })
             .collect();

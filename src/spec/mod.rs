@@ -38,6 +38,34 @@ pub struct Header {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// Defaults for every node's cluster resources.
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+/// What a node asks of a cluster when it runs as a job (`--executor slurm`): CPUs (also
+/// its worker threads), memory, time limit and partition, as the scheduler spells them.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub cpus: Option<u32>,
+    /// `16G`, `500M`.
+    pub mem: Option<String>,
+    /// `2h`, `30m`, `1-00:00:00`.
+    pub time: Option<String>,
+    pub partition: Option<String>,
+}
+
+impl Resources {
+    /// `self`, with each unset field taken from `defaults`.
+    pub fn or(&self, defaults: &Resources) -> Resources {
+        Resources {
+            cpus: self.cpus.or(defaults.cpus),
+            mem: self.mem.clone().or_else(|| defaults.mem.clone()),
+            time: self.time.clone().or_else(|| defaults.time.clone()),
+            partition: self.partition.clone().or_else(|| defaults.partition.clone()),
+        }
+    }
 }
 
 /// `[nodes.<id>]`: one step of the pipeline.
@@ -61,6 +89,9 @@ pub struct NodeSpec {
     /// Labels for `--tags` selection.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// Cluster resources when the node runs as a job (over `[pipeline] resources`).
+    #[serde(default)]
+    pub resources: Resources,
 }
 
 /// A pipeline file as written.

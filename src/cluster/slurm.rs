@@ -1,0 +1,369 @@
+//! Slurm: each job submitted with `sbatch --parsable --dependency=afterok:…`, followed
+//! with `squeue` (and `scontrol` once a job has left the queue), cancelled with
+//! `scancel`. No accounting database is needed.
+
+use super::{shell_quote, JobEnv, JobSpec};
+use crate::graph::Pipeline;
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SlurmError {
+    #[error("`{0}` is not on PATH: --executor slurm needs a Slurm client (scripts/slurm-local.sh up starts a one-node cluster here)")]
+    NotFound(&'static str),
+    #[error("sbatch refused the job for node `{node}`: {message}")]
+    Submit { node: String, message: String },
+    #[error("`{command}` failed: {message}")]
+    Query { command: String, message: String },
+    #[error("resources of node `{node}`: {message}")]
+    Resources { node: String, message: String },
+}
+
+fn run(cmd: &'static str, args: &[String]) -> Result<String, SlurmError> {
+    let out = Command::new(cmd).args(args).output().map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            SlurmError::NotFound(cmd)
+        } else {
+            SlurmError::Query {
+                command: cmd.into(),
+                message: e.to_string(),
+            }
+        }
+    })?;
+    if !out.status.success() {
+        return Err(SlurmError::Query {
+            command: format!("{cmd} {}", args.join(" ")),
+            message: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `2h`, `90m`, `30s`, `1d` → Slurm's `D-HH:MM:SS`; anything else is passed as written
+/// (`1:00:00`, `2-00:00:00`, minutes).
+pub fn slurm_time(text: &str) -> Result<String, String> {
+    let t = text.trim();
+    let unit = t.chars().last().unwrap_or(' ');
+    let secs_per = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86400,
+        _ => return Ok(t.to_string()),
+    };
+    let n: u64 = t[..t.len() - 1]
+        .trim()
+        .parse()
+        .map_err(|_| format!("time `{text}` is not a duration (e.g. 30m, 2h, 1d, 1:00:00)"))?;
+    let s = n * secs_per;
+    Ok(format!(
+        "{}-{:02}:{:02}:{:02}",
+        s / 86400,
+        s % 86400 / 3600,
+        s % 3600 / 60,
+        s % 60
+    ))
+}
+
+/// The `sbatch` options of one job (without the dependency, which needs job ids).
+pub fn sbatch_options(p: &Pipeline, job: &JobSpec, env: &JobEnv) -> Result<Vec<String>, SlurmError> {
+    let node = &p.nodes[job.node];
+    let mut o = vec![
+        "--parsable".to_string(),
+        format!("--job-name=nexusml-{}-{}", p.name, node.id),
+        format!("--chdir={}", env.workdir.display()),
+        format!(
+            "--output={}",
+            env.job_dir.join(format!("{}-%j.log", node.id)).display()
+        ),
+        // A job whose dependency failed is cancelled, not left pending forever.
+        "--kill-on-invalid-dep=yes".to_string(),
+    ];
+    let r = &node.resources;
+    if let Some(c) = r.cpus {
+        o.push(format!("--cpus-per-task={c}"));
+    }
+    if let Some(m) = &r.mem {
+        o.push(format!("--mem={m}"));
+    }
+    if let Some(t) = &r.time {
+        let t = slurm_time(t).map_err(|message| SlurmError::Resources {
+            node: node.id.clone(),
+            message,
+        })?;
+        o.push(format!("--time={t}"));
+    }
+    if let Some(part) = &r.partition {
+        o.push(format!("--partition={part}"));
+    }
+    Ok(o)
+}
+
+fn wrap(job: &JobSpec) -> String {
+    job.command
+        .iter()
+        .map(|w| shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Submit every job in order; returns each node's job id. If one is refused, the jobs
+/// already submitted are cancelled.
+pub fn submit(p: &Pipeline, jobs: &[JobSpec], env: &JobEnv) -> Result<HashMap<usize, String>, SlurmError> {
+    let mut ids: HashMap<usize, String> = HashMap::new();
+    for job in jobs {
+        let mut args = sbatch_options(p, job, env)?;
+        let deps: Vec<&str> = job
+            .deps
+            .iter()
+            .filter_map(|d| ids.get(d).map(String::as_str))
+            .collect();
+        if !deps.is_empty() {
+            args.push(format!("--dependency=afterok:{}", deps.join(":")));
+        }
+        args.push(format!("--wrap={}", wrap(job)));
+        match run("sbatch", &args) {
+            Ok(out) => {
+                // `--parsable` prints `id` or `id;cluster`.
+                let id = out.trim().split(';').next().unwrap_or("").to_string();
+                tracing::info!("node `{}`: Slurm job {id}", p.nodes[job.node].id);
+                ids.insert(job.node, id);
+            }
+            Err(e) => {
+                cancel(&ids.values().cloned().collect::<Vec<_>>());
+                return Err(match e {
+                    SlurmError::Query { message, .. } => SlurmError::Submit {
+                        node: p.nodes[job.node].id.clone(),
+                        message,
+                    },
+                    other => other,
+                });
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// Cancel jobs (errors ignored: a job may have ended meanwhile).
+pub fn cancel(ids: &[String]) {
+    if !ids.is_empty() {
+        let _ = run("scancel", ids);
+    }
+}
+
+/// The state of each job: `squeue` for jobs the controller still lists, `scontrol` for
+/// the rest.
+pub fn states(ids: &[String]) -> Result<HashMap<String, String>, SlurmError> {
+    let mut out = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let listed = run(
+        "squeue",
+        &[
+            "-h".into(),
+            "-t".into(),
+            "all".into(),
+            "-j".into(),
+            ids.join(","),
+            "-o".into(),
+            "%i|%T".into(),
+        ],
+    )
+    .unwrap_or_default();
+    for line in listed.lines() {
+        if let Some((id, state)) = line.trim().split_once('|') {
+            out.insert(id.to_string(), state.to_string());
+        }
+    }
+    let unlisted: Vec<&String> = ids.iter().filter(|id| !out.contains_key(*id)).collect();
+    for id in unlisted {
+        let text = run(
+            "scontrol",
+            &["show".into(), "job".into(), "-o".into(), id.clone()],
+        )?;
+        let state = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("JobState="))
+            .unwrap_or("UNKNOWN");
+        out.insert(id.clone(), state.to_string());
+    }
+    Ok(out)
+}
+
+fn terminal(state: &str) -> bool {
+    !matches!(
+        state,
+        "PENDING"
+            | "RUNNING"
+            | "CONFIGURING"
+            | "COMPLETING"
+            | "SUSPENDED"
+            | "REQUEUED"
+            | "RESIZING"
+            | "STAGE_OUT"
+    )
+}
+
+/// How one job ended, with offsets from when following began.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    pub id: String,
+    pub state: String,
+    pub start: Option<Duration>,
+    pub end: Option<Duration>,
+    /// Set when nexusml cancelled it because an upstream job failed.
+    pub cancelled_because: Option<usize>,
+}
+
+/// Follow the jobs until every one has ended. When a job fails, the jobs that depend on
+/// it are cancelled; when `interrupt` is set (Ctrl-C), every job still queued or running
+/// is cancelled. `on_change` is told of each node's new state.
+pub fn follow(
+    p: &Pipeline,
+    ids: &HashMap<usize, String>,
+    interrupt: &AtomicBool,
+    on_change: &dyn Fn(usize, &JobOutcome),
+) -> Result<HashMap<usize, JobOutcome>, SlurmError> {
+    let t0 = Instant::now();
+    let mut outcomes: HashMap<usize, JobOutcome> = ids
+        .iter()
+        .map(|(&v, id)| {
+            (
+                v,
+                JobOutcome {
+                    id: id.clone(),
+                    state: "PENDING".into(),
+                    start: None,
+                    end: None,
+                    cancelled_because: None,
+                },
+            )
+        })
+        .collect();
+    let mut cancelled_all = false;
+    loop {
+        if interrupt.load(Ordering::Relaxed) && !cancelled_all {
+            let live: Vec<String> = outcomes
+                .values()
+                .filter(|o| !terminal(&o.state))
+                .map(|o| o.id.clone())
+                .collect();
+            tracing::warn!("interrupted: cancelling {} Slurm job(s)", live.len());
+            cancel(&live);
+            cancelled_all = true;
+        }
+        let live: Vec<String> = outcomes
+            .values()
+            .filter(|o| !terminal(&o.state))
+            .map(|o| o.id.clone())
+            .collect();
+        if live.is_empty() {
+            return Ok(outcomes);
+        }
+        let now = states(&live)?;
+        let mut failed = Vec::new();
+        for (&v, o) in outcomes.iter_mut() {
+            let Some(state) = now.get(&o.id) else { continue };
+            if *state == o.state {
+                continue;
+            }
+            let at = t0.elapsed();
+            if state != "PENDING" && o.start.is_none() {
+                o.start = Some(at);
+            }
+            o.state = state.clone();
+            if terminal(state) {
+                o.end = Some(at);
+                if state != "COMPLETED" && o.cancelled_because.is_none() {
+                    failed.push(v);
+                }
+            }
+            on_change(v, o);
+        }
+        for v in failed {
+            // Its dependents cannot run: cancel every job downstream that has not ended.
+            let mut stack = vec![v];
+            let mut seen = vec![false; p.nodes.len()];
+            let mut doomed = Vec::new();
+            while let Some(u) = stack.pop() {
+                for &w in p.successors(u) {
+                    if !seen[w] {
+                        seen[w] = true;
+                        stack.push(w);
+                        if let Some(o) = outcomes.get_mut(&w) {
+                            if !terminal(&o.state) {
+                                o.cancelled_because.get_or_insert(v);
+                                doomed.push(o.id.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            cancel(&doomed);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// A standalone script with the same jobs and dependencies, for submitting by hand.
+pub fn script(p: &Pipeline, jobs: &[JobSpec], env: &JobEnv, params_toml: &str) -> Result<String, SlurmError> {
+    let mut s = String::from("#!/usr/bin/env bash\n");
+    s.push_str(&format!(
+        "# Submits pipeline `{}` ({}) to Slurm, one job per node, edges as dependencies.\n\
+         # Written by `nexusml dag export --to slurm`. Each job runs one node against the\n\
+         # shared artifact store and skips itself when the store already holds its result.\n\
+         set -euo pipefail\n\n",
+        p.name,
+        p.file.display()
+    ));
+    s.push_str(&format!(
+        "mkdir -p {}\n",
+        shell_quote(&env.job_dir.display().to_string())
+    ));
+    s.push_str(&format!(
+        "cat > {} <<'NEXUSML_PARAMS'\n{}NEXUSML_PARAMS\n\n",
+        shell_quote(&env.params.display().to_string()),
+        params_toml
+    ));
+    let var = |v: usize| {
+        format!(
+            "job_{}",
+            p.nodes[v].id.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+        )
+    };
+    for job in jobs {
+        let mut args: Vec<String> = sbatch_options(p, job, env)?
+            .into_iter()
+            .map(|a| shell_quote(&a))
+            .collect();
+        if !job.deps.is_empty() {
+            let deps: Vec<String> = job.deps.iter().map(|&d| format!("${{{}}}", var(d))).collect();
+            args.push(format!("--dependency=afterok:{}", deps.join(":")));
+        }
+        args.push(shell_quote(&format!("--wrap={}", wrap(job))));
+        s.push_str(&format!("{}=$(sbatch {})\n", var(job.node), args.join(" ")));
+        s.push_str(&format!(
+            "echo \"node {}: job ${{{}}}\"\n",
+            p.nodes[job.node].id,
+            var(job.node)
+        ));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_become_slurm_times() {
+        assert_eq!(slurm_time("2h").unwrap(), "0-02:00:00");
+        assert_eq!(slurm_time("90m").unwrap(), "0-01:30:00");
+        assert_eq!(slurm_time("1d").unwrap(), "1-00:00:00");
+        assert_eq!(slurm_time("1:00:00").unwrap(), "1:00:00");
+        assert!(slurm_time("xh").is_err());
+    }
+}

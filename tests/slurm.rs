@@ -1,0 +1,285 @@
+//! The Slurm executor against a real cluster (`scripts/slurm-local.sh up`). Without one
+//! these tests skip with a message; with `NEXUSML_REQUIRE_SLURM=1` (CI) a missing
+//! cluster is a failure, so they never skip silently there.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Whether a Slurm cluster answers; panics when one is required but absent.
+fn cluster() -> bool {
+    let up = Command::new("sinfo")
+        .args(["-h", "-o", "%t"])
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
+    if !up {
+        if std::env::var_os("NEXUSML_REQUIRE_SLURM").is_some() {
+            panic!("NEXUSML_REQUIRE_SLURM is set but no Slurm cluster answers (scripts/slurm-local.sh up)");
+        }
+        eprintln!("skipped: no Slurm cluster answers `sinfo` (scripts/slurm-local.sh up starts one)");
+    }
+    up
+}
+
+fn newest_run(dir: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    dirs.sort_by_key(|p| {
+        std::fs::metadata(p.join("report.json"))
+            .and_then(|m| m.modified())
+            .ok()
+    });
+    dirs.pop().unwrap()
+}
+
+const TRAIN: &[&str] = &[
+    "--set",
+    "data=inv.csv",
+    "--set",
+    "trees=8",
+    "--set",
+    "output_dir=models",
+];
+
+fn train(dir: &Path, extra: &[&str]) -> Output {
+    let train = repo("dags/train.toml");
+    let features = format!("features={}", repo("dags/features.toml").display());
+    let mut args = vec!["dag", "run", train.to_str().unwrap(), "--set", &features];
+    args.extend_from_slice(TRAIN);
+    args.extend_from_slice(extra);
+    nexusml(dir, &args)
+}
+
+#[test]
+fn train_on_slurm_gives_the_local_bytes_and_a_second_submission_is_all_cached() {
+    if !cluster() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        nexusml(
+            dir.path(),
+            &["data", "synth", "--rows", "300", "--seed", "4", "-o", "inv.csv"]
+        )
+        .code,
+        0
+    );
+    let out = train(
+        dir.path(),
+        &["--executor", "slurm", "--runs-dir", "runs", "--store", "shared"],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let report = read_json(&newest_run(&dir.path().join("runs")).join("report.json"));
+    for n in report["nodes"].as_array().unwrap() {
+        assert_eq!(n["status"], "ok", "{n}");
+        assert_eq!(n["job_state"], "COMPLETED", "{n}");
+        assert!(n["job_id"].as_str().is_some_and(|id| !id.is_empty()));
+    }
+    let run = newest_run(&dir.path().join("runs"));
+    assert!(
+        run.join("plots/confusion_uniformat_code.png").exists(),
+        "files restored"
+    );
+
+    let local = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("inv.csv"), local.path().join("inv.csv")).unwrap();
+    assert_eq!(train(local.path(), &["--runs-dir", "runs", "--no-cache"]).code, 0);
+    let model = "models/equipment_classifier_latest.nxm";
+    assert_eq!(
+        std::fs::read(dir.path().join(model)).unwrap(),
+        std::fs::read(local.path().join(model)).unwrap(),
+        "Slurm and local give the same model bytes"
+    );
+    assert_eq!(
+        std::fs::read(run.join("metrics.json")).unwrap(),
+        std::fs::read(newest_run(&local.path().join("runs")).join("metrics.json")).unwrap()
+    );
+
+    let again = train(
+        dir.path(),
+        &["--executor", "slurm", "--runs-dir", "runs", "--store", "shared"],
+    );
+    assert_eq!(again.code, 0, "{}", again.all());
+    assert!(again.stderr.contains("0 job(s)"), "{}", again.stderr);
+    let report = read_json(&newest_run(&dir.path().join("runs")).join("report.json"));
+    assert!(report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["status"] == "cached" && n.get("job_id").is_none()));
+}
+
+#[test]
+fn a_failed_job_cancels_its_dependents() {
+    if !cluster() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture("slurm_fail.toml");
+    let out = nexusml(
+        dir.path(),
+        &[
+            "dag",
+            "run",
+            file.to_str().unwrap(),
+            "--executor",
+            "slurm",
+            "--runs-dir",
+            "runs",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    let report = read_json(&newest_run(&dir.path().join("runs")).join("report.json"));
+    assert_eq!(node(&report, "broken")["status"], "failed");
+    assert!(node(&report, "broken")["error"][0]
+        .as_str()
+        .unwrap()
+        .contains("ended FAILED; its log:"));
+    for id in ["after", "last"] {
+        assert_eq!(node(&report, id)["status"], "skipped", "{id}");
+        assert!(node(&report, id)["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("upstream node `broken` failed"));
+    }
+    assert_eq!(
+        node(&report, "side")["status"],
+        "ok",
+        "an independent branch still runs"
+    );
+    assert_eq!(report["status"], "failed");
+}
+
+#[test]
+fn ctrl_c_cancels_every_submitted_job() {
+    if !cluster() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // A name of its own: job names are how this test finds its job in the queue.
+    let text = std::fs::read_to_string(fixture("slurm_fail.toml"))
+        .unwrap()
+        .replace("name = \"slurm_fail\"", "name = \"slurm_ctrl_c\"");
+    let file = dir.path().join("p.toml");
+    std::fs::write(&file, text).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_nexusml"))
+        .args([
+            "dag",
+            "run",
+            file.to_str().unwrap(),
+            "--executor",
+            "slurm",
+            "--runs-dir",
+            "runs",
+            "--set",
+            "ms=60000",
+            "--only",
+            "source",
+            "side",
+        ])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    // Wait until `side` runs on the cluster.
+    let t0 = std::time::Instant::now();
+    loop {
+        let q = Command::new("squeue")
+            .args(["-h", "-o", "%j %T"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&q.stdout).contains("nexusml-slurm_ctrl_c-side RUNNING") {
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 60, "the job never started");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("cancelling 1 Slurm job(s)"), "{stderr}");
+    let report = read_json(&newest_run(&dir.path().join("runs")).join("report.json"));
+    assert_eq!(node(&report, "side")["status"], "skipped");
+    assert_eq!(node(&report, "side")["job_state"], "CANCELLED");
+    let q = Command::new("squeue")
+        .args(["-h", "-o", "%j %T"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&q.stdout).contains("nexusml-slurm_ctrl_c-side RUNNING"));
+}
+
+#[test]
+fn an_exported_script_submits_the_same_jobs() {
+    if !cluster() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture("select.toml");
+    let out = nexusml(
+        dir.path(),
+        &[
+            "dag",
+            "export",
+            file.to_str().unwrap(),
+            "--to",
+            "slurm",
+            "-o",
+            "submit.sh",
+            "--store",
+            "shared",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let script = std::fs::read_to_string(dir.path().join("submit.sh")).unwrap();
+    assert!(script.contains("--dependency=afterok:${job_load}"), "{script}");
+    let submitted = Command::new("bash")
+        .arg("submit.sh")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        submitted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let ids: Vec<String> = String::from_utf8_lossy(&submitted.stdout)
+        .lines()
+        .filter_map(|l| l.rsplit(' ').next().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 5);
+    let t0 = std::time::Instant::now();
+    loop {
+        let q = Command::new("squeue")
+            .args(["-h", "-j", &ids.join(","), "-o", "%i"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&q.stdout).trim().is_empty() {
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 120, "jobs did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    let local = nexusml(
+        dir.path(),
+        &[
+            "dag",
+            "run",
+            file.to_str().unwrap(),
+            "--store",
+            "shared",
+            "--runs-dir",
+            "runs",
+        ],
+    );
+    assert_eq!(local.code, 0, "{}", local.all());
+    assert!(
+        local.stderr.contains("0 ok, 5 cached"),
+        "the jobs filled the store: {}",
+        local.stderr
+    );
+}
