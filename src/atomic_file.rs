@@ -46,7 +46,12 @@ pub fn write_atomic_by_path<E>(
 /// Write `bytes` to `path` only if nothing is there yet (the name is taken atomically:
 /// a concurrent writer of the same name gets `AlreadyExists`, never an overwrite).
 pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = temp_in(parent(path), path, ".tmp")?;
+    write_new_via(parent(path), path, bytes)
+}
+
+/// [`write_new`] through a temp file in `tmp_dir` (on the same file system).
+pub fn write_new_via(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = temp_in(tmp_dir, path, ".tmp")?;
     let (file, tmp_path) = tmp.into_parts();
     let mut w = std::io::BufWriter::new(file);
     w.write_all(bytes)?;

@@ -33,7 +33,12 @@ fn job_env(p: &Pipeline, store: &Path, job_dir: &Path, params: &Path) -> Result<
         exe,
         file: absolute(&p.file)?,
         params: absolute(params)?,
-        store: absolute(store)?,
+        // A URL (s3://…) is the same everywhere; a directory is made absolute.
+        store: if store.to_string_lossy().contains("://") {
+            store.to_path_buf()
+        } else {
+            absolute(store)?
+        },
         job_dir: absolute(job_dir)?,
         workdir: absolute(Path::new("."))?,
     })

@@ -141,24 +141,38 @@ fn live_leases(root: &Path, remove_dead: bool) -> (usize, HashSet<Digest>, HashS
 
 impl Store {
     pub fn info(&self) -> StoreInfo {
-        let blobs = entries(&self.root.join("blobs"));
-        let manifests = entries(&self.root.join("manifests"));
-        let runs = runs(&self.root);
+        let blobs = self.backend.list(&self.root, "blobs");
+        let manifests = self.backend.list(&self.root, "manifests");
+        let (runs, newest, live) = if self.is_dir() {
+            let runs = runs(&self.root);
+            let newest = runs
+                .first()
+                .map(|(_, r)| format!("{} ({}, {})", r.pipeline, r.started_at, r.status));
+            (runs.len(), newest, live_leases(&self.root, false).0)
+        } else {
+            (self.backend.list(&self.root, "runs").len(), None, 0)
+        };
         StoreInfo {
             root: self.root.display().to_string(),
             bytes: blobs.iter().chain(&manifests).map(|e| e.1).sum(),
             blobs: blobs.len(),
             manifests: manifests.len(),
-            runs: runs.len(),
-            live_runs: live_leases(&self.root, false).0,
-            newest_run: runs
-                .first()
-                .map(|(_, r)| format!("{} ({}, {})", r.pipeline, r.started_at, r.status)),
+            runs,
+            live_runs: live,
+            newest_run: newest,
         }
     }
 
     /// Delete what neither the newest `keep_runs` run records nor a live run reach.
     pub fn gc(&self, opts: &GcOptions) -> Result<GcReport, StoreError> {
+        if !self.is_dir() {
+            return Err(StoreError::Invalid {
+                path: self.root.clone(),
+                message: "`cache gc` collects directory stores; an object store is not collected yet \
+                          (use the bucket's lifecycle rules)"
+                    .into(),
+            });
+        }
         let lock_path = self.root.join("lock");
         let lock = std::fs::OpenOptions::new()
             .write(true)

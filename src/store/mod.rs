@@ -17,8 +17,13 @@
 //! digest: a missing or corrupt blob is a miss (the caller recomputes), never a wrong
 //! value. This module knows bytes, not artifact types: the engine encodes and decodes.
 
+mod backend;
 mod gc;
 mod manifest;
+#[cfg(feature = "s3")]
+mod s3;
+
+use backend::Backend;
 
 pub use gc::{GcOptions, GcReport, StoreInfo};
 pub use manifest::{BlobRef, FileBase, FileRef, Manifest, ManifestHead, RunRecord};
@@ -175,7 +180,9 @@ impl Drop for GateGuard<'_> {
 /// An open store.
 pub struct Store {
     root: PathBuf,
-    gate: Gate,
+    backend: Backend,
+    /// Only a directory store has a gate and leases (`cache gc` runs on directories).
+    gate: Option<Gate>,
     /// This process's lease, made on the first write or lookup that needs one.
     lease: Mutex<Option<File>>,
 }
@@ -189,9 +196,18 @@ impl fmt::Debug for Store {
 const DIRS: [&str; 6] = ["blobs", "manifests", "last", "runs", "leases", "tmp"];
 
 impl Store {
-    /// Open (creating if needed) the store at `root`.
+    /// Open (creating if needed) the store at `root`: a directory, `file://DIR`, or
+    /// `s3://bucket/prefix` (with the `s3` feature).
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
-        let root = root.into();
+        let root: PathBuf = root.into();
+        let text = root.to_string_lossy().into_owned();
+        if text.starts_with("s3://") {
+            return Self::open_s3(&text);
+        }
+        let root = match text.strip_prefix("file://") {
+            Some(p) => PathBuf::from(p),
+            None => root,
+        };
         for d in DIRS {
             let p = root.join(d);
             std::fs::create_dir_all(&p).map_err(io(&p))?;
@@ -204,13 +220,40 @@ impl Store {
             .open(&lock)
             .map_err(io(&lock))?;
         Ok(Store {
+            backend: Backend::Dir {
+                tmp: root.join("tmp"),
+            },
             root,
-            gate: Gate {
+            gate: Some(Gate {
                 file,
                 holders: Mutex::new(0),
-            },
+            }),
             lease: Mutex::new(None),
         })
+    }
+
+    #[cfg(feature = "s3")]
+    fn open_s3(url: &str) -> Result<Store, StoreError> {
+        let s3 = s3::S3::open(url).map_err(io(Path::new(url)))?;
+        Ok(Store {
+            root: PathBuf::from(url.trim_end_matches('/')),
+            backend: Backend::S3(s3),
+            gate: None,
+            lease: Mutex::new(None),
+        })
+    }
+
+    #[cfg(not(feature = "s3"))]
+    fn open_s3(url: &str) -> Result<Store, StoreError> {
+        Err(StoreError::Invalid {
+            path: url.into(),
+            message: "this nexusml was built without S3 support: build it with `--features s3`".into(),
+        })
+    }
+
+    /// Whether the store is a directory (an object store has no leases, and no gc yet).
+    pub fn is_dir(&self) -> bool {
+        self.backend.is_dir()
     }
 
     pub fn root(&self) -> &Path {
@@ -230,16 +273,21 @@ impl Store {
             .join(format!("{hex}.json"))
     }
 
-    /// Write `bytes` to `path` whole: an exclusive temp file in `<root>/tmp`, then rename.
+    /// Write `bytes` to `path` whole (an exclusive temp file renamed into place, or one
+    /// object put).
     fn publish(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io(parent))?;
-        }
-        crate::atomic_file::write_atomic_via(&self.root.join("tmp"), path, bytes).map_err(io(path))
+        self.backend.write(path, bytes).map_err(io(path))
+    }
+
+    fn enter(&self) -> Option<GateGuard<'_>> {
+        self.gate.as_ref().map(Gate::enter)
     }
 
     /// Note `line` in this process's lease (under the gate), so a concurrent gc keeps it.
     fn lease_note(&self, line: &str) -> Result<(), StoreError> {
+        if self.gate.is_none() {
+            return Ok(());
+        }
         let mut lease = self.lease.lock().unwrap_or_else(|e| e.into_inner());
         if lease.is_none() {
             let (file, _path) = gc::create_lease(&self.root)?;
@@ -261,27 +309,32 @@ impl Store {
 
     /// Store `bytes` already known to have digest `d`.
     pub fn put_blob_as(&self, d: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
-        let _gate = self.gate.enter();
+        let _gate = self.enter();
         self.lease_note(&format!("b {d}\n"))?;
         let path = self.blob_path(d);
-        match std::fs::metadata(&path) {
-            Ok(m) if m.len() == bytes.len() as u64 => Ok(()),
-            _ => self.publish(&path, bytes),
+        match self.backend.size(&path) {
+            Some(n) if n == bytes.len() as u64 => return Ok(()),
+            // A damaged blob of the wrong size: replace it.
+            Some(_) => self.backend.remove(&path),
+            None => {}
         }
+        // Create only if absent: a concurrent writer of the same content may win; the
+        // content is the same either way.
+        self.backend.create(&path, bytes).map(|_| ()).map_err(io(&path))
     }
 
     /// Whether a blob is present with the expected size (its content is checked on read).
     pub fn has_blob(&self, d: &Digest, size: u64) -> bool {
-        std::fs::metadata(self.blob_path(d)).is_ok_and(|m| m.len() == size)
+        self.backend.size(&self.blob_path(d)) == Some(size)
     }
 
     /// Read a blob and check it against its digest. A corrupt blob is removed, so the
     /// recomputed value can take its place.
     pub fn get_blob(&self, d: &Digest) -> Result<Vec<u8>, BlobMiss> {
         let path = self.blob_path(d);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(BlobMiss::Missing(d.short())),
+        let bytes = match self.backend.read(&path) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Err(BlobMiss::Missing(d.short())),
             Err(source) => {
                 return Err(BlobMiss::Io {
                     digest: d.short(),
@@ -290,7 +343,7 @@ impl Store {
             }
         };
         if Digest::of(&bytes) != *d {
-            let _ = std::fs::remove_file(&path);
+            self.backend.remove(&path);
             return Err(BlobMiss::Corrupt(d.short()));
         }
         Ok(bytes)
@@ -300,11 +353,11 @@ impl Store {
     /// without the key components (the hit path does not need them).
     /// A hit is noted in this run's lease first, so gc cannot take it away mid-run.
     pub fn get_manifest(&self, key: &Digest) -> Option<ManifestHead> {
-        let _gate = self.gate.enter();
+        let _gate = self.enter();
         let path = self.manifest_path(key);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        let bytes = match self.backend.read(&path) {
+            Ok(Some(b)) => b,
+            Ok(None) => return None,
             Err(e) => {
                 tracing::warn!("cannot read {}: {e}; treating it as a miss", path.display());
                 return None;
@@ -326,7 +379,7 @@ impl Store {
 
     /// Read a manifest without taking a lease (for `dag status` and explanations).
     pub fn peek_manifest(&self, key: &Digest) -> Option<Manifest> {
-        let bytes = std::fs::read(self.manifest_path(key)).ok()?;
+        let bytes = self.backend.read(&self.manifest_path(key)).ok()??;
         serde_json::from_slice::<Manifest>(&bytes)
             .ok()
             .filter(|m| m.key == *key)
@@ -335,7 +388,7 @@ impl Store {
     /// Store a manifest (its blobs must already be stored) and remember it as the node's
     /// last key.
     pub fn put_manifest(&self, m: &Manifest) -> Result<(), StoreError> {
-        let _gate = self.gate.enter();
+        let _gate = self.enter();
         self.lease_note(&format!("m {}\n", m.key))?;
         let bytes = serde_json::to_vec_pretty(m).map_err(|e| StoreError::Invalid {
             path: self.manifest_path(&m.key),
@@ -354,8 +407,8 @@ impl Store {
 
     /// The key `node` of `pipeline` last ran with.
     pub fn last_key(&self, pipeline: &str, node: &str) -> Option<Digest> {
-        let text = std::fs::read_to_string(self.last_path(pipeline, node)).ok()?;
-        Digest::parse(text.trim())
+        let bytes = self.backend.read(&self.last_path(pipeline, node)).ok()??;
+        Digest::parse(String::from_utf8_lossy(&bytes).trim())
     }
 
     /// Record a finished run: its node keys become gc roots.
