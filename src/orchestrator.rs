@@ -272,23 +272,23 @@ impl Observer for Recorder<'_> {
                 for &a in &r.artifacts {
                     c.artifacts_written.push(p.artifacts[a].name.clone());
                 }
-                tracing::info!("node `{id}` ok in {}", engine::format_ms(ms));
+                tracing::info!(parent: None, "node `{id}` ok in {}", engine::format_ms(ms));
                 c.log("INFO", format!("node `{id}` ok in {ms:.1} ms"), Some(id));
             }
             NodeStatus::Cached => {
                 c.component_times_ms.insert(id.clone(), 0.0);
                 c.cached_components.push(id.clone());
-                tracing::info!("node `{id}` cached");
+                tracing::info!(parent: None, "node `{id}` cached");
                 c.log("INFO", format!("node `{id}` cached"), Some(id));
             }
             NodeStatus::Failed => {
                 let message = format!("node `{id}` failed: {}", r.error.join(": "));
-                tracing::error!("{message}");
+                tracing::error!(parent: None, "{message}");
                 c.log("ERROR", message, Some(id));
             }
             NodeStatus::Skipped => {
                 let message = format!("node `{id}` skipped: {}", r.reason.clone().unwrap_or_default());
-                tracing::warn!("{message}");
+                tracing::warn!(parent: None, "{message}");
                 c.log("WARNING", message, Some(id));
             }
         }

@@ -161,6 +161,24 @@ fn set_and_params_file_override_parameters() {
     );
     let report = read_json(&run_dir.join("report.json"));
     assert_eq!(report["params"]["greeting"], "cli");
+
+    // A missing file and an undeclared key are bad command lines (exit 2), as with --set.
+    let out = run(dir.path(), "select.toml", &["--params", "missing.toml"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains("--params missing.toml: cannot read it"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(dir.path().join("typo.toml"), "greting = \"x\"\n").unwrap();
+    let out = run(dir.path(), "select.toml", &["--params", "typo.toml"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("has no parameter `greting` (did you mean `greeting`?)"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

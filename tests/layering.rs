@@ -33,6 +33,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
             "cli",
             with(&[
                 "orchestrator",
+                "cluster",
                 "engine",
                 "graph",
                 "op",

@@ -23,13 +23,23 @@ use tracing_indicatif::span_ext::IndicatifSpanExt;
 pub(crate) fn load_pipeline(args: &PipelineArgs) -> Result<Pipeline, CliError> {
     let mut spec = PipelineSpec::load(&args.file)?;
     if let Some(path) = &args.params {
-        let text = std::fs::read_to_string(path).map_err(|source| CliError::Io {
-            what: "cannot read params file",
-            path: path.clone(),
-            source,
-        })?;
+        // A bad command line is exit 2, as for --set.
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::Usage(format!("--params {}: cannot read it: {e}", path.display())))?;
         let table: toml::Table =
             toml::from_str(&text).map_err(|e| crate::spec::parse_error(path, &text, &e))?;
+        // An undeclared key is an error here too, as with --set: a typo must not pass.
+        let unknown: Vec<&String> = table.keys().filter(|k| !spec.params.contains_key(*k)).collect();
+        if let Some(key) = unknown.first() {
+            let help = crate::graph::did_you_mean(key, spec.params.keys().map(String::as_str))
+                .map(|h| format!(" ({h})"))
+                .unwrap_or_default();
+            return Err(CliError::Usage(format!(
+                "--params {}: {} has no parameter `{key}`{help}",
+                path.display(),
+                args.file.display()
+            )));
+        }
         apply_overrides(&mut spec.params, table);
     }
     let overrides = args
@@ -122,15 +132,22 @@ impl Observer for Progress {
     fn node_finished(&self, p: &Pipeline, node: usize, r: &NodeRecord) {
         let id = &p.nodes[node].id;
         match r.status {
+            // `parent: &self.span`: a worker may finish this node while another node's span
+            // is entered on it (work-stealing); the line belongs to the run, not to that node.
             NodeStatus::Ok => tracing::info!(
+                parent: &self.span,
                 "node `{id}` ok in {}{}",
                 format_ms(r.duration().unwrap_or_default().as_secs_f64() * 1e3),
                 r.reason.as_ref().map(|w| format!(" ({w})")).unwrap_or_default()
             ),
-            NodeStatus::Cached => tracing::info!("node `{id}` {}", r.reason.as_deref().unwrap_or("cached")),
-            NodeStatus::Failed => tracing::error!("node `{id}` failed: {}", r.error.join(": ")),
+            NodeStatus::Cached => {
+                tracing::info!(parent: &self.span, "node `{id}` {}", r.reason.as_deref().unwrap_or("cached"))
+            }
+            NodeStatus::Failed => {
+                tracing::error!(parent: &self.span, "node `{id}` failed: {}", r.error.join(": "))
+            }
             NodeStatus::Skipped => {
-                tracing::warn!("node `{id}` skipped: {}", r.reason.as_deref().unwrap_or(""))
+                tracing::warn!(parent: &self.span, "node `{id}` skipped: {}", r.reason.as_deref().unwrap_or(""))
             }
         }
         self.span.pb_inc(1);
