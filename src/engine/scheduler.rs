@@ -555,6 +555,8 @@ impl<'a> State<'a> {
         Ok(())
     }
 
+    /// Depth first over the producers whose stored values are lost, with an explicit stack
+    /// (not recursion): a long chain of lost values must not overflow the thread's stack.
     fn ensure_value(&self, a: usize) -> Result<(), String> {
         if self.board.get(a).is_some() {
             return Ok(());
@@ -565,41 +567,50 @@ impl<'a> State<'a> {
                 self.pipeline.artifacts[a].name
             ));
         };
-        let p = self.pipeline.artifacts[a].producer;
-        let _one_at_a_time = self.refill[p].lock().unwrap_or_else(|e| e.into_inner());
-        if self.board.get(a).is_some() {
-            return Ok(());
+        // (artifact, its producer's inputs are on the board: recompute it now)
+        let mut stack = vec![(a, false)];
+        while let Some((a, inputs_ready)) = stack.pop() {
+            if self.board.get(a).is_some() {
+                continue;
+            }
+            let p = self.pipeline.artifacts[a].producer;
+            let producer = &self.pipeline.nodes[p];
+            let _one_at_a_time = self.refill[p].lock().unwrap_or_else(|e| e.into_inner());
+            if self.board.get(a).is_some() {
+                continue;
+            }
+            if !inputs_ready {
+                let miss = match memo.load(a, &self.board) {
+                    Ok(()) => continue,
+                    Err(e) => e,
+                };
+                tracing::warn!(
+                    "{miss}: recomputing `{}` for artifact `{}`",
+                    producer.id,
+                    self.pipeline.artifacts[a].name
+                );
+                stack.push((a, true));
+                stack.extend(producer.inputs.iter().rev().map(|b| (b.artifact, false)));
+                continue;
+            }
+            let result = self.executor.execute(&self.job(p, true));
+            if !result.error.is_empty() {
+                return Err(format!(
+                    "recomputing `{}` failed: {}",
+                    producer.id,
+                    result.error.join(": ")
+                ));
+            }
+            if let Some(parts) = memo.key(p, &self.board) {
+                memo.save(p, &parts, &self.board, &result, 0.0);
+            }
+            if self.board.get(a).is_none() {
+                return Err(format!(
+                    "recomputing `{}` did not produce `{}`",
+                    producer.id, self.pipeline.artifacts[a].name
+                ));
+            }
         }
-        let miss = match memo.load(a, &self.board) {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        let producer = &self.pipeline.nodes[p];
-        tracing::warn!(
-            "{miss}: recomputing `{}` for artifact `{}`",
-            producer.id,
-            self.pipeline.artifacts[a].name
-        );
-        for b in &producer.inputs {
-            self.ensure_value(b.artifact)?;
-        }
-        let result = self.executor.execute(&self.job(p, true));
-        if !result.error.is_empty() {
-            return Err(format!(
-                "recomputing `{}` failed: {}",
-                producer.id,
-                result.error.join(": ")
-            ));
-        }
-        if let Some(parts) = memo.key(p, &self.board) {
-            memo.save(p, &parts, &self.board, &result, 0.0);
-        }
-        match self.board.get(a) {
-            Some(_) => Ok(()),
-            None => Err(format!(
-                "recomputing `{}` did not produce `{}`",
-                producer.id, self.pipeline.artifacts[a].name
-            )),
-        }
+        Ok(())
     }
 }
