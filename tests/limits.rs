@@ -62,3 +62,62 @@ fn a_long_chain_checks_and_runs() {
         &out.stderr[out.stderr.len().saturating_sub(500)..]
     );
 }
+
+#[test]
+fn too_many_jobs_is_a_usage_error_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture("overlap.toml");
+    for jobs in ["100000", "5000", "257"] {
+        let start = std::time::Instant::now();
+        let out = nexusml(
+            dir.path(),
+            &["dag", "run", file.to_str().unwrap(), "--no-cache", "--jobs", jobs],
+        );
+        assert_eq!(out.code, 2, "{}", out.all());
+        assert!(
+            out.stderr
+                .contains(&format!("error: --jobs {jobs} is more than the limit of ")),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("no more nodes can run at once"),
+            "{}",
+            out.stderr
+        );
+        // Refused before any thread or run directory is made.
+        assert!(start.elapsed().as_secs() < 10);
+        assert!(!dir.path().join("outputs").exists());
+    }
+    let limit = nexusml::engine::max_jobs();
+    assert!((4..=256).contains(&limit));
+    let out = nexusml(
+        dir.path(),
+        &[
+            "dag",
+            "run",
+            file.to_str().unwrap(),
+            "--no-cache",
+            "--runs-dir",
+            "runs",
+            "--set",
+            "ms=1",
+        ]
+        .into_iter()
+        .chain(["--jobs", &limit.to_string()])
+        .collect::<Vec<_>>(),
+    );
+    assert_eq!(out.code, 0, "--jobs {limit} is allowed: {}", out.all());
+
+    // `train` takes --jobs too, and refuses it before reading any data.
+    let out = nexusml(
+        dir.path(),
+        &["train", "--data-path", "missing.csv", "--jobs", "100000"],
+    );
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains("--jobs 100000 is more than the limit"),
+        "{}",
+        out.stderr
+    );
+}

@@ -41,6 +41,10 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Spec(_) | CliError::Graph(_) | CliError::Usage(_) => 2,
+            // A bad --jobs is a command-line mistake.
+            CliError::Engine(
+                crate::engine::EngineError::NoJobs | crate::engine::EngineError::TooManyJobs { .. },
+            ) => 2,
             CliError::Engine(_)
             | CliError::Io { .. }
             | CliError::Plot(_)
