@@ -121,3 +121,21 @@ fn too_many_jobs_is_a_usage_error_naming_the_limit() {
         out.stderr
     );
 }
+
+#[test]
+fn a_huge_random_count_is_refused_at_check_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture("huge_random.toml");
+    let file = file.to_str().unwrap();
+    for args in [&["dag", "check", file][..], &["dag", "run", file, "--no-cache"]] {
+        let out = nexusml(dir.path(), args);
+        assert_eq!(out.code, 2, "{}", out.all());
+        assert!(
+            out.stderr.contains(
+                "node `numbers`: invalid `with` for `util.random`: `count` = 100000000000 is more than the limit of 1000000 numbers"
+            ),
+            "{}",
+            out.stderr
+        );
+    }
+}
