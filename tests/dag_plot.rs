@@ -121,3 +121,47 @@ fn run_colours_nodes_by_status_with_durations() {
         out.stderr
     );
 }
+
+#[test]
+fn a_big_pipeline_is_refused_as_a_picture_but_drawn_as_dot_and_mermaid() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 5000;
+    let mut text = String::from("[pipeline]\nname = \"big\"\n");
+    for i in 0..n {
+        text.push_str(&format!("[nodes.n{i}]\nop = \"util.noop\"\n"));
+        if i > 0 {
+            text.push_str(&format!("in = {{ x = \"t{}\" }}\n", i - 1));
+        }
+        text.push_str(&format!("out = {{ y = \"t{i}\" }}\n"));
+    }
+    let file = dir.path().join("big.toml");
+    std::fs::write(&file, text).unwrap();
+    let file = file.to_str().unwrap();
+
+    for out_file in ["big.svg", "big.png"] {
+        let start = std::time::Instant::now();
+        let out = nexusml(dir.path(), &["dag", "plot", file, "-o", out_file]);
+        assert_eq!(out.code, 2, "{}", out.all());
+        assert!(
+            out.stderr
+                .contains("error: the pipeline is too big for an SVG or PNG picture: 9999 boxes to lay out"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("Use `--format dot`") && out.stderr.contains("`--format mermaid`"),
+            "{}",
+            out.stderr
+        );
+        assert!(start.elapsed().as_secs() < 10, "refused at once");
+        assert!(!dir.path().join(out_file).exists());
+    }
+
+    let out = nexusml(dir.path(), &["dag", "plot", file]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.matches(" -> ").count(), n - 1);
+    assert!(out.stdout.contains("\"n4998\" -> \"n4999\" [label=\"t4998\"]"));
+    let out = nexusml(dir.path(), &["dag", "plot", file, "--format", "mermaid"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout.matches("-->").count(), n - 1);
+}

@@ -166,10 +166,7 @@ pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliEr
     let mut orchestrator = orchestrator(&args.runs_dir, &args.store, run_log);
     orchestrator.legacy = args.legacy;
     if let Some(j) = args.jobs {
-        if j == 0 {
-            return Err(CliError::Usage("--jobs must be at least 1".into()));
-        }
-        orchestrator.jobs = j;
+        orchestrator.jobs = crate::engine::check_jobs(j)?;
     }
     let opts = TrainOptions {
         feature_config: args.feature_config.clone(),

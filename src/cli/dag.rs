@@ -288,8 +288,7 @@ pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError>
         return Ok(ExitCode::SUCCESS);
     }
     let jobs = match args.jobs {
-        Some(0) => return Err(CliError::Usage("--jobs must be at least 1".into())),
-        Some(n) => n,
+        Some(n) => engine::check_jobs(n)?,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let started = Utc::now();

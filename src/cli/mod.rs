@@ -44,6 +44,11 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Spec(_) | CliError::Graph(_) | CliError::Usage(_) => 2,
+            // A bad --jobs, or a picture too big to draw, is a command-line mistake.
+            CliError::Plot(crate::graph::plot::PlotError::TooBig { .. }) => 2,
+            CliError::Engine(
+                crate::engine::EngineError::NoJobs | crate::engine::EngineError::TooManyJobs { .. },
+            ) => 2,
             CliError::Engine(_)
             | CliError::Io { .. }
             | CliError::Plot(_)

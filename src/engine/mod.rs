@@ -15,6 +15,6 @@ pub use blackboard::Blackboard;
 pub use executor::{error_chain, Executor, InProcess, Job, JobResult};
 pub use report::{create_run_dir, record_run, NodeReport, RunReport};
 pub use scheduler::{
-    run, run_on, run_sequential, EngineError, NodeRecord, NodeStatus, Observer, RunOptions, RunOutcome,
-    RunStatus, Silent,
+    check_jobs, max_jobs, run, run_on, run_sequential, EngineError, NodeRecord, NodeStatus, Observer,
+    RunOptions, RunOutcome, RunStatus, Silent,
 };

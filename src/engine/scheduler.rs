@@ -26,6 +26,51 @@ pub enum EngineError {
     },
     #[error("--jobs must be at least 1")]
     NoJobs,
+    #[error(
+        "--jobs {jobs} is more than the limit of {limit} ({}): more worker threads only add \
+         overhead, since no more nodes can run at once",
+        limit_reason(*.limit, *.cores)
+    )]
+    TooManyJobs { jobs: usize, limit: usize, cores: usize },
+}
+
+fn limit_reason(limit: usize, cores: usize) -> String {
+    if limit == MAX_JOBS {
+        format!("at most {MAX_JOBS}, whatever the number of cores")
+    } else {
+        format!("{JOBS_PER_CORE} × {cores} available cores")
+    }
+}
+
+/// Worker threads per available core that `--jobs` may ask for: room for nodes that wait
+/// on files, without the pool's own overhead taking over.
+pub const JOBS_PER_CORE: usize = 4;
+/// A ceiling for big machines: a pipeline's waves are rarely wider, and a rayon pool's
+/// idle search and wake-ups cost more per run as it grows (`-j 5000` took 23 s for a 2 ms
+/// pipeline).
+pub const MAX_JOBS: usize = 256;
+
+/// The most worker threads a run may use on this machine:
+/// `min(JOBS_PER_CORE × cores, MAX_JOBS)`.
+pub fn max_jobs() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (JOBS_PER_CORE * cores).min(MAX_JOBS)
+}
+
+/// `jobs` if a run may use that many worker threads.
+pub fn check_jobs(jobs: usize) -> Result<usize, EngineError> {
+    let limit = max_jobs();
+    if jobs == 0 {
+        Err(EngineError::NoJobs)
+    } else if jobs > limit {
+        Err(EngineError::TooManyJobs {
+            jobs,
+            limit,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        })
+    } else {
+        Ok(jobs)
+    }
 }
 
 /// How a node ended.
@@ -206,9 +251,7 @@ pub fn run(
     opts: &RunOptions,
     observer: &dyn Observer,
 ) -> Result<RunOutcome, EngineError> {
-    if opts.jobs == 0 {
-        return Err(EngineError::NoJobs);
-    }
+    check_jobs(opts.jobs)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs)
         .thread_name(|i| format!("nexusml-worker-{i}"))
@@ -555,6 +598,8 @@ impl<'a> State<'a> {
         Ok(())
     }
 
+    /// Depth first over the producers whose stored values are lost, with an explicit stack
+    /// (not recursion): a long chain of lost values must not overflow the thread's stack.
     fn ensure_value(&self, a: usize) -> Result<(), String> {
         if self.board.get(a).is_some() {
             return Ok(());
@@ -565,41 +610,50 @@ impl<'a> State<'a> {
                 self.pipeline.artifacts[a].name
             ));
         };
-        let p = self.pipeline.artifacts[a].producer;
-        let _one_at_a_time = self.refill[p].lock().unwrap_or_else(|e| e.into_inner());
-        if self.board.get(a).is_some() {
-            return Ok(());
+        // (artifact, its producer's inputs are on the board: recompute it now)
+        let mut stack = vec![(a, false)];
+        while let Some((a, inputs_ready)) = stack.pop() {
+            if self.board.get(a).is_some() {
+                continue;
+            }
+            let p = self.pipeline.artifacts[a].producer;
+            let producer = &self.pipeline.nodes[p];
+            let _one_at_a_time = self.refill[p].lock().unwrap_or_else(|e| e.into_inner());
+            if self.board.get(a).is_some() {
+                continue;
+            }
+            if !inputs_ready {
+                let miss = match memo.load(a, &self.board) {
+                    Ok(()) => continue,
+                    Err(e) => e,
+                };
+                tracing::warn!(
+                    "{miss}: recomputing `{}` for artifact `{}`",
+                    producer.id,
+                    self.pipeline.artifacts[a].name
+                );
+                stack.push((a, true));
+                stack.extend(producer.inputs.iter().rev().map(|b| (b.artifact, false)));
+                continue;
+            }
+            let result = self.executor.execute(&self.job(p, true));
+            if !result.error.is_empty() {
+                return Err(format!(
+                    "recomputing `{}` failed: {}",
+                    producer.id,
+                    result.error.join(": ")
+                ));
+            }
+            if let Some(parts) = memo.key(p, &self.board) {
+                memo.save(p, &parts, &self.board, &result, 0.0);
+            }
+            if self.board.get(a).is_none() {
+                return Err(format!(
+                    "recomputing `{}` did not produce `{}`",
+                    producer.id, self.pipeline.artifacts[a].name
+                ));
+            }
         }
-        let miss = match memo.load(a, &self.board) {
-            Ok(()) => return Ok(()),
-            Err(e) => e,
-        };
-        let producer = &self.pipeline.nodes[p];
-        tracing::warn!(
-            "{miss}: recomputing `{}` for artifact `{}`",
-            producer.id,
-            self.pipeline.artifacts[a].name
-        );
-        for b in &producer.inputs {
-            self.ensure_value(b.artifact)?;
-        }
-        let result = self.executor.execute(&self.job(p, true));
-        if !result.error.is_empty() {
-            return Err(format!(
-                "recomputing `{}` failed: {}",
-                producer.id,
-                result.error.join(": ")
-            ));
-        }
-        if let Some(parts) = memo.key(p, &self.board) {
-            memo.save(p, &parts, &self.board, &result, 0.0);
-        }
-        match self.board.get(a) {
-            Some(_) => Ok(()),
-            None => Err(format!(
-                "recomputing `{}` did not produce `{}`",
-                producer.id, self.pipeline.artifacts[a].name
-            )),
-        }
+        Ok(())
     }
 }

@@ -600,9 +600,16 @@ fn port_help(port: &str, known: &[&str]) -> String {
 
 /// One cycle per strongly connected component that has one, as node indices starting at
 /// the component's first node in file order.
+///
+/// Kosaraju, not Tarjan: petgraph's Tarjan recurses once per node on a path and overflows
+/// the stack on a long chain; Kosaraju walks with explicit stacks.
 fn find_cycles(graph: &DiGraph<(), Edge>) -> Vec<Vec<usize>> {
     let mut cycles = Vec::new();
-    let mut sccs = petgraph::algo::tarjan_scc(graph);
+    if petgraph::algo::toposort(graph, None).is_ok() {
+        // The usual case, answered without one vector per node.
+        return cycles;
+    }
+    let mut sccs = petgraph::algo::kosaraju_scc(graph);
     for scc in &mut sccs {
         scc.sort_unstable();
     }
@@ -646,4 +653,95 @@ fn find_cycles(graph: &DiGraph<(), Edge>) -> Vec<Vec<usize>> {
         }
     }
     cycles
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` `util.noop` nodes, each reading the previous one's token; with `closed`, the
+    /// first reads the last's, which makes one cycle through all of them.
+    fn ring(n: usize, closed: bool) -> String {
+        let mut s = String::from("[pipeline]\nname = \"ring\"\n");
+        for i in 0..n {
+            let input = if i > 0 {
+                format!("in = {{ x = \"t{}\" }}\n", i - 1)
+            } else if closed {
+                format!("in = {{ x = \"t{}\" }}\n", n - 1)
+            } else {
+                String::new()
+            };
+            s.push_str(&format!(
+                "[nodes.n{i}]\nop = \"util.noop\"\n{input}out = {{ y = \"t{i}\" }}\n"
+            ));
+        }
+        s
+    }
+
+    struct Nothing;
+    impl Op for Nothing {
+        fn run(&self, _: &mut crate::op::NodeContext<'_>) -> Result<(), crate::op::OpError> {
+            Ok(())
+        }
+    }
+
+    /// A registry of one op (`graph` sits below `ops`, so not the built-in one).
+    fn build(text: &str) -> Result<Pipeline, GraphError> {
+        let mut registry = Registry::empty();
+        registry.register(
+            crate::op::OpSpec::new("util.noop", "nothing", |_: toml::Table| Ok(Nothing))
+                .any_inputs(ArtifactType::ANY)
+                .any_outputs(ArtifactType::ANY),
+        );
+        let spec = PipelineSpec::parse(text, Path::new("ring.toml")).unwrap();
+        Pipeline::build(&spec, &registry)
+    }
+
+    #[test]
+    fn a_long_cycle_is_reported_without_overflowing_the_stack() {
+        // Test threads have a 2 MiB stack: a recursive search overflowed at a few
+        // thousand nodes.
+        let n = 200_000;
+        let Err(GraphError::Invalid { errors, .. }) = build(&ring(n, true)) else {
+            panic!("a cycle must not validate");
+        };
+        assert_eq!(errors.len(), 1, "one cycle, one error");
+        let msg = &errors[0].message;
+        assert!(msg.starts_with("cycle: n0 → n1 → n2 → "), "{}", &msg[..80]);
+        assert!(
+            msg.ends_with(&format!("n{} → n0", n - 1)),
+            "{}",
+            &msg[msg.len() - 80..]
+        );
+        assert_eq!(msg.matches(" → ").count(), n);
+    }
+
+    #[test]
+    fn a_long_chain_builds_and_plans() {
+        let n = 200_000;
+        let p = build(&ring(n, false)).unwrap_or_else(|e| panic!("{}", &e.to_string()[..200]));
+        let mask = vec![true; n];
+        let plan = p.plan(&mask, None);
+        assert_eq!(plan.waves.len(), n);
+        assert_eq!(plan.critical_path.len(), n);
+        let mid = p.node_index("n1000").unwrap();
+        let to = p.select(&Selection {
+            to: Some("n1000".into()),
+            ..Default::default()
+        });
+        assert_eq!(to.unwrap().iter().filter(|&&m| m).count(), mid + 1);
+    }
+
+    #[test]
+    fn cycles_are_found_one_per_component_in_file_order() {
+        let mut g: DiGraph<(), Edge> = DiGraph::new();
+        let n: Vec<NodeIndex> = (0..6).map(|_| g.add_node(())).collect();
+        for (a, b) in [(0, 1), (1, 0), (2, 2), (3, 4), (4, 5), (5, 3), (1, 3)] {
+            g.add_edge(n[a], n[b], Edge::Order);
+        }
+        assert_eq!(find_cycles(&g), vec![vec![0, 1], vec![2], vec![3, 4, 5]]);
+        g.clear_edges();
+        g.add_edge(n[0], n[1], Edge::Order);
+        assert!(find_cycles(&g).is_empty());
+    }
 }

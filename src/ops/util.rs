@@ -26,7 +26,14 @@ pub enum UtilError {
     NotEqual { expected: String, actual: String },
     #[error("input `{port}` holds a {type_name}, which util ops cannot show")]
     Unprintable { port: String, type_name: String },
+    #[error("`count` = {count} is more than the limit of {MAX_RANDOM_COUNT} numbers")]
+    TooManyNumbers { count: u64 },
 }
+
+/// The most numbers `util.random` emits: a test op, and 1,000,000 values already take
+/// 32 MB in memory and about 20 MB as JSON. A config-time bound, so `dag check` refuses
+/// a count that would abort the run on allocation.
+pub const MAX_RANDOM_COUNT: u64 = 1_000_000;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,11 +67,12 @@ struct ValueConfig {
 struct RandomConfig {
     #[serde(default)]
     seed: u64,
+    // u64, not usize: a count too big for usize gets the limit's message, not serde's.
     #[serde(default = "default_count")]
-    count: usize,
+    count: u64,
 }
 
-fn default_count() -> usize {
+fn default_count() -> u64 {
     4
 }
 
@@ -149,7 +157,12 @@ pub(crate) fn register(r: &mut Registry) {
         OpSpec::new(
             "util.random",
             "Emit `count` pseudo-random integers from a seed derived from `seed` and the node id.",
-            |c: RandomConfig| Ok(Random(c)),
+            |c: RandomConfig| {
+                if c.count > MAX_RANDOM_COUNT {
+                    return Err(UtilError::TooManyNumbers { count: c.count }.to_string());
+                }
+                Ok(Random(c))
+            },
         )
         .any_inputs(ArtifactType::ANY)
         .output(Port::new::<Value>("value", "an array of integers"))
@@ -158,7 +171,7 @@ pub(crate) fn register(r: &mut Registry) {
             "count",
             "integer",
             "4",
-            "how many numbers",
+            "how many numbers (at most 1,000,000)",
         )),
     );
     r.register(
