@@ -540,3 +540,39 @@ fn gc_keeps_the_newest_runs_and_what_a_running_run_uses() {
         again.stderr
     );
 }
+
+#[test]
+fn nodes_seeded_by_their_id_never_share_a_result() {
+    // util.random draws from a seed derived from the node id: two such nodes with the
+    // same `with` must not answer each other from the store.
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+[pipeline]
+name = "twins"
+
+[nodes.r1]
+op = "util.random"
+with = { seed = 1, count = 3 }
+out = { value = "a" }
+
+[nodes.r2]
+op = "util.random"
+with = { seed = 1, count = 3 }
+out = { value = "b" }
+
+[nodes.write]
+op = "util.write"
+with = { file = "out.json" }
+in = { a = "a", b = "b" }
+"#;
+    std::fs::write(dir.path().join("p.toml"), text).unwrap();
+    for _ in 0..2 {
+        let out = nexusml(
+            dir.path(),
+            &["dag", "run", "p.toml", "--runs-dir", "runs", "--jobs", "1"],
+        );
+        assert_eq!(out.code, 0, "{}", out.all());
+        let written = read_json(&run_dirs(dir.path()).last().unwrap().join("out.json"));
+        assert_ne!(written["a"], written["b"], "{written}");
+    }
+}

@@ -70,6 +70,9 @@ pub fn node_key(
                 .as_bytes(),
         );
     }
+    if node.seeded_by_node {
+        field(&mut h, node.id.as_bytes());
+    }
     KeyParts {
         key: Digest(*h.finalize().as_bytes()),
         inputs: inputs.to_vec(),
@@ -106,6 +109,7 @@ impl KeyParts {
             "config": canonical(&toml::Value::Table(node.with.clone())),
             "inputs": inputs,
             "files": files,
+            "node": if node.seeded_by_node { json!(node.id) } else { Value::Null },
             "params": if node.reads_params {
                 canonical(&toml::Value::Table(pipeline.params.clone()))
             } else {

@@ -97,6 +97,8 @@ pub struct Node {
     /// The op's behaviour version and whether it reads every parameter (for its key).
     pub op_version: u32,
     pub reads_params: bool,
+    /// The op derives its randomness from the node id: the id enters the key.
+    pub seeded_by_node: bool,
     pub inputs: Vec<Binding>,
     pub outputs: Vec<Binding>,
     /// Output ports the op declares but the pipeline leaves unbound: writes are dropped.
@@ -516,6 +518,7 @@ impl<'s> Builder<'s> {
                     raw_with: node.with.clone(),
                     op_version: spec.map_or(1, |s| s.version),
                     reads_params: spec.is_some_and(|s| s.reads_params),
+                    seeded_by_node: spec.is_some_and(|s| s.seeded_by_node),
                     inputs: ins,
                     outputs: outs,
                     discarded_outputs: discarded,

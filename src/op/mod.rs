@@ -202,6 +202,9 @@ pub struct OpSpec {
     /// The op reads the pipeline's whole parameter table (e.g. to record it): all
     /// parameters then enter its key.
     pub reads_params: bool,
+    /// The op's result depends on the node's id (its random stream is derived from it):
+    /// the id then enters its key, so two such nodes never share a result.
+    pub seeded_by_node: bool,
     build: Box<Builder>,
     lint: Option<Box<Linter>>,
 }
@@ -228,6 +231,7 @@ impl OpSpec {
             config: Vec::new(),
             version: 1,
             reads_params: false,
+            seeded_by_node: false,
             build: Box::new(move |with: &toml::Table| {
                 let config: C = toml::Value::Table(with.clone())
                     .try_into()
@@ -280,6 +284,12 @@ impl OpSpec {
     /// Set the op's behaviour version (default 1).
     pub fn version(mut self, version: u32) -> Self {
         self.version = version;
+        self
+    }
+
+    /// Declare that the op's result depends on the node id (`ops::node_seed`).
+    pub fn seeded_by_node(mut self) -> Self {
+        self.seeded_by_node = true;
         self
     }
 

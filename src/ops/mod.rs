@@ -35,6 +35,7 @@ pub fn builtin() -> &'static Registry {
 
 /// A seed for this node derived from `base` and the node id, so two nodes given the
 /// same base seed still draw different streams, identically on every run.
+/// An op that uses it declares `OpSpec::seeded_by_node`, so the id enters its key.
 pub fn node_seed(ctx: &crate::op::NodeContext<'_>, base: u64, labels: &[&[u8]]) -> u64 {
     let mut all: Vec<&[u8]> = Vec::with_capacity(labels.len() + 1);
     all.push(ctx.node_id().as_bytes());

@@ -165,6 +165,7 @@ pub(crate) fn register(r: &mut Registry) {
             },
         )
         .any_inputs(ArtifactType::ANY)
+        .seeded_by_node()
         .output(Port::new::<Value>("value", "an array of integers"))
         .field(ConfigField::with_default("seed", "integer", "0", "base seed"))
         .field(ConfigField::with_default(
