@@ -70,30 +70,20 @@ fn render(
             source,
         })?;
     }
-    let name = path
-        .file_name()
-        .map_or_else(|| "chart".into(), |n| n.to_string_lossy().into_owned());
-    // The backend picks the encoder from the extension: keep `.png` last.
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp.png", std::process::id()));
-    let result = (|| {
-        let root = BitMapBackend::new(&tmp, size).into_drawing_area();
+    // The backend picks the encoder from the extension: the temp name ends in `.png`.
+    let written = crate::atomic_file::write_atomic_by_path(path, ".png", |tmp| {
+        let root = BitMapBackend::new(tmp, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         draw(&root)?;
         root.present().map_err(|e| e.to_string())
-    })();
-    if let Err(message) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(ChartError::Draw {
-            path: path.into(),
-            message,
-        });
-    }
-    std::fs::rename(&tmp, path).map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        ChartError::Write {
-            path: path.into(),
-            source,
-        }
+    })
+    .map_err(|message| ChartError::Draw {
+        path: path.into(),
+        message,
+    })?;
+    written.map_err(|source| ChartError::Write {
+        path: path.into(),
+        source,
     })
 }
 

@@ -1,5 +1,5 @@
-//! Time for people: UTC timestamps (run directories and model files are named by them)
-//! and durations in readable units.
+//! Time for people: UTC timestamps (run directories and model files are named by them;
+//! the calendar is chrono's) and durations in readable units.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,18 +26,16 @@ impl Utc {
     }
 
     pub fn from_unix_millis(ms: i64) -> Self {
-        let secs = ms.div_euclid(1000);
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
+        use chrono::{Datelike, Timelike};
+        let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
         Utc {
-            year,
-            month,
-            day,
-            hour: (rem / 3600) as u32,
-            minute: (rem % 3600 / 60) as u32,
-            second: (rem % 60) as u32,
-            millis: ms.rem_euclid(1000) as u32,
+            year: i64::from(t.year()),
+            month: t.month(),
+            day: t.day(),
+            hour: t.hour(),
+            minute: t.minute(),
+            second: t.second(),
+            millis: t.timestamp_subsec_millis(),
         }
     }
 
@@ -56,20 +54,6 @@ impl Utc {
             self.year, self.month, self.day, self.hour, self.minute, self.second, self.millis
         )
     }
-}
-
-/// Howard Hinnant's days-from-civil inverse: days since 1970-01-01 → (y, m, d).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 /// `850 µs`, `35.2 ms`, `1.24 s`.
