@@ -310,6 +310,9 @@ pub struct Orchestrator {
     /// The artifact store (`None`: recompute everything, keep nothing). `new()` takes
     /// `$NEXUSML_STORE`, else `.nexusml/store`.
     pub store: Option<PathBuf>,
+    /// Set (e.g. by Ctrl-C) to stop starting nodes; the run then ends `Interrupted`
+    /// with its report written.
+    pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
     context: Option<PipelineContext>,
 }
 
@@ -349,6 +352,7 @@ impl Orchestrator {
             on_run_dir: None,
             pipeline_files: IndexMap::new(),
             store: Some(crate::store::resolve_dir(None)),
+            cancel: Default::default(),
             context: None,
         }
     }
@@ -722,6 +726,7 @@ impl Orchestrator {
         let opts = RunOptions {
             jobs: if self.legacy { 1 } else { self.jobs },
             store: store.clone(),
+            cancel: std::sync::Arc::clone(&self.cancel),
             ..RunOptions::new(run_dir.clone())
         };
         let shared = Mutex::new(context);

@@ -336,3 +336,37 @@ fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
         out.stderr
     );
 }
+
+#[test]
+fn ctrl_c_during_train_writes_the_report_and_exits_130() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), "1500", "inv.csv");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_nexusml"))
+        .args([
+            "train",
+            "--data-path",
+            "inv.csv",
+            "--trees",
+            "400",
+            "--no-cache",
+            "--runs-dir",
+            "runs",
+        ])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Training 400 trees takes seconds in a debug build: interrupt it midway.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let run = single_run_dir(&dir.path().join("runs"));
+    let report = read_json(&run.join("report.json"));
+    assert_eq!(report["status"], "interrupted");
+}

@@ -165,3 +165,30 @@ fn a_big_pipeline_is_refused_as_a_picture_but_drawn_as_dot_and_mermaid() {
     assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(out.stdout.matches("-->").count(), n - 1);
 }
+
+#[test]
+fn an_extension_that_does_not_match_the_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture("select.toml");
+    let f = file.to_str().unwrap();
+    let out = nexusml(dir.path(), &["dag", "plot", f, "-o", "x.jpg"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("draws .dot, .gv, .mmd, .svg and .png, not .jpg"),
+        "{}",
+        out.stderr
+    );
+    let out = nexusml(dir.path(), &["dag", "plot", f, "--format", "svg", "-o", "x.png"]);
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains("--format svg does not match -o x.png"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.path().join("x.png").exists() && !dir.path().join("x.jpg").exists());
+    assert_eq!(
+        nexusml(dir.path(), &["dag", "plot", f, "--format", "dot", "-o", "x.gv"]).code,
+        0
+    );
+}

@@ -121,6 +121,7 @@ fn fail(e: OrchestratorError) -> CliError {
         OrchestratorError::Invalid(msg) => CliError::Usage(msg),
         OrchestratorError::Spec(e) => CliError::Spec(e),
         OrchestratorError::Graph(e) => CliError::Graph(e),
+        e @ OrchestratorError::Interrupted(_) => CliError::Interrupted(e.to_string()),
         other => CliError::Failed(other.to_string()),
     }
 }
@@ -153,6 +154,15 @@ fn orchestrator(runs_dir: &std::path::Path, store: &super::StoreArgs, run_log: &
     let mut o = Orchestrator::new();
     o.runs_dir = runs_dir.to_path_buf();
     o.store = store.dir();
+    // As `dag run`: the first Ctrl-C lets running nodes finish and writes the report
+    // (exit 130); a second one quits at once.
+    let cancel = std::sync::Arc::clone(&o.cancel);
+    let _ = ctrlc::set_handler(move || {
+        if cancel.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("interrupted: finishing running steps, starting no new ones (Ctrl-C again to quit now)");
+    });
     let log = run_log.clone();
     o.on_run_dir = Some(Box::new(move |dir| {
         if let Err(e) = log.attach(&dir.join("run.log")) {

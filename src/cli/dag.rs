@@ -409,19 +409,42 @@ pub(crate) fn plot(args: PlotArgs) -> Result<ExitCode, CliError> {
     let p = load_pipeline(&args.pipeline)?;
     let states = args.run.as_deref().map(run_states).transpose()?;
     let graph = p.plot_graph(states.as_ref());
-    let format = args.format.unwrap_or_else(|| {
-        match args
-            .output
-            .as_ref()
-            .and_then(|o| o.extension())
-            .and_then(|e| e.to_str())
-        {
+    // The file's extension and the format must agree: a `.png` holding DOT text, or SVG
+    // in a `.jpg`, is a file nobody can open.
+    let by_extension = match args.output.as_ref().and_then(|o| o.extension()) {
+        None => None,
+        Some(ext) => Some(match ext.to_str().map(str::to_ascii_lowercase).as_deref() {
             Some("png") => PlotFormat::Png,
             Some("svg") => PlotFormat::Svg,
             Some("mmd" | "mermaid") => PlotFormat::Mermaid,
-            _ => PlotFormat::Dot,
+            Some("dot" | "gv") => PlotFormat::Dot,
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "-o {}: nexusml draws .dot, .gv, .mmd, .svg and .png, not .{}",
+                    args.output
+                        .as_ref()
+                        .map(|o| o.display().to_string())
+                        .unwrap_or_default(),
+                    ext.to_string_lossy()
+                )))
+            }
+        }),
+    };
+    let format = match (args.format, by_extension) {
+        (Some(f), Some(e)) if f != e => {
+            return Err(CliError::Usage(format!(
+                "--format {} does not match -o {}: use a matching extension",
+                format!("{f:?}").to_lowercase(),
+                args.output
+                    .as_ref()
+                    .map(|o| o.display().to_string())
+                    .unwrap_or_default()
+            )))
         }
-    });
+        (Some(f), _) => f,
+        (None, Some(e)) => e,
+        (None, None) => PlotFormat::Dot,
+    };
     let bytes = match format {
         PlotFormat::Dot => plot::to_dot(&graph).into_bytes(),
         PlotFormat::Mermaid => plot::to_mermaid(&graph).into_bytes(),

@@ -37,12 +37,15 @@ pub enum CliError {
     Usage(String),
     #[error("{0}")]
     Failed(String),
+    #[error("{0}")]
+    Interrupted(String),
 }
 
 impl CliError {
     /// 2: the pipeline or the command line is wrong; 1: something failed while working.
     pub fn exit_code(&self) -> u8 {
         match self {
+            CliError::Interrupted(_) => 130,
             CliError::Spec(_) | CliError::Graph(_) | CliError::Usage(_) => 2,
             // A bad --jobs, or a picture too big to draw, is a command-line mistake.
             CliError::Plot(crate::graph::plot::PlotError::TooBig { .. }) => 2,

@@ -586,31 +586,27 @@ pub fn generate_csv(opts: &SynthOptions, out: &mut impl Write) -> std::io::Resul
     })
 }
 
-/// Generate into `path` atomically: write `<name>.tmp` beside it, then rename over it.
+/// Generate into `path` atomically (`atomic_file`), creating its directory.
 pub fn write_inventory(opts: &SynthOptions, path: &Path) -> Result<SynthSummary, SynthError> {
-    let name = path.file_name().ok_or_else(|| SynthError::NoFileName {
-        path: path.to_path_buf(),
-    })?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(".tmp");
-    let tmp = path.with_file_name(tmp_name);
-    let io_err = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| SynthError::Io { path: p, source }
-    };
-    let result = (|| {
-        let file = std::fs::File::create(&tmp).map_err(io_err(&tmp))?;
-        let mut w = std::io::BufWriter::new(file);
-        let summary = generate_csv(opts, &mut w).map_err(io_err(&tmp))?;
-        let file = w.into_inner().map_err(|e| e.into_error()).map_err(io_err(&tmp))?;
-        file.sync_all().map_err(io_err(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io_err(path))?;
-        Ok(summary)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    if path.file_name().is_none() {
+        return Err(SynthError::NoFileName {
+            path: path.to_path_buf(),
+        });
     }
-    result
+    let io_err = |source| SynthError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io_err)?;
+    }
+    let mut summary = None;
+    crate::atomic_file::write_atomic_with(path, |w| {
+        summary = Some(generate_csv(opts, w)?);
+        Ok(())
+    })
+    .map_err(io_err)?;
+    Ok(summary.expect("written means generated"))
 }
 
 #[cfg(test)]
@@ -795,8 +791,17 @@ mod tests {
         assert_eq!(summary.rows, 50);
         let written = std::fs::read_to_string(&path).unwrap();
         assert_eq!(written, generate(50, 3).0);
-        assert!(!dir.path().join("inv.csv.tmp").exists());
-        let bad = dir.path().join("missing-dir").join("x.csv");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
+        // A directory that does not exist yet is made, as csv.write does.
+        let nested = dir.path().join("new/sub/inv.csv");
+        write_inventory(&opts, &nested).unwrap();
+        assert_eq!(std::fs::read_to_string(&nested).unwrap(), written);
+        // A directory that cannot be made (its parent is a file) is an error naming it.
+        let bad = dir.path().join("inv.csv").join("x.csv");
         let err = write_inventory(&opts, &bad).unwrap_err();
         assert!(matches!(err, SynthError::Io { .. }), "{err}");
         assert!(err.to_string().starts_with("cannot write"));
