@@ -62,15 +62,22 @@ fn generated_inventory_passes_validation_and_feature_engineering() {
 }
 
 #[test]
-fn unwritable_output_is_an_error() {
+fn a_missing_directory_is_made_and_an_unwritable_output_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = nexusml(
         dir.path(),
         &["data", "synth", "--rows", "10", "-o", "no/such/dir/x.csv"],
     );
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(dir.path().join("no/such/dir/x.csv").is_file());
+    // Its parent is a file: no directory can be made there.
+    let out = nexusml(
+        dir.path(),
+        &["data", "synth", "--rows", "10", "-o", "no/such/dir/x.csv/y.csv"],
+    );
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
-        out.stderr.contains("cannot write no/such/dir/x.csv"),
+        out.stderr.contains("cannot write no/such/dir/x.csv/y.csv"),
         "{}",
         out.stderr
     );
