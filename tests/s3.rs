@@ -7,7 +7,6 @@
 mod common;
 use common::*;
 use nexusml::store::Store;
-use std::path::{Path, PathBuf};
 
 /// A fresh `s3://nexusml-test/<unique>` prefix, or `None` (skip) without a server.
 fn s3_prefix(name: &str) -> Option<String> {
@@ -29,19 +28,6 @@ fn s3_prefix(name: &str) -> Option<String> {
         .unwrap()
         .as_nanos();
     Some(format!("s3://nexusml-test/{name}-{}-{nanos}", std::process::id()))
-}
-
-fn newest_run(dir: &Path) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    dirs.sort_by_key(|p| {
-        std::fs::metadata(p.join("report.json"))
-            .and_then(|m| m.modified())
-            .ok()
-    });
-    dirs.pop().unwrap()
 }
 
 fn statuses(report: &serde_json::Value) -> Vec<String> {
@@ -169,15 +155,7 @@ fn blob_writes_are_conditional_and_reads_checked() {
 #[test]
 fn train_on_slurm_with_an_s3_store_gives_the_local_model_bytes() {
     let Some(url) = s3_prefix("slurm") else { return };
-    let cluster = std::process::Command::new("sinfo")
-        .args(["-h", "-o", "%t"])
-        .output()
-        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
-    if !cluster {
-        if std::env::var_os("NEXUSML_REQUIRE_SLURM").is_some() {
-            panic!("NEXUSML_REQUIRE_SLURM is set but no Slurm cluster answers");
-        }
-        eprintln!("skipped: no Slurm cluster");
+    if !slurm_cluster() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

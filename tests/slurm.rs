@@ -4,36 +4,8 @@
 
 mod common;
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-
-/// Whether a Slurm cluster answers; panics when one is required but absent.
-fn cluster() -> bool {
-    let up = Command::new("sinfo")
-        .args(["-h", "-o", "%t"])
-        .output()
-        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
-    if !up {
-        if std::env::var_os("NEXUSML_REQUIRE_SLURM").is_some() {
-            panic!("NEXUSML_REQUIRE_SLURM is set but no Slurm cluster answers (scripts/slurm-local.sh up)");
-        }
-        eprintln!("skipped: no Slurm cluster answers `sinfo` (scripts/slurm-local.sh up starts one)");
-    }
-    up
-}
-
-fn newest_run(dir: &Path) -> PathBuf {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    dirs.sort_by_key(|p| {
-        std::fs::metadata(p.join("report.json"))
-            .and_then(|m| m.modified())
-            .ok()
-    });
-    dirs.pop().unwrap()
-}
 
 const TRAIN: &[&str] = &[
     "--set",
@@ -55,7 +27,7 @@ fn train(dir: &Path, extra: &[&str]) -> Output {
 
 #[test]
 fn train_on_slurm_gives_the_local_bytes_and_a_second_submission_is_all_cached() {
-    if !cluster() {
+    if !slurm_cluster() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -114,7 +86,7 @@ fn train_on_slurm_gives_the_local_bytes_and_a_second_submission_is_all_cached() 
 
 #[test]
 fn a_failed_job_cancels_its_dependents() {
-    if !cluster() {
+    if !slurm_cluster() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -155,7 +127,7 @@ fn a_failed_job_cancels_its_dependents() {
 
 #[test]
 fn ctrl_c_cancels_every_submitted_job() {
-    if !cluster() {
+    if !slurm_cluster() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -215,7 +187,7 @@ fn ctrl_c_cancels_every_submitted_job() {
 
 #[test]
 fn an_exported_script_submits_the_same_jobs() {
-    if !cluster() {
+    if !slurm_cluster() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -261,6 +261,7 @@ pub fn follow(
             .map(|o| o.id.clone())
             .collect();
         if live.is_empty() {
+            blame_cancellations(p, &mut outcomes);
             return Ok(outcomes);
         }
         let now = states(&live)?;
@@ -277,7 +278,9 @@ pub fn follow(
             o.state = state.clone();
             if terminal(state) {
                 o.end = Some(at);
-                if state != "COMPLETED" && o.cancelled_because.is_none() {
+                // Slurm itself cancels a job whose dependency failed
+                // (`--kill-on-invalid-dep`); that is blamed on the failure, below.
+                if state != "COMPLETED" && state != "CANCELLED" && o.cancelled_because.is_none() {
                     failed.push(v);
                 }
             }
@@ -305,6 +308,42 @@ pub fn follow(
             cancel(&doomed);
         }
         std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// A job cancelled by Slurm (or by us) because something upstream failed is blamed on
+/// the nearest failed upstream job, so it is reported skipped rather than failed.
+fn blame_cancellations(p: &Pipeline, outcomes: &mut HashMap<usize, JobOutcome>) {
+    let failed = |o: &JobOutcome| o.state != "COMPLETED" && o.state != "CANCELLED";
+    let cancelled: Vec<usize> = outcomes
+        .iter()
+        .filter(|(_, o)| o.state == "CANCELLED" && o.cancelled_because.is_none())
+        .map(|(&v, _)| v)
+        .collect();
+    for v in cancelled {
+        let mut seen = vec![false; p.nodes.len()];
+        let mut queue = std::collections::VecDeque::from([v]);
+        let mut culprit = None;
+        while let Some(u) = queue.pop_front() {
+            for &q in p.predecessors(u) {
+                if !seen[q] {
+                    seen[q] = true;
+                    match outcomes.get(&q) {
+                        Some(o) if failed(o) => {
+                            culprit = Some(q);
+                            break;
+                        }
+                        _ => queue.push_back(q),
+                    }
+                }
+            }
+            if culprit.is_some() {
+                break;
+            }
+        }
+        if let (Some(c), Some(o)) = (culprit, outcomes.get_mut(&v)) {
+            o.cancelled_because = Some(c);
+        }
     }
 }
 

@@ -66,3 +66,34 @@ pub fn node<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Valu
         .find(|n| n["id"] == id)
         .unwrap_or_else(|| panic!("no node {id} in report"))
 }
+
+/// The newest run directory under `runs` (by when its report was written).
+pub fn newest_run(runs: &Path) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(runs)
+        .expect("runs dir exists")
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort_by_key(|p| {
+        std::fs::metadata(p.join("report.json"))
+            .and_then(|m| m.modified())
+            .ok()
+    });
+    dirs.pop().expect("a run directory")
+}
+
+/// Whether a Slurm cluster answers `sinfo`; panics when `NEXUSML_REQUIRE_SLURM` is set
+/// and none does (CI never skips), else says the test is skipped.
+pub fn slurm_cluster() -> bool {
+    let up = Command::new("sinfo")
+        .args(["-h", "-o", "%t"])
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.is_empty());
+    if !up {
+        if std::env::var_os("NEXUSML_REQUIRE_SLURM").is_some() {
+            panic!("NEXUSML_REQUIRE_SLURM is set but no Slurm cluster answers (scripts/slurm-local.sh up)");
+        }
+        eprintln!("skipped: no Slurm cluster answers `sinfo` (scripts/slurm-local.sh up starts one)");
+    }
+    up
+}
