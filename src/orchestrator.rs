@@ -20,6 +20,7 @@ use crate::engine::{self, NodeRecord, NodeStatus, Observer, RunOptions, RunRepor
 use crate::graph::Pipeline;
 use crate::ml::bundle::{self, BundleError};
 use crate::ml::metrics::EvaluationReport;
+pub use crate::ml::model::Keep;
 use crate::ml::model::{EquipmentModel, FORMAT_VERSION};
 use crate::ml::search::{grid_search, SearchGrid, SearchResult};
 use crate::spec::{apply_overrides, PipelineSpec};
@@ -32,7 +33,7 @@ use std::sync::Mutex;
 pub const TRAIN_PIPELINE: &str = include_str!("../dags/train.toml");
 pub const PREDICT_PIPELINE: &str = include_str!("../dags/predict.toml");
 pub const EVALUATE_PIPELINE: &str = include_str!("../dags/evaluate.toml");
-pub const FEATURE_CONFIG: &str = include_str!("../dags/features.toml");
+pub const FEATURE_CONFIG: &str = crate::ml::features::BUILTIN;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrchestratorError {
@@ -473,7 +474,7 @@ impl Orchestrator {
         use crate::ml::split::{from_test_rows, split, TestSize};
         use tracing_indicatif::span_ext::IndicatifSpanExt;
         let raw = crate::ml::table::read_csv(&opts.data_path, &Default::default())?.frame;
-        let config = FeatureConfig::load(features)?;
+        let config = FeatureConfig::open(features)?;
         let (engineered, _) = config.apply(&raw, Mode::Train)?;
         let indices = match &opts.test_rows {
             Some(rows) => from_test_rows(rows, engineered.height())?,
@@ -560,30 +561,38 @@ impl Orchestrator {
         data: &Path,
         output: &Path,
     ) -> Result<DataFrame, OrchestratorError> {
-        self.predict_renamed(model, data, output, &IndexMap::new())
+        self.predict_mapped(model, data, output, &IndexMap::new(), Keep::All)
     }
 
-    /// [`Orchestrator::predict`], renaming input columns first (`"Desc"` → `"description"`).
-    pub fn predict_renamed(
+    /// [`Orchestrator::predict`] on an input whose columns are named differently: `map`
+    /// gives, per column the model reads, the input column that holds it
+    /// (`"description"` → `"Asset Description"`). The output keeps the input's columns
+    /// under their own names ([`Keep::All`]) or only the id and the text used.
+    pub fn predict_mapped(
         &mut self,
         model: &Path,
         data: &Path,
         output: &Path,
-        renames: &IndexMap<String, String>,
+        map: &IndexMap<String, String>,
+        keep: Keep,
     ) -> Result<DataFrame, OrchestratorError> {
         let config =
-            serde_json::json!({ "model": model, "data": data, "output": output, "renames": renames });
+            serde_json::json!({ "model": model, "data": data, "output": output, "map": map, "keep": keep });
         let context = PipelineContext::new("predict", config);
         let mut params = toml::Table::new();
         params.insert(
-            "rename".into(),
+            "map".into(),
             toml::Value::Table(
-                renames
-                    .iter()
+                map.iter()
                     .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
                     .collect(),
             ),
         );
+        let keep = match keep {
+            Keep::All => "all",
+            Keep::Id => "id",
+        };
+        params.insert("keep".into(), toml::Value::String(keep.into()));
         params.insert("model".into(), path_value(model));
         params.insert("data".into(), path_value(data));
         params.insert("output".into(), path_value(output));
@@ -621,7 +630,7 @@ impl Orchestrator {
         model: &EquipmentModel,
         table: &DataFrame,
     ) -> Result<DataFrame, OrchestratorError> {
-        Ok(model.predictions_table(table, "equipment_tag")?)
+        Ok(model.predictions_table(table, "equipment_tag", &IndexMap::new(), Keep::All)?)
     }
 
     /// Evaluate an in-memory model on an in-memory labelled inventory (targets derived by
@@ -649,19 +658,10 @@ impl Orchestrator {
 
     /// The user's feature config, or the built-in one written into the runs directory
     /// (pipelines read feature configs from files).
+    /// The feature config a run reads: the given file, or the one compiled in
+    /// (`features.engineer` takes `"builtin"`; nothing is written).
     fn feature_config_path(&self, given: &Option<PathBuf>) -> Result<PathBuf, OrchestratorError> {
-        if let Some(p) = given {
-            return Ok(p.clone());
-        }
-        let path = self.runs_dir.join("builtin_features.toml");
-        let io = |source| OrchestratorError::Io {
-            what: "cannot write",
-            path: path.clone(),
-            source,
-        };
-        std::fs::create_dir_all(&self.runs_dir).map_err(io)?;
-        crate::atomic_file::write_atomic(&path, FEATURE_CONFIG.as_bytes()).map_err(io)?;
-        Ok(path)
+        Ok(given.clone().unwrap_or_else(|| PathBuf::from("builtin")))
     }
 
     /// Build and run a pipeline, recording everything in `context`.
@@ -687,6 +687,8 @@ impl Orchestrator {
                     unknown
                 )));
             }
+            // The caller's paths are relative to the working directory.
+            spec.command_line_params.extend(params.keys().cloned());
             apply_overrides(&mut spec.params, params);
             Ok(Pipeline::build(&spec, crate::ops::builtin())?)
         });

@@ -77,7 +77,8 @@ fn train_predict_evaluate_end_to_end() {
     let text = std::fs::read_to_string(dir.path().join("inv.csv")).unwrap();
     let renamed = text
         .replacen("description", "Asset Description", 1)
-        .replacen("equipment_tag", "Tag", 1);
+        .replacen("equipment_tag", "Tag", 1)
+        .replacen("manufacturer", "Mfr", 1);
     std::fs::write(dir.path().join("other.csv"), renamed).unwrap();
     let out = nexusml(
         dir.path(),
@@ -89,14 +90,84 @@ fn train_predict_evaluate_end_to_end() {
             "Asset Description",
             "--asset-tag-column",
             "Tag",
+            "--map",
+            "manufacturer=Mfr",
         ],
     );
     assert_eq!(out.code, 0, "{}", out.all());
-    let pred = nexusml::ml::table::read_csv(&dir.path().join("prediction_results.csv"), &Default::default())
-        .unwrap()
-        .frame;
+    let read = |name: &str| {
+        nexusml::ml::table::read_csv(&dir.path().join(name), &Default::default())
+            .unwrap()
+            .frame
+    };
+    let pred = read("prediction_results.csv");
     assert_eq!(pred.height(), 500);
-    assert_eq!(nexusml::ml::table::column_names(&pred)[0], "equipment_tag");
+    let input_columns = nexusml::ml::table::column_names(&read("other.csv"));
+    let cols = nexusml::ml::table::column_names(&pred);
+    // The user's own columns, under their own names, then the predictions.
+    assert_eq!(cols[..input_columns.len()], input_columns[..]);
+    assert!(cols.contains(&"Mfr".to_string()) && !cols.contains(&"manufacturer".to_string()));
+    assert!(cols.contains(&"predicted_category_name".to_string()), "{cols:?}");
+    assert!(
+        cols.contains(&"predicted_category_name_probability".to_string()),
+        "{cols:?}"
+    );
+    // Without the mapped manufacturer the predictions differ: the mapping is read.
+    let out = nexusml(
+        dir.path(),
+        &[
+            "predict",
+            "--input-file",
+            "other.csv",
+            "--output-file",
+            "id_only.csv",
+            "--keep",
+            "id",
+            "--map",
+            "description=Asset Description",
+            "--map",
+            "equipment_tag=Tag",
+            "--map",
+            "manufacturer=Mfr",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let id_only = read("id_only.csv");
+    let cols = nexusml::ml::table::column_names(&id_only);
+    assert_eq!(cols[..3], ["Tag", "combined_text", "category_name"]);
+    assert_eq!(
+        nexusml::ml::table::text_column(&id_only, "category_name").unwrap(),
+        nexusml::ml::table::text_column(&pred, "predicted_category_name").unwrap(),
+        "both ways of mapping give the same predictions"
+    );
+    let out = nexusml(
+        dir.path(),
+        &["predict", "--input-file", "other.csv", "--map", "manufacturer"],
+    );
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("--map manufacturer: expected MODEL_COLUMN=INPUT_COLUMN"),
+        "{}",
+        out.stderr
+    );
+    let out = nexusml(
+        dir.path(),
+        &[
+            "predict",
+            "--input-file",
+            "other.csv",
+            "--map",
+            "manufacturer=Maker",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("the mapping manufacturer=Maker names no input column `Maker`"),
+        "{}",
+        out.stderr
+    );
 
     // Without the mapping the model's columns are missing: a clear error.
     let out = nexusml(
@@ -238,7 +309,7 @@ fn context_records_status_timings_logs_and_artifacts() {
     let custom = dir.path().join("predict_custom.toml");
     std::fs::write(
         &custom,
-        "[pipeline]\nname = \"predict\"\n[params]\nmodel = \"\"\ndata = \"\"\noutput = \"\"\nrename = {}\n\
+        "[pipeline]\nname = \"predict\"\n[params]\nmodel = \"\"\ndata = \"\"\noutput = \"\"\nmap = {}\nkeep = \"all\"\n\
          [nodes.load_model]\nop = \"model.load\"\nwith = { path = \"${model}\" }\nout = { model = \"model\" }\n",
     )
     .unwrap();

@@ -118,16 +118,17 @@ fn train_pipeline_end_to_end() {
         .frame;
     assert_eq!(pred.height(), 50);
     let cols = nexusml::ml::table::column_names(&pred);
+    let input = nexusml::ml::table::read_csv(&dir.path().join("new.csv"), &Default::default())
+        .unwrap()
+        .frame;
+    let n = input.width();
+    // The input's columns as they were, then per target the predicted label and its probability.
+    assert_eq!(cols[..n], nexusml::ml::table::column_names(&input)[..]);
     assert_eq!(
-        cols[..4],
-        [
-            "equipment_tag",
-            "combined_text",
-            "category_name",
-            "category_name_probability"
-        ]
+        cols[n..n + 2],
+        ["predicted_category_name", "predicted_category_name_probability"]
     );
-    assert_eq!(cols.len(), 2 + 2 * 5);
+    assert_eq!(cols.len(), n + 2 * 5);
 }
 
 #[test]
@@ -216,8 +217,11 @@ fn model_file_errors_are_clear() {
             "data=inv.csv",
         ],
     );
+    // Found before anything runs.
+    assert_eq!(out.code, 2, "{}", out.all());
     assert!(
-        out.stderr.contains("cannot read model missing.nxm"),
+        out.stderr
+            .contains("node `load_model`: `model.load` reads missing.nxm, which does not exist"),
         "{}",
         out.stderr
     );

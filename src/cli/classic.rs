@@ -82,6 +82,14 @@ pub struct PredictArgs {
     /// The input's asset tag column, if not `equipment_tag`.
     #[arg(long)]
     pub asset_tag_column: Option<String>,
+    /// Read a model column from a differently named input column:
+    /// `--map manufacturer=Mfr` (repeatable; any column the model reads).
+    #[arg(long = "map", value_name = "MODEL_COLUMN=INPUT_COLUMN")]
+    pub map: Vec<String>,
+    /// Input columns kept in the output: `all` (under their own names) or `id` (the asset
+    /// tag and the text the model read).
+    #[arg(long, value_enum, default_value = "all")]
+    pub keep: KeepArg,
     /// Accepted for compatibility: the model carries its own feature configuration.
     #[arg(long)]
     pub feature_config_path: Option<PathBuf>,
@@ -90,6 +98,12 @@ pub struct PredictArgs {
     pub runs_dir: PathBuf,
     #[command(flatten)]
     pub store: super::StoreArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum KeepArg {
+    All,
+    Id,
 }
 
 #[derive(Debug, Args)]
@@ -272,19 +286,35 @@ pub(crate) fn predict(args: PredictArgs, run_log: &RunLog) -> Result<ExitCode, C
             p.display()
         )));
     }
-    let mut renames = IndexMap::new();
+    // Model column → input column.
+    let mut map = IndexMap::new();
     for (given, wanted) in [
         (&args.description_column, "description"),
         (&args.service_life_column, "service_life"),
         (&args.asset_tag_column, "equipment_tag"),
     ] {
         if let Some(col) = given {
-            renames.insert(col.clone(), wanted.to_string());
+            map.insert(wanted.to_string(), col.clone());
         }
     }
+    for m in &args.map {
+        let (model_column, input_column) = m
+            .split_once('=')
+            .filter(|(a, b)| !a.trim().is_empty() && !b.trim().is_empty())
+            .ok_or_else(|| {
+                CliError::Usage(format!(
+                    "--map {m}: expected MODEL_COLUMN=INPUT_COLUMN, e.g. --map manufacturer=Mfr"
+                ))
+            })?;
+        map.insert(model_column.trim().to_string(), input_column.trim().to_string());
+    }
+    let keep = match args.keep {
+        KeepArg::All => crate::orchestrator::Keep::All,
+        KeepArg::Id => crate::orchestrator::Keep::Id,
+    };
     let mut orchestrator = orchestrator(&args.runs_dir, &args.store, run_log);
     let predictions = orchestrator
-        .predict_renamed(&args.model_path, &args.input_file, &args.output_file, &renames)
+        .predict_mapped(&args.model_path, &args.input_file, &args.output_file, &map, keep)
         .map_err(fail)?;
     println!(
         "predicted {} rows; wrote {}",

@@ -40,6 +40,7 @@ pub(crate) fn load_pipeline(args: &PipelineArgs) -> Result<Pipeline, CliError> {
                 args.file.display()
             )));
         }
+        spec.command_line_params.extend(table.keys().cloned());
         apply_overrides(&mut spec.params, table);
     }
     let overrides = args
@@ -47,6 +48,20 @@ pub(crate) fn load_pipeline(args: &PipelineArgs) -> Result<Pipeline, CliError> {
         .iter()
         .map(|s| parse_override(s))
         .collect::<Result<Vec<_>, _>>()?;
+    // `--set map.description=Desc` sets one entry of a table parameter.
+    let mut plain = Vec::new();
+    for (key, value) in overrides {
+        match key.split_once('.') {
+            Some((head, entry)) if spec.params.get(head).is_some_and(toml::Value::is_table) => {
+                spec.command_line_params.insert(head.to_string());
+                if let Some(toml::Value::Table(t)) = spec.params.get_mut(head) {
+                    t.insert(entry.to_string(), value);
+                }
+            }
+            _ => plain.push((key, value)),
+        }
+    }
+    let overrides = plain;
     for (key, _) in &overrides {
         if !spec.params.contains_key(key) {
             let help = crate::graph::did_you_mean(key, spec.params.keys().map(String::as_str))
@@ -58,6 +73,8 @@ pub(crate) fn load_pipeline(args: &PipelineArgs) -> Result<Pipeline, CliError> {
             )));
         }
     }
+    spec.command_line_params
+        .extend(overrides.iter().map(|(k, _)| k.clone()));
     apply_overrides(&mut spec.params, overrides);
     let pipeline = Pipeline::build(&spec, crate::ops::builtin())?;
     for w in &pipeline.warnings {
@@ -100,6 +117,7 @@ fn describe_plan(p: &Pipeline, plan: &Plan) -> String {
 pub(crate) fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     let p = load_pipeline(&args.pipeline)?;
     let mask = p.select(&selection(&args.select))?;
+    p.check_input_files(&mask)?;
     let plan = p.plan(&mask, None);
     let selected = mask.iter().filter(|&&m| m).count();
     println!(
@@ -260,6 +278,7 @@ fn human_bytes(n: u64) -> String {
 pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError> {
     let p = load_pipeline(&args.pipeline)?;
     let mask = p.select(&selection(&args.select))?;
+    p.check_input_files(&mask)?;
     let store = args.store.open()?;
     match &store {
         Some(store) => check_upstream_stored(&p, &mask, store)?,

@@ -542,6 +542,26 @@ impl<'s> Builder<'s> {
         })
     }
 
+    /// A relative path written in the pipeline file (literally or through a parameter
+    /// the file sets) is taken from the file's directory; one that comes from the command
+    /// line stays relative to the working directory. `raw` is the field before
+    /// interpolation, `value` after. `None`: leave the field as it is.
+    fn resolve_path(&self, raw: Option<&toml::Value>, value: Option<&toml::Value>) -> Option<String> {
+        let base = self.spec.base_dir.as_ref()?;
+        let value = value?.as_str()?;
+        if value.is_empty() || value == "builtin" || Path::new(value).is_absolute() {
+            return None;
+        }
+        let raw = raw?.as_str()?;
+        let from_command_line = crate::spec::referenced_params(raw)
+            .iter()
+            .any(|name| self.spec.command_line_params.contains(name));
+        if from_command_line {
+            return None;
+        }
+        Some(lexically_normal(&base.join(value)).to_string_lossy().into_owned())
+    }
+
     fn resolve_op(
         &mut self,
         id: &str,
@@ -570,6 +590,15 @@ impl<'s> Builder<'s> {
             self.error(Some(id), format!("unknown op `{}`", node.op), help);
             return None;
         };
+        let mut with = with;
+        for &(field, in_run_dir) in &op.path_fields {
+            if in_run_dir.is_some_and(|b| with.get(b).and_then(toml::Value::as_bool) == Some(true)) {
+                continue;
+            }
+            if let Some(resolved) = self.resolve_path(node.with.get(field), with.get(field)) {
+                with.insert(field.to_string(), toml::Value::String(resolved));
+            }
+        }
         match op.build(&with) {
             Ok(built) => {
                 for w in op.lint(&with) {
@@ -589,6 +618,30 @@ impl<'s> Builder<'s> {
             }
         }
     }
+}
+
+/// `dags/../outputs` → `outputs`, without touching the filesystem (as Cargo does for
+/// its paths); a leading `..` stays.
+fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    out.pop();
+                } else {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
 
 fn port_help(port: &str, known: &[&str]) -> String {

@@ -22,6 +22,42 @@ impl Selection {
 }
 
 impl Pipeline {
+    /// Files the selected nodes read that do not exist (the data file of `--set
+    /// data=missing.csv`, say): every one at once, before anything runs.
+    pub fn check_input_files(&self, mask: &[bool]) -> Result<(), GraphError> {
+        let errors: Vec<Diagnostic> = self
+            .nodes
+            .iter()
+            .zip(mask)
+            .filter(|(_, &m)| m)
+            .flat_map(|(node, _)| {
+                node.op
+                    .reads()
+                    .into_iter()
+                    .filter(|p| !p.exists())
+                    .map(move |p| Diagnostic {
+                        severity: Severity::Error,
+                        file: self.file.clone(),
+                        node: Some(node.id.clone()),
+                        message: format!("`{}` reads {}, which does not exist", node.op_name, p.display()),
+                        help: Some(
+                            "a path written in the pipeline file is relative to its directory; one given with \
+                             --set or --params, to the working directory"
+                                .into(),
+                        ),
+                    })
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(GraphError::Invalid {
+                file: self.file.clone(),
+                errors,
+            })
+        }
+    }
+
     /// The nodes a selection runs, as a mask over `self.nodes`. With the artifact store,
     /// what unselected nodes produce comes from it; without, [`Pipeline::check_closed`]
     /// says which producers must be selected too.

@@ -30,6 +30,8 @@ pub enum ForestError {
     Length { rows: usize, labels: usize },
     #[error("label {label} is out of range for {n_classes} classes")]
     Label { label: u32, n_classes: usize },
+    #[error("target '{target}' has no labelled row to train on")]
+    NoLabels { target: String },
     #[error("invalid forest settings: {0}")]
     Config(String),
     #[error("linfa-trees failed on tree {tree} of target '{target}': {message}")]
@@ -274,9 +276,14 @@ pub struct RandomForest {
 /// One target to train: its name (seeds the trees), labels and class count.
 pub struct Target<'a> {
     pub name: &'a str,
+    /// Class per row; [`UNLABELLED`] leaves the row out of this target's trees.
     pub labels: &'a [u32],
     pub n_classes: usize,
 }
+
+/// The label of a row that has none: it is never drawn into the target's trees (the
+/// other targets still train on it).
+pub const UNLABELLED: u32 = u32::MAX;
 
 impl RandomForest {
     /// Train one forest.
@@ -303,10 +310,19 @@ impl RandomForest {
                     labels: t.labels.len(),
                 });
             }
-            if let Some(&bad) = t.labels.iter().find(|&&l| l as usize >= t.n_classes) {
+            if let Some(&bad) = t
+                .labels
+                .iter()
+                .find(|&&l| l != UNLABELLED && l as usize >= t.n_classes)
+            {
                 return Err(ForestError::Label {
                     label: bad,
                     n_classes: t.n_classes,
+                });
+            }
+            if t.labels.iter().all(|&l| l == UNLABELLED) {
+                return Err(ForestError::NoLabels {
+                    target: t.name.to_string(),
                 });
             }
         }
@@ -971,24 +987,34 @@ mod linfa_learner {
 /// Each training row's weight in one tree: its bootstrap count times its class weight.
 fn sample_weights(y: &[u32], k: usize, cfg: &ForestConfig, rng: &mut Rng) -> Vec<f64> {
     let n = y.len();
+    // The bootstrap draws from the labelled rows only; with every row labelled this is
+    // the plain draw of n rows out of n (the same draws as before unlabelled rows existed).
+    let labelled: Vec<usize> = (0..n).filter(|&i| y[i] != UNLABELLED).collect();
+    let m = labelled.len();
     let mut counts = vec![0u32; n];
     if cfg.bootstrap {
-        for _ in 0..n {
-            counts[rng.below(n)] += 1;
+        for _ in 0..m {
+            counts[labelled[rng.below(m)]] += 1;
         }
     } else {
-        counts.fill(1);
+        labelled.iter().for_each(|&i| counts[i] = 1);
     }
     let class_factor = match cfg.class_weight {
         ClassWeight::None => vec![1.0; k],
-        ClassWeight::Balanced => balanced(y.iter().map(|&c| (c, 1u32)), k, n as f64),
+        ClassWeight::Balanced => balanced(labelled.iter().map(|&i| (y[i], 1u32)), k, m as f64),
         ClassWeight::BalancedSubsample => {
             let draws: f64 = counts.iter().map(|&c| c as f64).sum();
-            balanced(y.iter().copied().zip(counts.iter().copied()), k, draws)
+            balanced(labelled.iter().map(|&i| (y[i], counts[i])), k, draws)
         }
     };
     (0..n)
-        .map(|i| counts[i] as f64 * class_factor[y[i] as usize])
+        .map(|i| {
+            if counts[i] == 0 {
+                0.0
+            } else {
+                counts[i] as f64 * class_factor[y[i] as usize]
+            }
+        })
         .collect()
 }
 

@@ -36,7 +36,17 @@ pub struct OtherAnalysis {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TargetMetrics {
     pub target: String,
+    /// Rows scored: those with a label for this target.
     pub rows: usize,
+    /// Rows left out of the scores because their label cell is empty (still predicted).
+    #[serde(default)]
+    pub unlabelled_rows: usize,
+    /// Classes the model learned for this target (0 when not known).
+    #[serde(default)]
+    pub trained_classes: usize,
+    /// What makes these numbers mean less than they seem (e.g. a single class).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub accuracy: f64,
     pub macro_f1: f64,
     pub weighted_f1: f64,
@@ -51,6 +61,7 @@ pub struct TargetMetrics {
 /// Every target's metrics, their means, and the terms each forest leans on most.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct EvaluationReport {
+    /// Rows of the evaluated table (each target scores its labelled ones).
     pub rows: usize,
     pub mean_accuracy: f64,
     pub mean_macro_f1: f64,
@@ -60,10 +71,18 @@ pub struct EvaluationReport {
 }
 
 impl EvaluationReport {
-    pub fn new(targets: Vec<TargetMetrics>, top_terms: Vec<(String, Vec<(String, f64)>)>) -> Self {
+    /// The report over a table of `rows` rows; adds each target's warnings.
+    pub fn new(
+        rows: usize,
+        mut targets: Vec<TargetMetrics>,
+        top_terms: Vec<(String, Vec<(String, f64)>)>,
+    ) -> Self {
+        for t in &mut targets {
+            t.warnings = t.warnings_found();
+        }
         let n = targets.len().max(1) as f64;
         EvaluationReport {
-            rows: targets.first().map_or(0, |t| t.rows),
+            rows,
             mean_accuracy: targets.iter().map(|t| t.accuracy).sum::<f64>() / n,
             mean_macro_f1: targets.iter().map(|t| t.macro_f1).sum::<f64>() / n,
             targets,
@@ -81,17 +100,23 @@ impl EvaluationReport {
             .unwrap_or(6)
             .max(6);
         let mut s = format!(
-            "{:<w$}  {:>8}  {:>8}  {:>11}  {:>7}\n",
-            "target", "accuracy", "macro-F1", "weighted-F1", "classes"
+            "{:<w$}  {:>8}  {:>8}  {:>11}  {:>7}  {:>6}\n",
+            "target", "accuracy", "macro-F1", "weighted-F1", "classes", "scored"
         );
         for t in &self.targets {
             s.push_str(&format!(
-                "{:<w$}  {:>8.4}  {:>8.4}  {:>11.4}  {:>7}\n",
+                "{:<w$}  {:>8.4}  {:>8.4}  {:>11.4}  {:>7}  {:>6}{}\n",
                 t.target,
                 t.accuracy,
                 t.macro_f1,
                 t.weighted_f1,
-                t.labels.len()
+                t.labels.len(),
+                t.rows,
+                if t.unlabelled_rows > 0 {
+                    format!(" (+{} unlabelled, not scored)", t.unlabelled_rows)
+                } else {
+                    String::new()
+                }
             ));
         }
         s.push_str(&format!(
@@ -99,6 +124,28 @@ impl EvaluationReport {
             "mean", self.mean_accuracy, self.mean_macro_f1
         ));
         s
+    }
+}
+
+impl TargetMetrics {
+    /// What a reader of these numbers must know: a model with a single class scores 1.0
+    /// on rows of that class whatever they are; nothing scored means no number at all.
+    fn warnings_found(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.trained_classes == 1 {
+            w.push(format!(
+                "target `{}`: the model learned a single class, so it predicts it for every row; \
+                 its accuracy and F1 say nothing about the model",
+                self.target
+            ));
+        }
+        if self.rows == 0 {
+            w.push(format!(
+                "target `{}`: no evaluated row has a label; its scores are 0 by convention",
+                self.target
+            ));
+        }
+        w
     }
 }
 
@@ -150,6 +197,9 @@ pub fn evaluate(target: &str, truth: &[String], pred: &[String], texts: Option<&
     TargetMetrics {
         target: target.to_string(),
         rows: n,
+        unlabelled_rows: 0,
+        trained_classes: 0,
+        warnings: Vec::new(),
         accuracy: ratio(correct as f64, n as f64),
         macro_f1,
         weighted_f1,

@@ -2,7 +2,7 @@
 //! target, and prediction for a table or a single record.
 
 use super::features::{FeatureConfig, FeatureError, Mode};
-use super::forest::{ForestConfig, ForestError, RandomForest, Target};
+use super::forest::{ForestConfig, ForestError, RandomForest, Target, UNLABELLED};
 use super::scale::StandardScaler;
 use super::sparse::Csr;
 use super::table::{text_column, TableError};
@@ -90,8 +90,17 @@ pub enum ModelError {
     Forest(#[from] ForestError),
     #[error("column `{column}` is not numeric after feature engineering")]
     NotNumeric { column: String },
-    #[error("the input lacks columns the model needs: {missing} (columns present: {present})")]
+    #[error(
+        "the input lacks columns the model needs: {missing} (columns present: {present}); a column named \
+         differently is mapped with --map MODEL_COLUMN=INPUT_COLUMN (`map` in dags/predict.toml)"
+    )]
     MissingInputs { missing: String, present: String },
+    #[error("the mapping {model_column}={input_column} names no input column `{input_column}` (columns present: {present})")]
+    NoMappedColumn {
+        model_column: String,
+        input_column: String,
+        present: String,
+    },
     #[error("polars: {0}")]
     Polars(#[from] PolarsError),
 }
@@ -166,6 +175,40 @@ impl Featurizer {
     }
 }
 
+/// Which input columns a predictions table keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keep {
+    /// Every input column, under the user's names.
+    #[default]
+    All,
+    /// The id column and the text the model read.
+    Id,
+}
+
+/// The input as the model reads it: each `model column → input column` of `map` copies
+/// the input column under the model's name (replacing a column of that name).
+pub fn map_columns(
+    raw: &DataFrame,
+    map: &indexmap::IndexMap<String, String>,
+) -> Result<DataFrame, ModelError> {
+    let mut out = raw.clone();
+    for (model_column, input_column) in map {
+        let column = raw.column(input_column).map_err(|_| ModelError::NoMappedColumn {
+            model_column: model_column.clone(),
+            input_column: input_column.clone(),
+            present: super::table::column_names(raw).join(", "),
+        })?;
+        out.with_column(column.clone().with_name(model_column.as_str().into()))?;
+    }
+    Ok(out)
+}
+
+/// A target cell that holds no label (empty or blank).
+pub fn is_unlabelled(value: &str) -> bool {
+    value.trim().is_empty()
+}
+
 fn numeric_columns(frame: &DataFrame, names: &[String]) -> Result<Vec<Vec<f64>>, ModelError> {
     names
         .iter()
@@ -185,6 +228,9 @@ pub struct TargetForest {
     pub targets: Vec<String>,
     pub classes: Vec<String>,
     pub forest: RandomForest,
+    /// Training rows with a label for these targets (the others were left out of them).
+    #[serde(default)]
+    pub labelled_rows: usize,
 }
 
 /// How the model was trained.
@@ -235,10 +281,11 @@ impl EquipmentModel {
                 None => groups.push(vec![t.clone()]),
             }
         }
+        // An empty cell is no label: the row is left out of this target's trees only.
         let mut encoded = Vec::with_capacity(groups.len());
         for g in &groups {
             let values = text_column(frame, &g[0])?;
-            let mut classes: Vec<String> = values.clone();
+            let mut classes: Vec<String> = values.iter().filter(|v| !is_unlabelled(v)).cloned().collect();
             classes.sort();
             classes.dedup();
             let index: HashMap<&str, u32> = classes
@@ -246,7 +293,10 @@ impl EquipmentModel {
                 .enumerate()
                 .map(|(i, c)| (c.as_str(), i as u32))
                 .collect();
-            let labels: Vec<u32> = values.iter().map(|v| index[v.as_str()]).collect();
+            let labels: Vec<u32> = values
+                .iter()
+                .map(|v| index.get(v.as_str()).copied().unwrap_or(UNLABELLED))
+                .collect();
             encoded.push((classes, labels));
         }
         let targets: Vec<Target<'_>> = groups
@@ -264,10 +314,11 @@ impl EquipmentModel {
             .into_iter()
             .zip(encoded)
             .zip(forests)
-            .map(|((targets, (classes, _)), forest)| TargetForest {
+            .map(|((targets, (classes, labels)), forest)| TargetForest {
                 targets,
                 classes,
                 forest,
+                labelled_rows: labels.iter().filter(|&&l| l != UNLABELLED).count(),
             })
             .collect();
         Ok(EquipmentModel {
@@ -288,7 +339,7 @@ impl EquipmentModel {
         self.features.targets.clone()
     }
 
-    fn forest_of(&self, target: &str) -> Option<&TargetForest> {
+    pub fn forest_of(&self, target: &str) -> Option<&TargetForest> {
         self.forests
             .iter()
             .find(|f| f.targets.iter().any(|t| t == target))
@@ -404,26 +455,55 @@ impl EquipmentModel {
             .collect()
     }
 
-    /// Predict every target for a raw inventory: the id column (when present), the text
-    /// used, then per target its label and `<target>_probability`.
-    pub fn predictions_table(&self, raw: &DataFrame, id_column: &str) -> Result<DataFrame, ModelError> {
-        let (engineered, x) = self.prepare(raw)?;
+    /// Predict every target for a raw inventory. `map` names, per column the model reads,
+    /// the input column that holds it (`manufacturer` → `Mfr`). The output keeps the
+    /// user's columns under their own names, then per target `predicted_<target>` and
+    /// `predicted_<target>_probability` ([`Keep::All`]); or only the id column and the text
+    /// the model read, then `<target>` and `<target>_probability` ([`Keep::Id`]). A name
+    /// the input already uses gets a `_` appended.
+    pub fn predictions_table(
+        &self,
+        raw: &DataFrame,
+        id_column: &str,
+        map: &indexmap::IndexMap<String, String>,
+        keep: Keep,
+    ) -> Result<DataFrame, ModelError> {
+        let input = map_columns(raw, map)?;
+        let (engineered, x) = self.prepare(&input)?;
         let mut columns: Vec<Column> = Vec::new();
-        if super::table::column_names(&engineered)
-            .iter()
-            .any(|c| c == id_column)
-        {
-            columns.push(Column::new(
-                id_column.into(),
-                text_column(&engineered, id_column)?,
-            ));
+        match keep {
+            Keep::All => columns.extend(raw.columns().iter().cloned()),
+            Keep::Id => {
+                // The id column under the user's name, found directly or through `map`.
+                let id = raw
+                    .column(id_column)
+                    .or_else(|e| map.get(id_column).map_or(Err(e), |c| raw.column(c)));
+                if let Ok(id) = id {
+                    columns.push(id.clone());
+                }
+                let text = &self.featurizer.text_column;
+                columns.push(Column::new(text.as_str().into(), text_column(&engineered, text)?));
+            }
         }
-        let text = &self.featurizer.text_column;
-        columns.push(Column::new(text.as_str().into(), text_column(&engineered, text)?));
+        // Beside the user's columns (which may hold the labels) a prediction is
+        // `predicted_<target>`; in the id-only table, plainly `<target>`.
+        let prefix = match keep {
+            Keep::All => "predicted_",
+            Keep::Id => "",
+        };
+        let free = |columns: &[Column], name: String| {
+            let mut name = name;
+            while columns.iter().any(|c| c.name().as_str() == name) {
+                name.push('_');
+            }
+            name
+        };
         for (target, predicted) in self.predict_matrix(&x) {
             let (labels, probs): (Vec<String>, Vec<f32>) = predicted.into_iter().unzip();
-            columns.push(Column::new(target.as_str().into(), labels));
-            columns.push(Column::new(format!("{target}_probability").into(), probs));
+            let name = free(&columns, format!("{prefix}{target}"));
+            columns.push(Column::new(name.as_str().into(), labels));
+            let name = free(&columns, format!("{prefix}{target}_probability"));
+            columns.push(Column::new(name.as_str().into(), probs));
         }
         Ok(DataFrame::new(engineered.height(), columns)?)
     }
@@ -444,12 +524,22 @@ impl EquipmentModel {
             if !targets.is_empty() && !targets.contains(&target) {
                 continue;
             }
+            // Rows without a label for this target are predicted but not scored.
             let truth = text_column(engineered, &target)?;
+            let labelled: Vec<usize> = (0..truth.len()).filter(|&i| !is_unlabelled(&truth[i])).collect();
+            let pick = |v: &[String]| labelled.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
             let labels: Vec<String> = predicted.into_iter().map(|p| p.0).collect();
-            per_target.push(super::metrics::evaluate(&target, &truth, &labels, Some(&texts)));
+            let mut m = super::metrics::evaluate(&target, &pick(&truth), &pick(&labels), Some(&pick(&texts)));
+            m.unlabelled_rows = truth.len() - labelled.len();
+            m.trained_classes = self.forest_of(&target).map_or(0, |f| f.classes.len());
+            per_target.push(m);
             terms.push((target.clone(), self.top_terms(&target, top_terms)));
         }
-        Ok(super::metrics::EvaluationReport::new(per_target, terms))
+        Ok(super::metrics::EvaluationReport::new(
+            engineered.height(),
+            per_target,
+            terms,
+        ))
     }
 
     /// The `n` terms with the largest importance for a target's forest.
@@ -533,5 +623,92 @@ mod tests {
             assert_eq!(p.label, rows[7].0, "{target}");
             assert!((p.probability - rows[7].1).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn rows_without_a_label_are_left_out_of_that_target_only() {
+        let (raw, features, _) = crate::ml::sample_inventory(300, 5);
+        // Every 7th row loses its category: category_name and the targets derived from it.
+        let cats: Vec<String> = crate::ml::table::text_column(&raw, "category_name")
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| if i % 7 == 0 { "  ".to_string() } else { c })
+            .collect();
+        let mut raw = raw;
+        raw.with_column(Column::new("category_name".into(), cats))
+            .unwrap();
+        let (engineered, _) = features.apply(&raw, super::super::features::Mode::Train).unwrap();
+        let (featurizer, x) = Featurizer::fit(&engineered, &features, &TfidfConfig::default()).unwrap();
+        let cfg = ForestConfig {
+            n_trees: 5,
+            ..ForestConfig::default()
+        };
+        let model = EquipmentModel::fit(&engineered, &features, featurizer, &x, &cfg, &|| {}).unwrap();
+        let unlabelled = 300usize.div_ceil(7);
+        for f in &model.forests {
+            assert!(f.classes.iter().all(|c| !c.trim().is_empty()), "{:?}", f.targets);
+            let derived_from_category = f
+                .targets
+                .iter()
+                .any(|t| t != "uniformat_code" && t != "mcaa_system_category");
+            let expected = if derived_from_category {
+                300 - unlabelled
+            } else {
+                300
+            };
+            assert_eq!(f.labelled_rows, expected, "{:?}", f.targets);
+            assert!(!f.classes.iter().any(|c| c.ends_with('-')), "no \"HVAC-\" class");
+        }
+        // Evaluated on the same rows: the unlabelled ones are predicted, not scored.
+        let report = model.evaluation(&engineered, &[], 3).unwrap();
+        assert_eq!(report.rows, 300);
+        let cat = report
+            .targets
+            .iter()
+            .find(|t| t.target == "category_name")
+            .unwrap();
+        assert_eq!((cat.rows, cat.unlabelled_rows), (300 - unlabelled, unlabelled));
+        assert!(!cat.labels.iter().any(|l| l.trim().is_empty()));
+        let uni = report
+            .targets
+            .iter()
+            .find(|t| t.target == "uniformat_code")
+            .unwrap();
+        assert_eq!((uni.rows, uni.unlabelled_rows), (300, 0));
+        let (_, xr) = model.prepare(&raw).unwrap();
+        for (_, rows) in model.predict_matrix(&xr) {
+            assert!(rows.iter().all(|(label, _)| !label.is_empty()));
+        }
+    }
+
+    #[test]
+    fn a_single_class_target_is_said_in_the_metrics() {
+        let (raw, features, _) = crate::ml::sample_inventory(120, 6);
+        let mut raw = raw;
+        raw.with_column(Column::new("uniformat_code".into(), vec!["D3040"; 120]))
+            .unwrap();
+        let (engineered, _) = features.apply(&raw, super::super::features::Mode::Train).unwrap();
+        let (featurizer, x) = Featurizer::fit(&engineered, &features, &TfidfConfig::default()).unwrap();
+        let cfg = ForestConfig {
+            n_trees: 3,
+            ..ForestConfig::default()
+        };
+        let model = EquipmentModel::fit(&engineered, &features, featurizer, &x, &cfg, &|| {}).unwrap();
+        let report = model.evaluation(&engineered, &[], 3).unwrap();
+        let uni = report
+            .targets
+            .iter()
+            .find(|t| t.target == "uniformat_code")
+            .unwrap();
+        assert_eq!(uni.accuracy, 1.0);
+        assert_eq!(uni.trained_classes, 1);
+        assert!(uni.warnings[0].contains("single class"), "{:?}", uni.warnings);
+        let cat = report
+            .targets
+            .iter()
+            .find(|t| t.target == "category_name")
+            .unwrap();
+        assert!(cat.warnings.is_empty());
     }
 }

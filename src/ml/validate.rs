@@ -4,7 +4,6 @@ use super::table::column_names;
 use indexmap::IndexMap;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// What to check. Every list may be empty.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -26,9 +25,14 @@ pub struct ValidationRules {
     /// Fewest rows a usable inventory has.
     #[serde(default)]
     pub min_rows: usize,
-    /// Target columns: classes with fewer than 2 rows are reported (a warning).
+    /// Target columns. An empty cell is no label: a warning, with counts (the row is left
+    /// out of that target's training and evaluation, and still predicted). Classes with a
+    /// single row, and targets with a single class, are warnings too.
     #[serde(default)]
     pub target_columns: Vec<String>,
+    /// Fewest rows with a label each target needs (fewer is an error).
+    #[serde(default = "default_min_labelled_rows")]
+    pub min_labelled_rows: usize,
     /// A report with errors is a failure (the pipeline must not train on it).
     #[serde(default = "yes")]
     pub strict: bool,
@@ -40,6 +44,43 @@ fn yes() -> bool {
 
 fn default_max_invalid_numeric() -> f64 {
     0.05
+}
+
+fn default_min_labelled_rows() -> usize {
+    2
+}
+
+/// How many lines a message names.
+const FIRST_LINES: usize = 5;
+
+/// The CSV line of a data row: the header is line 1 and a record holds one line (a
+/// spreadsheet's row number).
+fn line_of(row: usize) -> usize {
+    row + 2
+}
+
+/// "lines 4, 9, 17, …" for the first offending rows.
+fn lines_text(lines: &[usize], total: usize) -> String {
+    let listed: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    format!(
+        "line{} {}{}",
+        if total == 1 { "" } else { "s" },
+        listed.join(", "),
+        if total > lines.len() { ", …" } else { "" }
+    )
+}
+
+/// Labels of one target column.
+#[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct TargetLabels {
+    /// Rows with a label.
+    pub labelled: usize,
+    /// Rows whose cell is empty: left out of this target's training and evaluation.
+    pub unlabelled: usize,
+    /// Distinct labels.
+    pub classes: usize,
+    /// CSV lines of the first rows without a label.
+    pub first_unlabelled: Vec<usize>,
 }
 
 /// One finding.
@@ -69,6 +110,9 @@ pub struct ValidationReport {
     pub missing_columns: Vec<String>,
     /// Empty cells per critical column.
     pub empty_cells: IndexMap<String, usize>,
+    /// Per target column: labelled and unlabelled rows, classes.
+    #[serde(default)]
+    pub targets: IndexMap<String, TargetLabels>,
     pub numeric: IndexMap<String, NumericCheck>,
     pub duplicate_rows: usize,
     /// Per target, classes with a single row.
@@ -125,15 +169,23 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
     let mut empty_cells = IndexMap::new();
     for c in &rules.critical_columns {
         let Some(values) = strings(frame, c) else { continue };
-        let empty = values
+        let empty_rows: Vec<usize> = values
             .iter()
-            .filter(|v| v.is_none_or(|s| s.trim().is_empty()))
-            .count();
+            .enumerate()
+            .filter(|(_, v)| v.is_none_or(|s| s.trim().is_empty()))
+            .map(|(row, _)| row)
+            .collect();
+        let empty = empty_rows.len();
         empty_cells.insert(c.clone(), empty);
         if empty > 0 {
+            let lines: Vec<usize> = empty_rows.iter().take(FIRST_LINES).map(|&r| line_of(r)).collect();
             errors.push(Issue {
                 check: "critical_columns".into(),
-                message: format!("critical column `{c}` has {empty} empty cell{}", plural(empty)),
+                message: format!(
+                    "critical column `{c}` has {empty} empty cell{} ({})",
+                    plural(empty),
+                    lines_text(&lines, empty)
+                ),
             });
         }
     }
@@ -153,7 +205,7 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
             if v.parse::<f64>().is_err() {
                 check.invalid += 1;
                 if check.first_invalid.len() < 5 {
-                    check.first_invalid.push((row + 2, v.to_string()));
+                    check.first_invalid.push((line_of(row), v.to_string()));
                 }
             }
         }
@@ -182,23 +234,68 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
         numeric.insert(c.clone(), check);
     }
 
-    let duplicate_rows = count_duplicates(frame);
+    let (duplicate_rows, first_duplicates) = count_duplicates(frame);
     if duplicate_rows > 0 {
         warnings.push(Issue {
             check: "duplicates".into(),
             message: format!(
-                "{duplicate_rows} row{} duplicate an earlier row",
-                plural(duplicate_rows)
+                "{duplicate_rows} row{} duplicate an earlier row ({})",
+                plural(duplicate_rows),
+                lines_text(&first_duplicates, duplicate_rows)
             ),
         });
     }
 
     let mut singleton_classes = IndexMap::new();
+    let mut targets = IndexMap::new();
     for t in &rules.target_columns {
         let Some(values) = strings(frame, t) else { continue };
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        for v in values.iter() {
-            *counts.entry(v.unwrap_or("")).or_default() += 1;
+        let mut counts: IndexMap<&str, usize> = IndexMap::new();
+        let mut labels = TargetLabels::default();
+        for (row, v) in values.iter().enumerate() {
+            match v.map(str::trim).filter(|v| !v.is_empty()) {
+                Some(v) => *counts.entry(v).or_default() += 1,
+                None => {
+                    labels.unlabelled += 1;
+                    if labels.first_unlabelled.len() < FIRST_LINES {
+                        labels.first_unlabelled.push(line_of(row));
+                    }
+                }
+            }
+        }
+        labels.labelled = rows - labels.unlabelled;
+        labels.classes = counts.len();
+        if labels.unlabelled > 0 {
+            warnings.push(Issue {
+                check: "target_labels".into(),
+                message: format!(
+                    "target `{t}`: {} of {rows} rows ({:.1}%) have no label ({}); they are left out of \
+                     this target's training and evaluation, and still predicted",
+                    labels.unlabelled,
+                    100.0 * labels.unlabelled as f64 / rows.max(1) as f64,
+                    lines_text(&labels.first_unlabelled, labels.unlabelled)
+                ),
+            });
+        }
+        if labels.labelled < rules.min_labelled_rows {
+            errors.push(Issue {
+                check: "min_labelled_rows".into(),
+                message: format!(
+                    "target `{t}`: {} labelled row{}; at least {} are needed (min_labelled_rows)",
+                    labels.labelled,
+                    plural(labels.labelled),
+                    rules.min_labelled_rows
+                ),
+            });
+        } else if labels.classes == 1 {
+            warnings.push(Issue {
+                check: "target_classes".into(),
+                message: format!(
+                    "target `{t}` has a single class (\"{}\"): a model trained on it predicts that class \
+                     for every row",
+                    counts.keys().next().copied().unwrap_or_default()
+                ),
+            });
         }
         let mut single: Vec<String> = counts
             .into_iter()
@@ -206,7 +303,7 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
             .map(|(c, _)| c.to_string())
             .collect();
         single.sort();
-        if !single.is_empty() {
+        if !single.is_empty() && labels.classes > 1 {
             warnings.push(Issue {
                 check: "target_classes".into(),
                 message: format!(
@@ -223,6 +320,7 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
             });
             singleton_classes.insert(t.clone(), single);
         }
+        targets.insert(t.clone(), labels);
     }
 
     ValidationReport {
@@ -233,6 +331,7 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
         warnings,
         missing_columns,
         empty_cells,
+        targets,
         numeric,
         duplicate_rows,
         singleton_classes,
@@ -247,15 +346,17 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// Rows identical in every column to an earlier row.
-fn count_duplicates(frame: &DataFrame) -> usize {
+/// Rows identical in every column to an earlier row: how many, and the CSV lines of
+/// the first few.
+fn count_duplicates(frame: &DataFrame) -> (usize, Vec<usize>) {
     let columns: Vec<&StringChunked> = frame.columns().iter().filter_map(|c| c.str().ok()).collect();
     if columns.is_empty() {
-        return 0;
+        return (0, Vec::new());
     }
     let iters: Vec<Vec<Option<&str>>> = columns.iter().map(|c| c.iter().collect()).collect();
     let mut seen = std::collections::HashSet::with_capacity(frame.height());
     let mut dups = 0;
+    let mut first = Vec::new();
     let mut key = String::new();
     for row in 0..frame.height() {
         key.clear();
@@ -265,9 +366,12 @@ fn count_duplicates(frame: &DataFrame) -> usize {
         }
         if !seen.insert(key.clone()) {
             dups += 1;
+            if first.len() < FIRST_LINES {
+                first.push(line_of(row));
+            }
         }
     }
-    dups
+    (dups, first)
 }
 
 #[cfg(test)]
@@ -292,6 +396,7 @@ mod tests {
             max_invalid_numeric: 0.0,
             min_rows: 0,
             target_columns: vec!["x".into()],
+            min_labelled_rows: 2,
             strict: true,
         };
         let r = validate(&f, &rules);
@@ -314,18 +419,72 @@ mod tests {
             max_invalid_numeric: 0.5,
             min_rows: 10,
             target_columns: vec!["cat".into()],
+            min_labelled_rows: 2,
             strict: true,
         };
         let r = validate(&f, &rules);
         assert_eq!(r.empty_cells["cat"], 1);
+        assert!(
+            r.errors[1].message.ends_with("1 empty cell (line 4)"),
+            "{:?}",
+            r.errors
+        );
         assert_eq!(r.numeric["life"].invalid, 1);
         assert_eq!(r.numeric["life"].empty, 1);
         assert_eq!(r.numeric["life"].first_invalid, [(4, "abc".to_string())]);
         assert_eq!(r.duplicate_rows, 1);
-        assert_eq!(r.singleton_classes["cat"], ["", "Fan", "Pump"]);
+        assert_eq!(r.singleton_classes["cat"], ["Fan", "Pump"], "no class \"\"");
         let checks: Vec<&str> = r.errors.iter().map(|i| i.check.as_str()).collect();
         assert_eq!(checks, ["min_rows", "critical_columns"]);
         // 1 of 4 filled cells invalid: 25% ≤ 50% → a warning.
         assert!(r.warnings.iter().any(|w| w.check == "numeric_columns"));
+    }
+
+    #[test]
+    fn empty_target_cells_are_a_warning_with_counts_and_lines() {
+        let f = frame("desc,cat,sys\na,AHU,X\nb,,X\nc,Pump,X\nd, ,X\ne,AHU,X\n");
+        let rules = ValidationRules {
+            required_columns: vec![],
+            critical_columns: vec![],
+            numeric_columns: vec![],
+            max_invalid_numeric: 0.0,
+            min_rows: 0,
+            target_columns: vec!["cat".into(), "sys".into()],
+            min_labelled_rows: 3,
+            strict: true,
+        };
+        let r = validate(&f, &rules);
+        assert!(r.valid, "{:?}", r.errors);
+        let cat = &r.targets["cat"];
+        assert_eq!((cat.labelled, cat.unlabelled, cat.classes), (3, 2, 2));
+        assert_eq!(cat.first_unlabelled, [3, 5]);
+        let w: Vec<&str> = r.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert!(
+            w.contains(
+                &"target `cat`: 2 of 5 rows (40.0%) have no label (lines 3, 5); they are left out of \
+                  this target's training and evaluation, and still predicted"
+            ),
+            "{w:?}"
+        );
+        assert!(
+            w.iter()
+                .any(|m| m.starts_with("target `sys` has a single class (\"X\")")),
+            "{w:?}"
+        );
+        assert_eq!(r.singleton_classes["cat"], ["Pump"]);
+
+        // Too few labelled rows is what breaks training: an error.
+        let r = validate(
+            &f,
+            &ValidationRules {
+                min_labelled_rows: 4,
+                ..rules
+            },
+        );
+        assert!(!r.valid);
+        assert_eq!(
+            r.errors[0].message,
+            "target `cat`: 3 labelled rows; at least 4 are needed (min_labelled_rows)"
+        );
     }
 }

@@ -205,6 +205,11 @@ pub struct OpSpec {
     /// The op's result depends on the node's id (its random stream is derived from it):
     /// the id then enters its key, so two such nodes never share a result.
     pub seeded_by_node: bool,
+    /// `with` fields that are file or directory paths. Written in a pipeline file they are
+    /// relative to that file's directory; given on the command line, to the working
+    /// directory. The second name is a bool field that, when true, puts the path inside
+    /// the run directory instead (then it is left alone).
+    pub path_fields: Vec<(&'static str, Option<&'static str>)>,
     build: Box<Builder>,
     lint: Option<Box<Linter>>,
 }
@@ -232,6 +237,7 @@ impl OpSpec {
             version: 1,
             reads_params: false,
             seeded_by_node: false,
+            path_fields: Vec::new(),
             build: Box::new(move |with: &toml::Table| {
                 let config: C = toml::Value::Table(with.clone())
                     .try_into()
@@ -290,6 +296,18 @@ impl OpSpec {
     /// Declare that the op's result depends on the node id (`ops::node_seed`).
     pub fn seeded_by_node(mut self) -> Self {
         self.seeded_by_node = true;
+        self
+    }
+
+    /// Declare a `with` field that is a path (see [`OpSpec::path_fields`]).
+    pub fn path_field(mut self, field: &'static str) -> Self {
+        self.path_fields.push((field, None));
+        self
+    }
+
+    /// A path field that the bool field `in_run_dir` may place inside the run directory.
+    pub fn path_field_unless(mut self, field: &'static str, in_run_dir: &'static str) -> Self {
+        self.path_fields.push((field, Some(in_run_dir)));
         self
     }
 

@@ -23,7 +23,7 @@ pub(crate) fn register(r: &mut Registry) {
              from a feature config (dags/features.toml).",
             |c: Config| {
                 // Read at build time so a bad feature file fails `dag check`, not the run.
-                let features = FeatureConfig::load(&c.config).map_err(|e| e.to_string())?;
+                let features = load(&c.config).map_err(|e| e.to_string())?;
                 Ok(Engineer {
                     path: c.config.clone(),
                     features,
@@ -31,11 +31,11 @@ pub(crate) fn register(r: &mut Registry) {
                 })
             },
         )
-        .linter(|c: Config| {
-            FeatureConfig::load(&c.config)
-                .map(|f| f.lint())
-                .unwrap_or_default()
-        })
+        .linter(|c: Config| load(&c.config).map(|f| f.lint()).unwrap_or_default())
+        // The built-in config is part of the key through this version: it changes when
+        // the compiled-in text does.
+        .version(builtin_version())
+        .path_field("config")
         .input(Port::new::<DataFrame>("table", "the inventory"))
         .output(Port::new::<DataFrame>(
             "table",
@@ -45,7 +45,7 @@ pub(crate) fn register(r: &mut Registry) {
         .field(ConfigField::required(
             "config",
             "string",
-            "feature config TOML file",
+            "feature config TOML file, or \"builtin\" for the one compiled in (dags/features.toml)",
         ))
         .field(ConfigField::with_default(
             "predict",
@@ -56,6 +56,16 @@ pub(crate) fn register(r: &mut Registry) {
     );
 }
 
+fn load(path: &std::path::Path) -> Result<FeatureConfig, crate::ml::features::FeatureError> {
+    FeatureConfig::open(path)
+}
+
+/// 1, plus a digest of the built-in text (so a changed built-in config is a new key).
+fn builtin_version() -> u32 {
+    let d = blake3::hash(crate::ml::features::BUILTIN.as_bytes());
+    u32::from_le_bytes([d.as_bytes()[0], d.as_bytes()[1], d.as_bytes()[2], 0]).max(1)
+}
+
 struct Engineer {
     path: PathBuf,
     features: FeatureConfig,
@@ -64,7 +74,11 @@ struct Engineer {
 
 impl Op for Engineer {
     fn reads(&self) -> Vec<PathBuf> {
-        vec![self.path.clone()]
+        if self.path == std::path::Path::new("builtin") {
+            Vec::new()
+        } else {
+            vec![self.path.clone()]
+        }
     }
 
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {

@@ -62,6 +62,7 @@ pub(crate) fn register(r: &mut Registry) {
              headers trimmed, Windows-1252 fallback (with a warning), ragged rows reported with their line.",
             |c: LoadConfig| Ok(Load(c)),
         )
+        .path_field("path")
         .output(Port::new::<DataFrame>("table", "the inventory"))
         .field(ConfigField::required(
             "path",
@@ -86,6 +87,7 @@ pub(crate) fn register(r: &mut Registry) {
                 Ok(Write(c))
             },
         )
+        .path_field_unless("path", "in_run_dir")
         .input(Port::new::<DataFrame>("table", "the table to write"))
         .field(ConfigField::required("path", "string", "output file"))
         .field(ConfigField::with_default(

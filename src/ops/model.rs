@@ -7,11 +7,12 @@ use crate::ml::bundle;
 use crate::ml::features::FeatureConfig;
 use crate::ml::forest::ForestConfig;
 use crate::ml::metrics::EvaluationReport;
-use crate::ml::model::{EquipmentModel, Featurizer, Prediction, FORMAT_VERSION};
+use crate::ml::model::{EquipmentModel, Featurizer, Keep, Prediction, FORMAT_VERSION};
 use crate::ml::sparse::Csr;
 use crate::ml::split::SplitIndices;
 use crate::ml::text::TfidfConfig;
 use crate::op::NodeContext;
+use indexmap::IndexMap;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -87,6 +88,11 @@ struct LoadConfig {
 struct PredictConfig {
     #[serde(default = "id_column")]
     id_column: String,
+    /// Model column → the input column that holds it.
+    #[serde(default)]
+    map: IndexMap<String, String>,
+    #[serde(default)]
+    keep: Keep,
 }
 
 fn id_column() -> String {
@@ -182,6 +188,8 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<Featurizer>("featurizer", "from text.tfidf"))
         .input(Port::new::<Csr>("matrix", "from text.tfidf"))
         .output(Port::new::<EquipmentModel>("model", "the trained classifier"))
+        // 2: a row with an empty label is left out of that target's trees.
+        .version(2)
         .field(ConfigField::with_default("n_trees", "integer", "200", "trees per forest"))
         .field(ConfigField::with_default(
             "max_features",
@@ -217,6 +225,8 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
         .input(Port::new::<DataFrame>("table", "engineered test rows"))
         .output(Port::new::<EvaluationReport>("metrics", "the report").optional())
+        // 2: rows with an empty label are not scored; single-class warnings.
+        .version(2)
         .field(ConfigField::with_default("top_terms", "integer", "15", "terms listed per target")),
     );
     r.register(
@@ -228,10 +238,14 @@ pub(crate) fn register(r: &mut Registry) {
                 Ok(Save(c))
             },
         )
+        .path_field("output_dir")
+        .path_field("data")
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
         .input(Port::new::<EvaluationReport>("metrics", "metrics for the metadata").optional())
         .input(Port::new::<SplitIndices>("split", "row counts for the metadata").optional())
         .output(Port::new::<SavedModel>("saved", "the written paths").optional())
+        // 2: labelled rows per target in the metadata.
+        .version(2)
         .reads_params()
         .field(ConfigField::required(
             "output_dir",
@@ -257,19 +271,43 @@ pub(crate) fn register(r: &mut Registry) {
             "Read a model file (header, version and checksum checked).",
             |c: LoadConfig| Ok(Load(c)),
         )
+        .path_field("path")
         .output(Port::new::<EquipmentModel>("model", "the classifier"))
         .field(ConfigField::required("path", "string", "a .nxm file")),
     );
     r.register(
         OpSpec::new(
             "model.predict",
-            "Predict every target for an inventory: the id column, the text used, and per target its label and probability.",
+            "Predict every target for an inventory: the input's columns (all, or the id and the text used), \
+             then per target its label and probability.",
             |c: PredictConfig| Ok(Predict(c)),
         )
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
-        .input(Port::new::<DataFrame>("table", "the inventory (raw: it is engineered here)"))
+        .input(Port::new::<DataFrame>(
+            "table",
+            "the inventory (raw: it is engineered here)",
+        ))
         .output(Port::new::<DataFrame>("predictions", "one row per input row"))
-        .field(ConfigField::with_default("id_column", "string", "\"equipment_tag\"", "column copied as the row id")),
+        .field(ConfigField::with_default(
+            "id_column",
+            "string",
+            "\"equipment_tag\"",
+            "the input's id column (kept with keep = \"id\")",
+        ))
+        .field(ConfigField::with_default(
+            "map",
+            "table",
+            "{}",
+            "model column = input column, e.g. { manufacturer = \"Mfr\" }",
+        ))
+        .field(ConfigField::with_default(
+            "keep",
+            "\"all\" | \"id\"",
+            "\"all\"",
+            "input columns in the output: all of them (their own names), or the id and the text used",
+        ))
+        // 2: keeps the input's columns; `map`.
+        .version(2),
     );
     r.register(
         OpSpec::new(
@@ -334,13 +372,28 @@ impl Op for Train {
         for f in &model.forests {
             let depth = f.forest.trees.iter().map(|t| t.depth()).max().unwrap_or(0);
             let nodes: usize = f.forest.trees.iter().map(|t| t.nodes.len()).sum();
+            let left_out = table.height().saturating_sub(f.labelled_rows);
             tracing::info!(
-                "forest for {}: {} classes, {} trees, {} nodes, max depth {depth}",
+                "forest for {}: {} classes, {} trees, {} nodes, max depth {depth}; {} labelled rows{}",
                 f.targets.join(" = "),
                 f.classes.len(),
                 f.forest.trees.len(),
-                nodes
+                nodes,
+                f.labelled_rows,
+                if left_out > 0 {
+                    format!(" ({left_out} without a label left out)")
+                } else {
+                    String::new()
+                }
             );
+            if f.classes.len() == 1 {
+                tracing::warn!(
+                    "target {} has a single class (\"{}\") in the training rows: the model predicts it for \
+                     every row, and its metrics say nothing",
+                    f.targets.join(" = "),
+                    f.classes[0]
+                );
+            }
         }
         ctx.output("model", model)?;
         Ok(())
@@ -363,6 +416,9 @@ impl Op for Evaluate {
         for line in report.table().lines() {
             tracing::info!("{line}");
         }
+        for warning in report.targets.iter().flat_map(|t| &t.warnings) {
+            tracing::warn!("{warning}");
+        }
         ctx.output("metrics", report)?;
         Ok(())
     }
@@ -383,6 +439,8 @@ struct Metadata<'a> {
     train_rows: usize,
     test_rows: Option<usize>,
     targets: Vec<String>,
+    /// Per target: training rows with a label, and classes learned.
+    target_training: Vec<serde_json::Value>,
     params: serde_json::Value,
     tfidf: &'a crate::ml::text::TfidfConfig,
     forest: &'a ForestConfig,
@@ -429,6 +487,7 @@ impl Op for Save {
                 "targets": m.targets.iter().map(|t| serde_json::json!({
                     "target": t.target, "accuracy": t.accuracy, "macro_f1": t.macro_f1,
                     "weighted_f1": t.weighted_f1, "classes": t.labels.len(),
+                    "rows": t.rows, "unlabelled_rows": t.unlabelled_rows, "warnings": t.warnings,
                 })).collect::<Vec<_>>(),
             })
         });
@@ -447,6 +506,19 @@ impl Op for Save {
                 train_rows: model.training.rows,
                 test_rows: split.as_ref().map(|s| s.test.len()),
                 targets: model.target_names(),
+                target_training: model
+                    .target_names()
+                    .iter()
+                    .filter_map(|t| {
+                        let f = model.forest_of(t)?;
+                        Some(serde_json::json!({
+                            "target": t,
+                            "labelled_rows": f.labelled_rows,
+                            "unlabelled_rows": model.training.rows.saturating_sub(f.labelled_rows),
+                            "classes": f.classes.len(),
+                        }))
+                    })
+                    .collect(),
                 params: params.clone(),
                 tfidf: &model.training.tfidf,
                 forest: &model.training.forest,
@@ -551,7 +623,7 @@ impl Op for Predict {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let model = ctx.input::<EquipmentModel>("model")?;
         let table = ctx.input::<DataFrame>("table")?;
-        let out = model.predictions_table(&table, &self.0.id_column)?;
+        let out = model.predictions_table(&table, &self.0.id_column, &self.0.map, self.0.keep)?;
         tracing::info!(
             "predicted {} rows × {} targets",
             out.height(),

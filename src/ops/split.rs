@@ -46,6 +46,7 @@ pub(crate) fn register(r: &mut Registry) {
                 Ok(Split(c))
             },
         )
+        .path_field("test_rows")
         .input(Port::new::<DataFrame>("table", "the table to split"))
         .output(Port::new::<DataFrame>("train", "training rows"))
         .output(Port::new::<DataFrame>("test", "test rows"))

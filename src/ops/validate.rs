@@ -21,12 +21,14 @@ pub(crate) fn register(r: &mut Registry) {
     r.register(
         OpSpec::new(
             "data.validate",
-            "Check columns, empty critical cells, numeric parsing, row count, duplicates and rare classes; \
-             write validation.json; with `strict`, fail on any error.",
+            "Check columns, empty critical cells, labels per target, numeric parsing, row count, duplicates \
+             and rare classes; write validation.json; with `strict`, fail on any error.",
             |c: ValidationRules| Ok(Validate(c)),
         )
         .input(Port::new::<DataFrame>("table", "the inventory"))
         .output(Port::new::<ValidationReport>("report", "the findings").optional())
+        // 2: empty target cells are counted and warned about, not errors.
+        .version(2)
         .field(ConfigField::with_default(
             "required_columns",
             "[string]",
@@ -61,7 +63,14 @@ pub(crate) fn register(r: &mut Registry) {
             "target_columns",
             "[string]",
             "[]",
-            "targets: single-row classes are reported",
+            "targets: rows without a label are counted (a warning; they are left out of that target only), \
+             single-row classes and single-class targets reported",
+        ))
+        .field(ConfigField::with_default(
+            "min_labelled_rows",
+            "integer",
+            "2",
+            "fewest labelled rows per target (fewer: error)",
         ))
         .field(ConfigField::with_default(
             "strict",

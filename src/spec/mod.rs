@@ -5,7 +5,9 @@
 
 mod params;
 
-pub use params::{apply_overrides, interpolate, parse_override, InterpolationError, ParamUse};
+pub use params::{
+    apply_overrides, interpolate, parse_override, referenced_params, InterpolationError, ParamUse,
+};
 
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -103,6 +105,12 @@ pub struct PipelineSpec {
     pub params: toml::Table,
     /// Nodes in file order.
     pub nodes: IndexMap<String, NodeSpec>,
+    /// The directory relative paths written in the file are taken from (the file's own
+    /// directory; `None` for a pipeline that is not a file, such as a built-in one).
+    pub base_dir: Option<PathBuf>,
+    /// Parameters given on the command line or through the API (`--set`, `--params`):
+    /// their relative paths are taken from the working directory.
+    pub command_line_params: std::collections::BTreeSet<String>,
 }
 
 #[derive(Deserialize)]
@@ -122,7 +130,12 @@ impl PipelineSpec {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::parse(&text, path)
+        let mut spec = Self::parse(&text, path)?;
+        spec.base_dir = Some(match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        });
+        Ok(spec)
     }
 
     /// Parse pipeline text; `path` names it in messages.
@@ -133,6 +146,8 @@ impl PipelineSpec {
             header: raw.pipeline,
             params: raw.params,
             nodes: raw.nodes,
+            base_dir: None,
+            command_line_params: Default::default(),
         })
     }
 }

@@ -45,6 +45,20 @@ pub fn parse_override(text: &str) -> Result<(String, Value), super::SpecError> {
     Ok((key.to_string(), value))
 }
 
+/// The parameter names `${name}` references in `text` (an unterminated one is ignored:
+/// interpolation reports it).
+pub fn referenced_params(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        names.push(after[..end].to_string());
+        rest = &after[end + 1..];
+    }
+    names
+}
+
 /// Apply overrides in order; a later one wins.
 pub fn apply_overrides(params: &mut Table, overrides: impl IntoIterator<Item = (String, Value)>) {
     for (k, v) in overrides {
