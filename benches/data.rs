@@ -14,11 +14,7 @@ const ROWS: usize = 100_000;
 fn rules() -> ValidationRules {
     ValidationRules {
         required_columns: vec!["equipment_tag".into(), "manufacturer".into(), "model".into()],
-        critical_columns: vec![
-            "category_name".into(),
-            "uniformat_code".into(),
-            "mcaa_system_category".into(),
-        ],
+        critical_columns: vec![],
         numeric_columns: vec!["service_life".into()],
         max_invalid_numeric: 0.10,
         min_rows: 50,
@@ -27,6 +23,7 @@ fn rules() -> ValidationRules {
             "uniformat_code".into(),
             "mcaa_system_category".into(),
         ],
+        min_labelled_rows: 20,
         strict: true,
     }
 }
