@@ -123,6 +123,7 @@ pub fn parse_csv(
     } else {
         cut(&text, &blanks)
     };
+    let text = requote_bare_quotes(&text).unwrap_or(text);
     let header = header_names(&text);
     let mut seen = std::collections::HashSet::new();
     for name in &header {
@@ -251,6 +252,7 @@ fn check_shape(text: &str, path: &Path) -> Result<Shape, TableError> {
     let mut record_line = 1;
     let mut in_quotes = false;
     let mut quote_line = 0;
+    let mut field_start = true;
     let mut empty_record = true;
     let mut record_start = 0;
     let mut blanks = Vec::new();
@@ -279,13 +281,18 @@ fn check_shape(text: &str, path: &Path) -> Result<Shape, TableError> {
         if in_quotes {
             match b {
                 b'"' if bytes.get(i + 1) == Some(&b'"') => i += 1,
-                b'"' => in_quotes = false,
+                // Only a quote a separator follows closes the field; another is a character
+                // (`"Pump 4" inlet"`), so an unclosed quote is reported where it opened.
+                b'"' if closes_field(bytes, i) => in_quotes = false,
+                b'"' => {}
                 b'\n' => line += 1,
                 _ => {}
             }
         } else {
             match b {
-                b'"' => {
+                // A quote opens a quoted field only at the field's start; inside a field it
+                // is a character (`12" pipe`), as polars and pandas read it.
+                b'"' if field_start => {
                     in_quotes = true;
                     quote_line = line;
                     empty_record = false;
@@ -293,6 +300,9 @@ fn check_shape(text: &str, path: &Path) -> Result<Shape, TableError> {
                 b',' => {
                     fields += 1;
                     empty_record = false;
+                    field_start = true;
+                    i += 1;
+                    continue;
                 }
                 b'\n' => {
                     end_record(fields, empty_record, record_line)?;
@@ -306,11 +316,15 @@ fn check_shape(text: &str, path: &Path) -> Result<Shape, TableError> {
                     record_line = line;
                     fields = 1;
                     empty_record = true;
+                    field_start = true;
+                    i += 1;
+                    continue;
                 }
                 b'\r' => {}
                 _ => empty_record = false,
             }
         }
+        field_start = false;
         i += 1;
     }
     if in_quotes {
@@ -324,6 +338,66 @@ fn check_shape(text: &str, path: &Path) -> Result<Shape, TableError> {
         row_lines.push(record_line);
     }
     Ok((blanks, row_lines))
+}
+
+/// A quote at `i` ends a quoted field: a separator or the end follows it.
+fn closes_field(bytes: &[u8], i: usize) -> bool {
+    matches!(bytes.get(i + 1), None | Some(b',' | b'\n' | b'\r'))
+}
+
+/// Quotes polars would misread, made explicit: a field holding a quote that does not
+/// open it (`12" pipe`, an inch mark) and a quoted field holding a lone quote that no
+/// separator follows are rewritten as properly quoted fields (`"12"" pipe"`), so the
+/// quote stays a character, as [`check_shape`] read it. `None` when there is none.
+fn requote_bare_quotes(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out: Option<String> = None;
+    let mut copied = 0; // text[..copied] is in `out` (once `out` exists)
+    let mut i = 0;
+    while i <= bytes.len() {
+        // At a field's start: find its end and whether it needs rewriting.
+        let start = i;
+        let (content, needs) = if bytes.get(i) == Some(&b'"') {
+            i += 1;
+            let mut lone = false;
+            while i < bytes.len() {
+                if bytes[i] == b'"' {
+                    if bytes.get(i + 1) == Some(&b'"') {
+                        i += 2;
+                        continue;
+                    }
+                    if closes_field(bytes, i) {
+                        break;
+                    }
+                    lone = true;
+                }
+                i += 1;
+            }
+            let content = text[start + 1..i.min(bytes.len())].replace("\"\"", "\"");
+            i += 1; // the closing quote
+            (content, lone)
+        } else {
+            while i < bytes.len() && !matches!(bytes[i], b',' | b'\n' | b'\r') {
+                i += 1;
+            }
+            let field = &text[start..i];
+            (field.to_string(), field.contains('"'))
+        };
+        let end = i.min(bytes.len());
+        if needs {
+            let o = out.get_or_insert_with(|| String::with_capacity(text.len() + 16));
+            o.push_str(&text[copied..start]);
+            o.push('"');
+            o.push_str(&content.replace('"', "\"\""));
+            o.push('"');
+            copied = end;
+        }
+        i = end + 1; // past the separator
+    }
+    out.map(|mut o| {
+        o.push_str(&text[copied.min(text.len())..]);
+        o
+    })
 }
 
 /// The header row's names, unquoted and trimmed.
@@ -398,6 +472,32 @@ mod tests {
         let t = parse(b"a,b\n\"say \"\"hi\"\"\",\"two\nlines\"\n").unwrap();
         assert_eq!(text_column(&t.frame, "a").unwrap(), ["say \"hi\""]);
         assert_eq!(text_column(&t.frame, "b").unwrap(), ["two\nlines"]);
+    }
+
+    #[test]
+    fn a_quote_inside_a_field_is_a_character() {
+        // Inch marks, as real inventories write them; and a quoted field beside them.
+        let t = parse(b"size,desc\n12\" pipe,\"Pump, 4\"\" inlet\"\r\n6\",x\"y\"\n").unwrap();
+        assert_eq!(text_column(&t.frame, "size").unwrap(), ["12\" pipe", "6\""]);
+        assert_eq!(
+            text_column(&t.frame, "desc").unwrap(),
+            ["Pump, 4\" inlet", "x\"y\""]
+        );
+        // A lone quote inside a quoted field, which no separator follows.
+        let t = parse(b"a,b\n\"Valve 2\" gate\",1\n").unwrap();
+        assert_eq!(text_column(&t.frame, "a").unwrap(), ["Valve 2\" gate"]);
+        assert_eq!(text_column(&t.frame, "b").unwrap(), ["1"]);
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_reported_where_it_opened() {
+        // An inch mark further down must not close it (and move the report to the end).
+        let mut csv = b"a,b\n1,2\n3,\"open\n".to_vec();
+        for i in 0..3000 {
+            csv.extend_from_slice(format!("{i},12\" pipe\n").as_bytes());
+        }
+        let e = parse(&csv).err().unwrap();
+        assert_eq!(e.to_string(), "t.csv:3: a quoted field is never closed");
     }
 
     #[test]
