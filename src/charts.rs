@@ -1,18 +1,22 @@
 //! PNG charts: class distributions (horizontal bars) and confusion matrices (heatmaps).
 //!
-//! Drawn with plotters' bitmap backend and the DejaVu Sans font embedded by the `dejavu`
-//! crate, so no system font library is needed. Files are written to a temporary name
-//! and renamed, never half written.
+//! Each chart is drawn as SVG and rasterized by [`crate::raster`] (resvg, with the DejaVu
+//! Sans font compiled in), so text is shaped and kerned properly and no system font
+//! library is needed. Labels are never cut: long ones wrap. Files are written to a
+//! temporary name and renamed, never half written.
 
-use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+use crate::raster::{svg_to_png, text_width, xml_escape, FONT_FAMILY};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Once;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
-    #[error("cannot draw {path}: {message}")]
-    Draw { path: PathBuf, message: String },
+    #[error("cannot draw {path}: {source}")]
+    Draw {
+        path: PathBuf,
+        #[source]
+        source: crate::raster::RasterError,
+    },
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -27,68 +31,160 @@ pub enum ChartError {
     },
 }
 
-const FONT: &str = "sans-serif";
-const BAR: RGBColor = RGBColor(0x42, 0x7d, 0xbd);
-const OTHER: RGBColor = RGBColor(0x9e, 0x9e, 0x9e);
-const INK: RGBColor = RGBColor(0x26, 0x32, 0x38);
-const GRID: RGBColor = RGBColor(0xcf, 0xd8, 0xdc);
+const BAR: &str = "#427dbd";
+const OTHER: &str = "#9e9e9e";
+const INK: &str = "#263238";
+const MUTED: &str = "#607d8b";
+const GRID: &str = "#cfd8dc";
+/// The heatmap's colour ramp: white (no rows) to deep blue (all of the true class's rows).
+const RAMP_FROM: (u8, u8, u8) = (0xff, 0xff, 0xff);
+const RAMP_TO: (u8, u8, u8) = (0x0d, 0x47, 0xa1);
 
-fn fonts() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // Only fails on a malformed font, and these bytes are compiled in.
-        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
-        let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
-    });
+fn ramp(share: f64) -> String {
+    let mix = |a: u8, b: u8| (a as f64 + (b as f64 - a as f64) * share.clamp(0.0, 1.0)).round() as u8;
+    format!(
+        "#{:02x}{:02x}{:02x}",
+        mix(RAMP_FROM.0, RAMP_TO.0),
+        mix(RAMP_FROM.1, RAMP_TO.1),
+        mix(RAMP_FROM.2, RAMP_TO.2)
+    )
 }
 
-/// Approximate width of text in DejaVu Sans (average advance ≈ 0.6 em).
-fn text_width(text: &str, size: f64) -> i32 {
-    (text.chars().count() as f64 * size * 0.6).ceil() as i32
+/// An SVG drawing built element by element.
+struct Svg {
+    width: f64,
+    height: f64,
+    body: String,
 }
 
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
+#[derive(Clone, Copy)]
+enum Anchor {
+    Start,
+    Middle,
+    End,
+}
+
+impl Svg {
+    fn new(width: f64, height: f64) -> Self {
+        Svg {
+            width,
+            height,
+            body: String::new(),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn text(&mut self, x: f64, y: f64, size: f64, anchor: Anchor, bold: bool, fill: &str, text: &str) {
+        let anchor = match anchor {
+            Anchor::Start => "start",
+            Anchor::Middle => "middle",
+            Anchor::End => "end",
+        };
+        // `y` is the text's vertical centre: the baseline sits 0.35 em below it.
+        let _ = write!(
+            self.body,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"{size:.1}\" text-anchor=\"{anchor}\"{} fill=\"{fill}\">{}</text>",
+            y + 0.35 * size,
+            if bold { " font-weight=\"bold\"" } else { "" },
+            xml_escape(text)
+        );
+    }
+
+    fn rect(&mut self, x: f64, y: f64, w: f64, h: f64, fill: &str, stroke: Option<&str>) {
+        let _ = write!(
+            self.body,
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{fill}\"{}/>",
+            stroke.map_or(String::new(), |s| format!(" stroke=\"{s}\" stroke-width=\"1\""))
+        );
+    }
+
+    fn line(&mut self, x1: f64, y1: f64, x2: f64, y2: f64, stroke: &str) {
+        let _ = write!(
+            self.body,
+            "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"{stroke}\" stroke-width=\"1\"/>"
+        );
+    }
+
+    fn finish(self) -> String {
+        format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w:.0}\" height=\"{h:.0}\" viewBox=\"0 0 {w:.0} {h:.0}\" \
+             font-family=\"{FONT_FAMILY}\"><rect width=\"100%\" height=\"100%\" fill=\"white\"/>{}</svg>",
+            self.body,
+            w = self.width.ceil(),
+            h = self.height.ceil()
+        )
     }
 }
 
-/// Draw into a temporary `.png` beside `path`, then rename it over `path`.
-fn render(
-    path: &Path,
-    size: (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>) -> Result<(), String>,
-) -> Result<(), ChartError> {
-    fonts();
+/// Rasterize and write atomically.
+fn write_png(path: &Path, svg: Svg) -> Result<(), ChartError> {
+    let png = svg_to_png(&svg.finish(), 1.0, None).map_err(|source| ChartError::Draw {
+        path: path.into(),
+        source,
+    })?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| ChartError::Write {
             path: path.into(),
             source,
         })?;
     }
-    // The backend picks the encoder from the extension: the temp name ends in `.png`.
-    let written = crate::atomic_file::write_atomic_by_path(path, ".png", |tmp| {
-        let root = BitMapBackend::new(tmp, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        draw(&root)?;
-        root.present().map_err(|e| e.to_string())
-    })
-    .map_err(|message| ChartError::Draw {
-        path: path.into(),
-        message,
-    })?;
-    written.map_err(|source| ChartError::Write {
+    crate::atomic_file::write_atomic(path, &png).map_err(|source| ChartError::Write {
         path: path.into(),
         source,
     })
 }
 
-/// Horizontal bars of category counts, largest first, with value labels. Past `top_n`
-/// categories the rest are summed into one "other (K categories)" bar.
+/// Break `text` at spaces (or hyphens) into lines no wider than `max` px at `size`; a word
+/// longer than a line stays whole.
+fn wrap(text: &str, max: f64, size: f64) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut current = String::new();
+    // Split after spaces and hyphens, keeping them.
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    for c in text.chars() {
+        word.push(c);
+        if c == ' ' || c == '-' {
+            words.push(std::mem::take(&mut word));
+        }
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    for w in words {
+        let candidate = format!("{current}{w}");
+        if !current.is_empty() && text_width(candidate.trim_end(), size, false) > max {
+            lines.push(current.trim_end().to_string());
+            current = w;
+        } else {
+            current = candidate;
+        }
+    }
+    if !current.trim().is_empty() || lines.is_empty() {
+        lines.push(current.trim_end().to_string());
+    }
+    lines
+}
+
+/// Axis ticks at 1, 2 or 5 × 10^k: about `target` steps from 0 to at least `max`.
+fn nice_ticks(max: usize, target: usize) -> Vec<usize> {
+    let max = max.max(1);
+    let raw = max as f64 / target.max(1) as f64;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * magnitude)
+        .max(1.0)
+        .round() as usize;
+    let last = max.div_ceil(step) * step;
+    (0..=last / step).map(|i| i * step).collect()
+}
+
+/// Horizontal bars of category counts, largest first, with value labels and full
+/// (wrapped) category names. Past `top_n` categories the rest are summed into one
+/// "other (K categories)" bar, drawn grey and not used for the scale.
 pub fn bar_chart_png(
     path: &Path,
     title: &str,
@@ -101,151 +197,131 @@ pub fn bar_chart_png(
     let mut bars: Vec<(String, usize, bool)> = Vec::new();
     if sorted.len() > top_n {
         let rest = &sorted[top_n - 1..];
-        bars.extend(
-            sorted[..top_n - 1]
-                .iter()
-                .map(|(l, c)| (truncate(l, 40), *c, false)),
-        );
+        bars.extend(sorted[..top_n - 1].iter().map(|(l, c)| (l.clone(), *c, false)));
         bars.push((
             format!("other ({} categories)", rest.len()),
             rest.iter().map(|r| r.1).sum(),
             true,
         ));
     } else {
-        bars.extend(sorted.iter().map(|(l, c)| (truncate(l, 40), *c, false)));
+        bars.extend(sorted.iter().map(|(l, c)| (l.clone(), *c, false)));
     }
-    let label_w = bars
+    const SIZE: f64 = 13.0;
+    const MAX_LABEL: f64 = 360.0;
+    let wrapped: Vec<Vec<String>> = bars.iter().map(|b| wrap(&b.0, MAX_LABEL, SIZE)).collect();
+    let label_w = wrapped
         .iter()
-        .map(|b| text_width(&b.0, 13.0))
-        .max()
-        .unwrap_or(40)
-        .max(60);
-    let row = 24;
-    let top = 64;
-    let width = 1000.max(label_w as u32 + 500);
-    let height = (top + row * bars.len().max(1) as i32 + 56) as u32;
+        .flatten()
+        .map(|l| text_width(l, SIZE, false))
+        .fold(60.0, f64::max);
+    let row_h = |lines: usize| 24.0 + 15.0 * (lines as f64 - 1.0);
+    let top = 64.0;
+    let rows_h: f64 = if bars.is_empty() {
+        24.0
+    } else {
+        wrapped.iter().map(|w| row_h(w.len())).sum()
+    };
+    let width = (label_w + 520.0).max(900.0);
+    let height = top + rows_h + 60.0;
     // Scale to the real categories: a summed "other" bar would flatten them all.
-    let max = bars
-        .iter()
-        .filter(|b| !b.2)
-        .map(|b| b.1)
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    render(path, (width, height), |root| {
-        let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
-        root.draw(&Text::new(
-            title.to_string(),
-            (width as i32 / 2, 22),
-            (FONT, 22)
-                .into_font()
-                .style(FontStyle::Bold)
-                .color(&INK)
-                .pos(Pos::new(HPos::Center, VPos::Center)),
-        ))
-        .map_err(e)?;
-        let x0 = label_w + 24;
-        let x1 = width as i32 - 90;
-        let scale = |v: usize| x0 + ((x1 - x0) as f64 * v.min(max) as f64 / max as f64).round() as i32;
-        if bars.is_empty() {
-            root.draw(&Text::new(
-                "no data",
-                (width as i32 / 2, top + 12),
-                (FONT, 14)
-                    .into_font()
-                    .color(&INK)
-                    .pos(Pos::new(HPos::Center, VPos::Center)),
-            ))
-            .map_err(e)?;
+    let max = bars.iter().filter(|b| !b.2).map(|b| b.1).max().unwrap_or(0);
+    let ticks = nice_ticks(max, 5);
+    let scale_max = *ticks.last().unwrap_or(&1) as f64;
+    let x0 = label_w + 24.0;
+    let x1 = width - 90.0;
+    let scale = |v: usize| x0 + (x1 - x0) * (v as f64).min(scale_max) / scale_max;
+
+    let mut svg = Svg::new(width, height);
+    svg.text(width / 2.0, 24.0, 20.0, Anchor::Middle, true, INK, title);
+    let bottom = top + rows_h;
+    if bars.is_empty() {
+        svg.text(
+            width / 2.0,
+            top + 12.0,
+            14.0,
+            Anchor::Middle,
+            false,
+            INK,
+            "no data",
+        );
+    }
+    for &t in &ticks {
+        let x = scale(t);
+        svg.line(x, top - 4.0, x, bottom, GRID);
+        svg.text(x, bottom + 12.0, 12.0, Anchor::Middle, false, INK, &t.to_string());
+    }
+    svg.text(
+        (x0 + x1) / 2.0,
+        bottom + 36.0,
+        13.0,
+        Anchor::Middle,
+        false,
+        INK,
+        "rows",
+    );
+    let mut y = top;
+    for ((_, count, other), lines) in bars.iter().zip(&wrapped) {
+        let h = row_h(lines.len());
+        let off_scale = *count as f64 > scale_max;
+        let end = scale(*count).max(x0 + 1.0);
+        svg.rect(
+            x0,
+            y + 3.0,
+            end - x0,
+            h - 6.0,
+            if *other { OTHER } else { BAR },
+            None,
+        );
+        let first = y + h / 2.0 - 7.5 * (lines.len() as f64 - 1.0);
+        for (k, line) in lines.iter().enumerate() {
+            let fill = if *other { MUTED } else { INK };
+            svg.text(
+                x0 - 8.0,
+                first + 15.0 * k as f64,
+                SIZE,
+                Anchor::End,
+                false,
+                fill,
+                line,
+            );
         }
-        // Grid lines at quarters, labelled below.
-        let bottom = top + row * bars.len().max(1) as i32;
-        for q in 0..=4 {
-            let v = max * q / 4;
-            let x = scale(v);
-            root.draw(&PathElement::new(vec![(x, top - 4), (x, bottom)], GRID))
-                .map_err(e)?;
-            root.draw(&Text::new(
-                v.to_string(),
-                (x, bottom + 12),
-                (FONT, 12)
-                    .into_font()
-                    .color(&INK)
-                    .pos(Pos::new(HPos::Center, VPos::Center)),
-            ))
-            .map_err(e)?;
+        if off_scale {
+            let value = format!("{count} (off scale)");
+            svg.text(x1 - 6.0, y + h / 2.0, 12.0, Anchor::End, false, "white", &value);
+        } else {
+            svg.text(
+                end + 6.0,
+                y + h / 2.0,
+                12.0,
+                Anchor::Start,
+                false,
+                INK,
+                &count.to_string(),
+            );
         }
-        root.draw(&Text::new(
-            "count",
-            ((x0 + x1) / 2, bottom + 34),
-            (FONT, 13)
-                .into_font()
-                .color(&INK)
-                .pos(Pos::new(HPos::Center, VPos::Center)),
-        ))
-        .map_err(e)?;
-        for (i, (label, count, other)) in bars.iter().enumerate() {
-            let y = top + row * i as i32;
-            let color = if *other { OTHER } else { BAR };
-            root.draw(&Rectangle::new(
-                [(x0, y + 3), (scale(*count).max(x0 + 1), y + row - 3)],
-                color.filled(),
-            ))
-            .map_err(e)?;
-            root.draw(&Text::new(
-                label.clone(),
-                (x0 - 8, y + row / 2),
-                (FONT, 13)
-                    .into_font()
-                    .color(&INK)
-                    .pos(Pos::new(HPos::Right, VPos::Center)),
-            ))
-            .map_err(e)?;
-            let value = if *count > max {
-                format!("{count} (off scale)")
-            } else {
-                count.to_string()
-            };
-            let value_x = if *count > max {
-                x1 - text_width(&value, 12.0) - 6
-            } else {
-                scale(*count) + 6
-            };
-            let ink = if *count > max { WHITE } else { INK };
-            root.draw(&Text::new(
-                value,
-                (value_x, y + row / 2),
-                (FONT, 12)
-                    .into_font()
-                    .color(&ink)
-                    .pos(Pos::new(HPos::Left, VPos::Center)),
-            ))
-            .map_err(e)?;
-        }
-        Ok(())
-    })
+        y += h;
+    }
+    write_png(path, svg)
 }
 
-/// Keep the `k` classes with the largest support (row sums), in their original order,
-/// and fold the rest into a last "other" class.
-pub fn top_k_confusion(labels: &[String], matrix: &[Vec<u64>], k: usize) -> (Vec<String>, Vec<Vec<u64>>) {
+/// Keep the classes at `keep` (indices, any order) in their original order and fold the
+/// rest into a last "other (K classes)" class.
+fn fold(labels: &[String], matrix: &[Vec<u64>], mut keep: Vec<usize>) -> (Vec<String>, Vec<Vec<u64>>) {
     let n = labels.len();
-    if n <= k {
+    keep.sort_unstable();
+    keep.dedup();
+    if keep.len() >= n {
         return (labels.to_vec(), matrix.to_vec());
     }
-    let mut by_support: Vec<usize> = (0..n).collect();
-    by_support.sort_by(|&a, &b| {
-        let sa: u64 = matrix[a].iter().sum();
-        let sb: u64 = matrix[b].iter().sum();
-        sb.cmp(&sa).then(a.cmp(&b))
-    });
-    let mut keep: Vec<usize> = by_support[..k].to_vec();
-    keep.sort_unstable();
-    let slot = |i: usize| keep.iter().position(|&x| x == i).unwrap_or(k);
+    let k = keep.len();
+    let mut slot = vec![k; n];
+    for (s, &i) in keep.iter().enumerate() {
+        slot[i] = s;
+    }
     let mut out = vec![vec![0u64; k + 1]; k + 1];
     for (r, row) in matrix.iter().enumerate() {
         for (c, &v) in row.iter().enumerate() {
-            out[slot(r)][slot(c)] += v;
+            out[slot[r]][slot[c]] += v;
         }
     }
     let mut names: Vec<String> = keep.iter().map(|&i| labels[i].clone()).collect();
@@ -253,8 +329,40 @@ pub fn top_k_confusion(labels: &[String], matrix: &[Vec<u64>], k: usize) -> (Vec
     (names, out)
 }
 
-/// Annotated confusion-matrix heatmap: rows are true classes (numbered, with names),
-/// columns predicted classes (by number); colour is the row-normalised share.
+/// Keep the `k` classes with the largest support (row sums), in their original order,
+/// and fold the rest into a last "other" class.
+pub fn top_k_confusion(labels: &[String], matrix: &[Vec<u64>], k: usize) -> (Vec<String>, Vec<Vec<u64>>) {
+    let mut by_support: Vec<usize> = (0..labels.len()).collect();
+    by_support.sort_by(|&a, &b| {
+        let sa: u64 = matrix[a].iter().sum();
+        let sb: u64 = matrix[b].iter().sum();
+        sb.cmp(&sa).then(a.cmp(&b))
+    });
+    by_support.truncate(k);
+    fold(labels, matrix, by_support)
+}
+
+/// The `k` classes with the most errors (rows of the class predicted as another, plus
+/// rows of another class predicted as it), in their original order; the rest folded into
+/// "other". Classes without an error are never kept.
+pub fn worst_confused(labels: &[String], matrix: &[Vec<u64>], k: usize) -> (Vec<String>, Vec<Vec<u64>>) {
+    let n = labels.len();
+    let errors: Vec<u64> = (0..n)
+        .map(|i| {
+            let row: u64 = matrix[i].iter().sum();
+            let col: u64 = matrix.iter().map(|r| r[i]).sum();
+            row + col - 2 * matrix[i][i]
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..n).filter(|&i| errors[i] > 0).collect();
+    order.sort_by(|&a, &b| errors[b].cmp(&errors[a]).then(a.cmp(&b)));
+    order.truncate(k);
+    fold(labels, matrix, order)
+}
+
+/// Annotated confusion-matrix heatmap: rows are true classes (numbered, full names,
+/// wrapped when long), columns predicted classes (by the same numbers); a cell's colour
+/// is its share of the true class's rows, explained by the legend on the right.
 pub fn heatmap_png(
     path: &Path,
     title: &str,
@@ -269,94 +377,137 @@ pub fn heatmap_png(
             labels: n,
         });
     }
-    let names: Vec<String> = labels
+    const SIZE: f64 = 12.0;
+    const MAX_LABEL: f64 = 420.0;
+    let names: Vec<Vec<String>> = labels
         .iter()
         .enumerate()
-        .map(|(i, l)| format!("{} {}", i + 1, truncate(l, 36)))
+        .map(|(i, l)| wrap(&format!("{}  {l}", i + 1), MAX_LABEL, SIZE))
         .collect();
-    let cell = (720 / n.max(1)).clamp(22, 56) as i32;
+    let most_lines = names.iter().map(Vec::len).max().unwrap_or(1) as f64;
+    let cell = (760.0 / n.max(1) as f64)
+        .clamp(22.0, 52.0)
+        .max(8.0 + 14.0 * most_lines);
     let label_w = names
         .iter()
-        .map(|s| text_width(s, 12.0))
-        .max()
-        .unwrap_or(40)
-        .max(60);
-    let left = label_w + 40;
-    let top = 96;
-    let width = (left + cell * n as i32 + 40).max(520) as u32;
-    let height = (top + cell * n as i32 + 40) as u32;
-    render(path, (width, height), |root| {
-        let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| e.to_string();
-        let center = Pos::new(HPos::Center, VPos::Center);
-        root.draw(&Text::new(
-            title.to_string(),
-            (width as i32 / 2, 22),
-            (FONT, 20)
-                .into_font()
-                .style(FontStyle::Bold)
-                .color(&INK)
-                .pos(center),
-        ))
-        .map_err(e)?;
-        root.draw(&Text::new(
-            "predicted",
-            (left + cell * n as i32 / 2, 52),
-            (FONT, 14).into_font().color(&INK).pos(center),
-        ))
-        .map_err(e)?;
-        root.draw(&Text::new(
-            "true",
-            (14, top - 16),
-            (FONT, 14)
-                .into_font()
-                .color(&INK)
-                .pos(Pos::new(HPos::Left, VPos::Center)),
-        ))
-        .map_err(e)?;
-        let font = (cell as f64 * 0.38).clamp(9.0, 14.0);
-        for c in 0..n {
-            root.draw(&Text::new(
-                (c + 1).to_string(),
-                (left + cell * c as i32 + cell / 2, top - 12),
-                (FONT, font).into_font().color(&INK).pos(center),
-            ))
-            .map_err(e)?;
+        .flatten()
+        .map(|l| text_width(l, SIZE, false))
+        .fold(60.0, f64::max);
+    let left = label_w + 40.0;
+    let top = 104.0;
+    let grid = cell * n as f64;
+    let legend_x = left + grid + 36.0;
+    let width = (legend_x + 130.0).max(text_width(title, 20.0, true) + 40.0);
+    let height = top + grid.max(220.0) + 48.0;
+    let font = (cell * 0.38).clamp(9.0, 14.0);
+
+    let mut svg = Svg::new(width, height);
+    svg.text(width / 2.0, 24.0, 20.0, Anchor::Middle, true, INK, title);
+    svg.text(
+        left + grid / 2.0,
+        60.0,
+        14.0,
+        Anchor::Middle,
+        false,
+        INK,
+        "predicted class (number)",
+    );
+    svg.text(14.0, top - 18.0, 14.0, Anchor::Start, false, INK, "true class");
+    for c in 0..n {
+        let x = left + cell * c as f64 + cell / 2.0;
+        svg.text(
+            x,
+            top - 14.0,
+            font,
+            Anchor::Middle,
+            false,
+            INK,
+            &(c + 1).to_string(),
+        );
+    }
+    for (r, row) in matrix.iter().enumerate() {
+        let total: u64 = row.iter().sum();
+        let y = top + cell * r as f64;
+        let lines = &names[r];
+        let first = y + cell / 2.0 - 7.0 * (lines.len() as f64 - 1.0);
+        let other = r + 1 == n && labels[r].starts_with("other (");
+        for (k, line) in lines.iter().enumerate() {
+            let fill = if other { MUTED } else { INK };
+            svg.text(
+                left - 8.0,
+                first + 14.0 * k as f64,
+                SIZE,
+                Anchor::End,
+                false,
+                fill,
+                line,
+            );
         }
-        for (r, row) in matrix.iter().enumerate() {
-            let total: u64 = row.iter().sum();
-            let y = top + cell * r as i32;
-            root.draw(&Text::new(
-                names[r].clone(),
-                (left - 8, y + cell / 2),
-                (FONT, 12)
-                    .into_font()
-                    .color(&INK)
-                    .pos(Pos::new(HPos::Right, VPos::Center)),
-            ))
-            .map_err(e)?;
-            for (c, &v) in row.iter().enumerate() {
-                let share = if total == 0 { 0.0 } else { v as f64 / total as f64 };
-                // White → deep blue.
-                let mix = |from: u8, to: u8| (from as f64 + (to as f64 - from as f64) * share).round() as u8;
-                let color = RGBColor(mix(0xff, 0x0d), mix(0xff, 0x47), mix(0xff, 0xa1));
-                let x = left + cell * c as i32;
-                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], color.filled()))
-                    .map_err(e)?;
-                root.draw(&Rectangle::new([(x, y), (x + cell, y + cell)], GRID))
-                    .map_err(e)?;
-                if v > 0 {
-                    let ink = if share > 0.5 { WHITE } else { INK };
-                    root.draw(&Text::new(
-                        v.to_string(),
-                        (x + cell / 2, y + cell / 2),
-                        (FONT, font).into_font().color(&ink).pos(center),
-                    ))
-                    .map_err(e)?;
-                }
+        for (c, &v) in row.iter().enumerate() {
+            let share = if total == 0 { 0.0 } else { v as f64 / total as f64 };
+            let x = left + cell * c as f64;
+            svg.rect(x, y, cell, cell, &ramp(share), Some(GRID));
+            if v > 0 {
+                let ink = if share > 0.5 { "white" } else { INK };
+                svg.text(
+                    x + cell / 2.0,
+                    y + cell / 2.0,
+                    font,
+                    Anchor::Middle,
+                    false,
+                    ink,
+                    &v.to_string(),
+                );
             }
         }
-        Ok(())
-    })
+    }
+    // The legend: the colour ramp with its shares.
+    let (lh, ly) = (200.0, top);
+    let steps = 50;
+    for i in 0..steps {
+        let share = 1.0 - i as f64 / steps as f64;
+        svg.rect(
+            legend_x,
+            ly + lh * i as f64 / steps as f64,
+            18.0,
+            lh / steps as f64 + 0.5,
+            &ramp(share),
+            None,
+        );
+    }
+    svg.rect(legend_x, ly, 18.0, lh, "none", Some(GRID));
+    for q in 0..=4 {
+        let y = ly + lh * (1.0 - q as f64 / 4.0);
+        svg.line(legend_x + 18.0, y, legend_x + 22.0, y, INK);
+        svg.text(
+            legend_x + 26.0,
+            y,
+            11.0,
+            Anchor::Start,
+            false,
+            INK,
+            &format!("{}%", q * 25),
+        );
+    }
+    svg.text(
+        legend_x - 6.0,
+        ly + lh + 16.0,
+        11.0,
+        Anchor::Start,
+        false,
+        MUTED,
+        "share of the",
+    );
+    svg.text(
+        legend_x - 6.0,
+        ly + lh + 30.0,
+        11.0,
+        Anchor::Start,
+        false,
+        MUTED,
+        "true class's rows",
+    );
+    write_png(path, svg)
 }
 
 #[cfg(test)]
@@ -393,10 +544,10 @@ mod tests {
         let p = dir.path().join("bars.png");
         bar_chart_png(&p, "category_name", &counts, 25).unwrap();
         let (w, h) = decode(&p);
-        assert!(w >= 1000);
+        assert!(w >= 900);
         assert_eq!(
             h,
-            (64 + 24 * 25 + 56) as u32,
+            (64 + 24 * 25 + 60) as u32,
             "25 bars: 24 categories and one other"
         );
         let empty = dir.path().join("empty.png");
@@ -427,6 +578,47 @@ mod tests {
         assert_eq!(r[0], vec![9, 1, 0]);
         // Rows 0, 2, 4 fold into "other": row 0 sends 1 to class 1 and 5 to other, rows 2 and 4 stay in other.
         assert_eq!(r[2], vec![1, 0, 8]);
+    }
+
+    #[test]
+    fn long_labels_wrap_whole_and_ticks_are_round() {
+        let label =
+            "Electrical Equipment-Uninterruptible Power Supply with Static Bypass and Maintenance Switch";
+        let lines = wrap(label, 300.0, 12.0);
+        assert!(lines.len() >= 2, "{lines:?}");
+        assert!(
+            lines.iter().all(|l| text_width(l, 12.0, false) <= 300.0),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.concat().replace(' ', ""),
+            label.replace(' ', ""),
+            "nothing cut"
+        );
+        assert_eq!(wrap("VAV Box", 300.0, 12.0), ["VAV Box"]);
+        assert_eq!(nice_ticks(158, 5), [0, 50, 100, 150, 200]);
+        assert_eq!(nice_ticks(39, 5), [0, 10, 20, 30, 40]);
+        assert_eq!(nice_ticks(3, 5), [0, 1, 2, 3]);
+        assert_eq!(nice_ticks(0, 5), [0, 1]);
+    }
+
+    #[test]
+    fn worst_confused_keeps_the_classes_with_errors() {
+        let labels = names(4);
+        // Class 0 is never wrong; 2 and 3 trade rows; 1 loses one to 3.
+        let m = vec![
+            vec![9, 0, 0, 0],
+            vec![0, 5, 0, 1],
+            vec![0, 0, 4, 3],
+            vec![0, 0, 2, 6],
+        ];
+        let (l, r) = worst_confused(&labels, &m, 2);
+        assert_eq!(
+            l,
+            [labels[2].clone(), labels[3].clone(), "other (2 classes)".into()]
+        );
+        assert_eq!(r[0], vec![4, 3, 0]);
+        assert_eq!(r[2], vec![0, 1, 14]);
     }
 
     #[test]

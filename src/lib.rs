@@ -15,6 +15,7 @@ pub mod ml;
 pub mod op;
 pub mod ops;
 pub mod orchestrator;
+pub mod raster;
 pub mod spec;
 pub mod store;
 pub mod textpos;

@@ -7,15 +7,16 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Module → the crate modules it may name. Foundation modules (`atomic_file`, `clock`,
-/// `textpos`) may be named by anyone and name nothing.
+/// `textpos`, `raster`) may be named by anyone and name nothing.
 fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
-    let foundation = ["atomic_file", "clock", "textpos"];
+    let foundation = ["atomic_file", "clock", "textpos", "raster"];
     let with =
         |mods: &[&'static str]| -> Vec<&'static str> { mods.iter().chain(&foundation).copied().collect() };
     BTreeMap::from([
         ("atomic_file", vec![]),
         ("clock", vec![]),
         ("textpos", vec![]),
+        ("raster", vec![]),
         ("charts", with(&[])),
         ("spec", with(&[])),
         ("op", with(&["op"])),

@@ -46,12 +46,8 @@ pub struct PlotEdge {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlotError {
-    #[error("the SVG drawing cannot be read back: {0}")]
-    Svg(String),
-    #[error("cannot allocate a {width}×{height} picture")]
-    Canvas { width: u32, height: u32 },
-    #[error("cannot encode the PNG: {0}")]
-    Png(String),
+    #[error(transparent)]
+    Raster(#[from] crate::raster::RasterError),
     #[error(
         "the pipeline is too big for an SVG or PNG picture: {}; \
          their layout time grows much faster than the pipeline. \
@@ -328,31 +324,60 @@ pub fn to_svg(g: &PlotGraph) -> Result<String, PlotError> {
     let svg = writer
         .finalize()
         .replace("Times, serif", "'DejaVu Sans', sans-serif");
-    Ok(lift_edge_labels(&svg, 9.0))
+    Ok(pad_canvas(&lift_edge_labels(&svg, 9.0), 24.0))
+}
+
+/// Grow the canvas by `m` on every side (a lifted label near the top edge would
+/// otherwise be cut or touch the border); the PNG is cropped to its content afterwards.
+fn pad_canvas(svg: &str, m: f64) -> String {
+    let Some(start) = svg.find("<svg ") else {
+        return svg.to_string();
+    };
+    let end = start + svg[start..].find('>').unwrap_or(0);
+    let head = &svg[start..end];
+    let attr = |name: &str| -> Option<f64> {
+        let at = head.find(&format!(" {name}=\""))? + name.len() + 3;
+        head[at..].split('"').next()?.parse().ok()
+    };
+    let (Some(w), Some(h)) = (attr("width"), attr("height")) else {
+        return svg.to_string();
+    };
+    let (w2, h2) = (w + 2.0 * m, h + 2.0 * m);
+    let new_head = format!(
+        "<svg width=\"{w2:.2}\" height=\"{h2:.2}\" viewBox=\"{:.2} {:.2} {w2:.2} {h2:.2}\" xmlns=\"http://www.w3.org/2000/svg\"",
+        -m, -m
+    );
+    format!("{}{}{}", &svg[..start], new_head, &svg[end..])
 }
 
 /// layout-rs centres an edge's label on the edge, and draws the edge after it, so the
-/// line strikes the label through. Move each edge label (font class `a11`) up by `dy`.
+/// line strikes the label through. Move each edge label up by `dy`: those of short edges
+/// (font class `a11`) and those layout-rs puts on a long edge's bend (class `a15`, which
+/// it also draws at 15 px: made 11 px like the others).
 fn lift_edge_labels(svg: &str, dy: f64) -> String {
-    const MARK: &str = "\" class=\"a11\"";
-    let mut out = String::with_capacity(svg.len());
-    let mut rest = svg;
-    while let Some(at) = rest.find(MARK) {
-        let head = &rest[..at];
-        // `head` ends with `y="<number>`.
-        match head.rfind("y=\"") {
-            Some(y) if head[y + 3..].parse::<f64>().is_ok() => {
-                let value: f64 = head[y + 3..].parse().unwrap_or_default();
-                out.push_str(&head[..y + 3]);
-                out.push_str(&format!("{:.2}", value - dy));
+    let mut svg = svg.replace(".a15 { font-size: 15px;", ".a15 { font-size: 11px;");
+    for class in ["a11", "a15"] {
+        let mark = format!("\" class=\"{class}\"");
+        let mut out = String::with_capacity(svg.len());
+        let mut rest = svg.as_str();
+        while let Some(at) = rest.find(&mark) {
+            let head = &rest[..at];
+            // `head` ends with `y="<number>`.
+            match head.rfind("y=\"") {
+                Some(y) if head[y + 3..].parse::<f64>().is_ok() => {
+                    let value: f64 = head[y + 3..].parse().unwrap_or_default();
+                    out.push_str(&head[..y + 3]);
+                    out.push_str(&format!("{:.2}", value - dy));
+                }
+                _ => out.push_str(head),
             }
-            _ => out.push_str(head),
+            out.push_str(&mark);
+            rest = &rest[at + mark.len()..];
         }
-        out.push_str(MARK);
-        rest = &rest[at + MARK.len()..];
+        out.push_str(rest);
+        svg = out;
     }
-    out.push_str(rest);
-    out
+    svg
 }
 
 fn xml_escape(s: &str) -> String {
@@ -365,57 +390,13 @@ pub fn to_png(g: &PlotGraph) -> Result<Vec<u8>, PlotError> {
     svg_to_png(&svg, 2.0)
 }
 
-/// Rasterize an SVG with the embedded DejaVu fonts.
+/// Rasterize an SVG with the embedded DejaVu fonts, cropped to the drawing.
 pub fn svg_to_png(svg: &str, scale: f32) -> Result<Vec<u8>, PlotError> {
-    let mut options = resvg::usvg::Options::default();
-    {
-        let db = options.fontdb_mut();
-        db.load_font_data(dejavu::sans::regular().to_vec());
-        db.load_font_data(dejavu::sans::bold().to_vec());
-        db.set_sans_serif_family("DejaVu Sans");
-        db.set_serif_family("DejaVu Sans");
-    }
-    options.font_family = "DejaVu Sans".into();
-    let tree = resvg::usvg::Tree::from_str(svg, &options).map_err(|e| PlotError::Svg(e.to_string()))?;
-    let size = tree
-        .size()
-        .to_int_size()
-        .scale_by(scale)
-        .ok_or(PlotError::Canvas { width: 0, height: 0 })?;
-    let (width, height) = (size.width(), size.height());
-    let mut pixmap =
-        resvg::tiny_skia::Pixmap::new(width, height).ok_or(PlotError::Canvas { width, height })?;
-    pixmap.fill(resvg::tiny_skia::Color::WHITE);
-    resvg::render(
-        &tree,
-        resvg::tiny_skia::Transform::from_scale(scale, scale),
-        &mut pixmap.as_mut(),
-    );
-    let pixmap = crop_to_content(pixmap, (16.0 * scale) as u32);
-    pixmap.encode_png().map_err(|e| PlotError::Png(e.to_string()))
-}
-
-/// layout-rs sizes its canvas generously; keep the drawing plus a margin.
-fn crop_to_content(pixmap: resvg::tiny_skia::Pixmap, margin: u32) -> resvg::tiny_skia::Pixmap {
-    let (w, h) = (pixmap.width(), pixmap.height());
-    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-    for (i, px) in pixmap.pixels().iter().enumerate() {
-        if px.red() < 250 || px.green() < 250 || px.blue() < 250 {
-            let (x, y) = (i as u32 % w, i as u32 / w);
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x);
-            y1 = y1.max(y);
-        }
-    }
-    if x0 > x1 {
-        return pixmap;
-    }
-    let (x0, y0) = (x0.saturating_sub(margin), y0.saturating_sub(margin));
-    let (x1, y1) = ((x1 + margin).min(w - 1), (y1 + margin).min(h - 1));
-    resvg::tiny_skia::IntRect::from_xywh(x0 as i32, y0 as i32, x1 - x0 + 1, y1 - y0 + 1)
-        .and_then(|r| pixmap.clone_rect(r))
-        .unwrap_or(pixmap)
+    Ok(crate::raster::svg_to_png(
+        svg,
+        scale,
+        Some((16.0 * scale) as u32),
+    )?)
 }
 
 #[cfg(test)]
@@ -506,12 +487,31 @@ mod tests {
     }
 
     #[test]
+    fn edge_labels_are_lifted_off_their_edge() {
+        let svg = "<svg width=\"10\" height=\"20\" viewBox=\"0 0 10 20\" xmlns=\"http://www.w3.org/2000/svg\">\
+                   <style>.a15 { font-size: 15px; }</style>\
+                   <text x=\"1\" y=\"50.5\" class=\"a11\">a</text><text x=\"1\" y=\"70\" class=\"a15\">b</text></svg>";
+        let out = pad_canvas(&lift_edge_labels(svg, 9.0), 24.0);
+        assert!(out.contains("y=\"41.50\" class=\"a11\""), "{out}");
+        assert!(out.contains("y=\"61.00\" class=\"a15\""), "{out}");
+        assert!(out.contains(".a15 { font-size: 11px; }"), "{out}");
+        assert!(
+            out.contains("width=\"58.00\" height=\"68.00\" viewBox=\"-24.00 -24.00 58.00 68.00\""),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn svg_parses_and_png_decodes() {
         for statuses in [false, true] {
             let g = sample(statuses);
             let svg = to_svg(&g).unwrap();
             assert!(resvg::usvg::Tree::from_str(&svg, &resvg::usvg::Options::default()).is_ok());
             assert!(svg.contains("model.train_forest"));
+            // Edge labels: one size (layout-rs draws those on long edges at 15 px), and room
+            // above the top one.
+            assert!(!svg.contains("font-size: 15px"), "{svg}");
+            assert!(svg.contains("viewBox=\"-24.00 -24.00 "), "{}", &svg[..300]);
             let png = to_png(&g).unwrap();
             let pixmap = resvg::tiny_skia::Pixmap::decode_png(&png).unwrap();
             assert!(

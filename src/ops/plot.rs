@@ -1,7 +1,7 @@
 //! `plot.distribution` and `plot.confusion`: PNG charts in the run directory.
 
 use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
-use crate::charts::{bar_chart_png, heatmap_png, top_k_confusion};
+use crate::charts::{bar_chart_png, heatmap_png, top_k_confusion, worst_confused};
 use crate::ml::metrics::EvaluationReport;
 use crate::ml::table::text_column;
 use crate::op::NodeContext;
@@ -37,21 +37,24 @@ struct ConfusionConfig {
 }
 
 fn default_top_k() -> usize {
-    20
+    30
 }
 
 pub(crate) fn register(r: &mut Registry) {
     r.register(
         OpSpec::new(
             "plot.confusion",
-            "One annotated confusion-matrix heatmap PNG per target (the `top_k` classes by support, the rest as \"other\").",
+            "One annotated confusion-matrix heatmap PNG per target (the `top_k` classes by support, the rest as \"other\"); \
+             with more classes than that, also `confusion_<target>_worst.png`: the `top_k` classes with the most errors.",
             |c: ConfusionConfig| {
                 super::inside_run_dir("dir", &c.dir)?;
                 Ok(Confusion(c))
             },
         )
         .input(Port::new::<EvaluationReport>("metrics", "from model.evaluate"))
-        .field(ConfigField::with_default("top_k", "integer", "20", "classes shown before folding into \"other\""))
+        // 2: the worst-confused picture; full labels and a legend.
+        .version(2)
+        .field(ConfigField::with_default("top_k", "integer", "30", "classes shown before folding into \"other\""))
         .field(ConfigField::with_default("dir", "string", "\"plots\"", "directory inside the run directory")),
     );
     r.register(
@@ -113,15 +116,32 @@ impl Op for Confusion {
         let metrics = ctx.input::<EvaluationReport>("metrics")?;
         let dir = ctx.run_dir().join(&self.0.dir);
         for t in &metrics.targets {
+            let scores = format!("accuracy {:.3}, macro-F1 {:.3}", t.accuracy, t.macro_f1);
             let (labels, matrix) = top_k_confusion(&t.labels, &t.confusion, self.0.top_k);
             let path = dir.join(format!("confusion_{}.png", file_safe(&t.target)));
-            let title = format!(
-                "{}: accuracy {:.3}, macro-F1 {:.3} ({} test rows)",
-                t.target, t.accuracy, t.macro_f1, t.rows
-            );
+            let shown = if labels.len() < t.labels.len() {
+                format!(", the {} largest of {} classes", self.0.top_k, t.labels.len())
+            } else {
+                String::new()
+            };
+            let title = format!("{}: {scores} ({} test rows{shown})", t.target, t.rows);
             heatmap_png(&path, &title, &labels, &matrix)?;
             ctx.wrote_file(&path)?;
             tracing::info!("wrote {}", path.display());
+            if t.labels.len() > self.0.top_k {
+                // Most classes are folded into "other" above: show where the errors are.
+                let (labels, matrix) = worst_confused(&t.labels, &t.confusion, self.0.top_k);
+                let path = dir.join(format!("confusion_{}_worst.png", file_safe(&t.target)));
+                let title = format!(
+                    "{}: the {} classes with the most errors, of {} ({scores})",
+                    t.target,
+                    labels.len().saturating_sub(1),
+                    t.labels.len()
+                );
+                heatmap_png(&path, &title, &labels, &matrix)?;
+                ctx.wrote_file(&path)?;
+                tracing::info!("wrote {}", path.display());
+            }
         }
         Ok(())
     }
