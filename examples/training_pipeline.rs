@@ -1,20 +1,20 @@
 //! Training options, the `--legacy` sequential path, and error handling.
 //!
-//! `cargo run --example training_pipeline`
+//! `cargo run --release --example training_pipeline`. It trains twice (both paths) on the
+//! bundled 3,000-row inventory with 50 trees per forest, a quarter held out for testing.
 
-use nexusml::ml::synth::{write_inventory, SynthOptions};
 use nexusml::orchestrator::{Orchestrator, TrainOptions};
+use std::path::Path;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let data = dir.path().join("inventory.csv");
-    write_inventory(&SynthOptions { rows: 400, seed: 3 }, &data)?;
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/equipment_inventory.csv");
 
     // Configuration options: split size, seed, trees, output location and name.
     let base = TrainOptions {
         test_size: 0.25,
         random_state: 7,
-        trees: 20,
+        trees: 50,
         output_dir: dir.path().join("models"),
         model_name: "example".into(),
         ..TrainOptions::new(&data)
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(a, b, "the legacy path must give the same model");
     assert_eq!(ma, mb);
     println!(
-        "DAG and legacy paths agree; mean accuracy {:.3}, macro-F1 {:.3}",
+        "DAG and legacy paths agree; test mean accuracy {:.3}, macro-F1 {:.3} (3,000 rows, 50 trees)",
         ma.mean_accuracy, ma.mean_macro_f1
     );
     println!(
