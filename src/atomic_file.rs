@@ -121,10 +121,18 @@ fn temp_in(dir: &Path, path: &Path, suffix: &str) -> std::io::Result<tempfile::N
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     // O_CREAT|O_EXCL with a random name: a planted file or symlink makes it pick another.
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(suffix)
-        .tempfile_in(dir)
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(suffix);
+    // tempfile creates 0600 files; the finished file gets what `File::create` would give
+    // (0666 less the umask), so a shared model, store or plot is readable as the user's
+    // umask intends.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
 }
 
 fn fill_and_persist(
@@ -146,6 +154,20 @@ fn fill_and_persist(
 
 #[cfg(test)]
 mod tests {
+
+    #[cfg(unix)]
+    #[test]
+    fn files_get_the_mode_file_create_gives() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let atomic = dir.path().join("atomic");
+        write_atomic(&atomic, b"x").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&atomic), mode(&plain), "not tempfile's 0600");
+    }
+
     use super::*;
 
     #[test]
