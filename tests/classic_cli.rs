@@ -427,14 +427,31 @@ fn ctrl_c_during_train_writes_the_report_and_exits_130() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Training 400 trees takes seconds in a debug build: interrupt it midway.
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    // Interrupt once training has started (seen in the log), whatever the build's speed:
+    // the running node finishes, nothing new starts.
+    let mut child = child;
+    let stderr_pipe = child.stderr.take().unwrap();
+    let pid = child.id().to_string();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr_pipe).lines() {
+            let line = line.unwrap_or_default();
+            if !sent && line.contains("node `tfidf` ok") {
+                std::process::Command::new("kill")
+                    .args(["-INT", &pid])
+                    .status()
+                    .unwrap();
+                sent = true;
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
     let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = reader.join().unwrap();
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     let run = single_run_dir(&dir.path().join("runs"));
