@@ -158,6 +158,14 @@ fn ops_lists_ports_and_fields() {
     ] {
         assert!(out.stdout.contains(op), "{op} missing from:\n{}", out.stdout);
     }
+    // Path fields say how a relative path is read.
+    assert!(
+        out.stdout.contains(
+            "with   path             string (required)  CSV file [path: relative to the pipeline file, or to the working directory from --set]"
+        ),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("with   ms"), "{}", out.stdout);
     assert!(
         out.stdout.contains("how long to compute, in milliseconds"),

@@ -522,8 +522,14 @@ pub(crate) fn ops() -> Result<ExitCode, CliError> {
             let default = f
                 .default
                 .map_or_else(|| "required".to_string(), |d| format!("default {d}"));
+            // A path field: relative to the pipeline file when written in it.
+            let path = if op.path_fields.iter().any(|(name, _)| *name == f.name) {
+                " [path: relative to the pipeline file, or to the working directory from --set]"
+            } else {
+                ""
+            };
             out.push_str(&format!(
-                "    with   {:<16} {} ({default})  {}\n",
+                "    with   {:<16} {} ({default})  {}{path}\n",
                 f.name, f.ty, f.doc
             ));
         }

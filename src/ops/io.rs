@@ -64,11 +64,7 @@ pub(crate) fn register(r: &mut Registry) {
         )
         .path_field("path")
         .output(Port::new::<DataFrame>("table", "the inventory"))
-        .field(ConfigField::required(
-            "path",
-            "string",
-            "CSV file (relative to the working directory)",
-        ))
+        .field(ConfigField::required("path", "string", "CSV file"))
         .field(ConfigField::with_default(
             "schema",
             "table",
