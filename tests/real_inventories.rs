@@ -392,4 +392,21 @@ fn dag_check_reports_input_files_that_do_not_exist() {
     std::fs::write(&expected, "a,b\n1,2\n").unwrap();
     let out = nexusml(elsewhere.path(), &["dag", "run", p.to_str().unwrap()]);
     assert_eq!(out.code, 0, "{}", out.all());
+
+    // A file another node of the pipeline writes is not missing: the run makes it.
+    std::fs::write(
+        dir.path().join("chain.toml"),
+        "[pipeline]\nname = \"chain\"\n\
+         [nodes.load]\nop = \"csv.load\"\nwith = { path = \"data/inv.csv\" }\nout = { table = \"t\" }\n\
+         [nodes.write]\nop = \"csv.write\"\nwith = { path = \"copy/inv.csv\" }\nin = { table = \"t\" }\n\
+         [nodes.again]\nop = \"csv.load\"\nwith = { path = \"copy/inv.csv\" }\nout = { table = \"u\" }\nafter = [\"write\"]\n",
+    )
+    .unwrap();
+    let chain = dir.path().join("chain.toml");
+    let out = nexusml(elsewhere.path(), &["dag", "run", chain.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        dir.path().join("copy/inv.csv").is_file(),
+        "written beside the pipeline file"
+    );
 }

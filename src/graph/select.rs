@@ -22,6 +22,23 @@ impl Selection {
 }
 
 impl Pipeline {
+    /// Whether a node other than `reader` names `path`, or a directory holding it, in its
+    /// `with` (a `csv.write` whose file a later `csv.load` reads, a `model.save` whose
+    /// directory a `model.load` reads from): then the run makes it.
+    fn written_by_another(&self, reader: &str, path: &std::path::Path) -> bool {
+        // A node that reads the path too (model.save fingerprints the data file) is not
+        // its writer.
+        self.nodes
+            .iter()
+            .filter(|n| n.id != reader && !n.op.reads().iter().any(|r| r == path))
+            .any(|n| {
+                n.with
+                    .values()
+                    .filter_map(toml::Value::as_str)
+                    .any(|v| !v.is_empty() && path.starts_with(v))
+            })
+    }
+
     /// Files the selected nodes read that do not exist (the data file of `--set
     /// data=missing.csv`, say): every one at once, before anything runs.
     pub fn check_input_files(&self, mask: &[bool]) -> Result<(), GraphError> {
@@ -34,7 +51,7 @@ impl Pipeline {
                 node.op
                     .reads()
                     .into_iter()
-                    .filter(|p| !p.exists())
+                    .filter(|p| !p.exists() && !self.written_by_another(&node.id, p))
                     .map(move |p| Diagnostic {
                         severity: Severity::Error,
                         file: self.file.clone(),
