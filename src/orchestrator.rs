@@ -588,11 +588,9 @@ impl Orchestrator {
                     .collect(),
             ),
         );
-        let keep = match keep {
-            Keep::All => "all",
-            Keep::Id => "id",
-        };
-        params.insert("keep".into(), toml::Value::String(keep.into()));
+        // `keep` as the pipeline param spells it ("all" | "id"): Keep's own serde form.
+        let keep = toml::Value::try_from(keep).map_err(|e| OrchestratorError::Invalid(e.to_string()))?;
+        params.insert("keep".into(), keep);
         params.insert("model".into(), path_value(model));
         params.insert("data".into(), path_value(data));
         params.insert("output".into(), path_value(output));

@@ -523,7 +523,7 @@ pub(crate) fn ops() -> Result<ExitCode, CliError> {
                 .default
                 .map_or_else(|| "required".to_string(), |d| format!("default {d}"));
             // A path field: relative to the pipeline file when written in it.
-            let path = if op.path_fields.iter().any(|(name, _)| *name == f.name) {
+            let path = if op.path_fields.iter().any(|p| p.name == f.name) {
                 " [path: relative to the pipeline file, or to the working directory from --set]"
             } else {
                 ""

@@ -549,7 +549,7 @@ impl<'s> Builder<'s> {
     fn resolve_path(&self, raw: Option<&toml::Value>, value: Option<&toml::Value>) -> Option<String> {
         let base = self.spec.base_dir.as_ref()?;
         let value = value?.as_str()?;
-        if value.is_empty() || value == "builtin" || Path::new(value).is_absolute() {
+        if value.is_empty() || Path::new(value).is_absolute() {
             return None;
         }
         let raw = raw?.as_str()?;
@@ -591,12 +591,12 @@ impl<'s> Builder<'s> {
             return None;
         };
         let mut with = with;
-        for &(field, in_run_dir) in &op.path_fields {
-            if in_run_dir.is_some_and(|b| with.get(b).and_then(toml::Value::as_bool) == Some(true)) {
+        for field in &op.path_fields {
+            if !field.applies(&with) {
                 continue;
             }
-            if let Some(resolved) = self.resolve_path(node.with.get(field), with.get(field)) {
-                with.insert(field.to_string(), toml::Value::String(resolved));
+            if let Some(resolved) = self.resolve_path(node.with.get(field.name), with.get(field.name)) {
+                with.insert(field.name.to_string(), toml::Value::String(resolved));
             }
         }
         match op.build(&with) {

@@ -268,7 +268,7 @@ pub fn to_svg(g: &PlotGraph) -> Result<String, PlotError> {
         return Ok(format!(
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"240\" height=\"40\"><text x=\"10\" y=\"25\" \
              font-family=\"DejaVu Sans\" font-size=\"14\">{} (no nodes)</text></svg>",
-            xml_escape(&g.title)
+            crate::raster::xml_escape(&g.title)
         ));
     }
     let size = LayoutSize::of(g);
@@ -378,10 +378,6 @@ fn lift_edge_labels(svg: &str, dy: f64) -> String {
         svg = out;
     }
     svg
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
 /// PNG of the SVG at 2× scale on white.

@@ -81,6 +81,9 @@ fn yes() -> bool {
     true
 }
 
+/// The name that stands for the compiled-in config instead of a file.
+pub const BUILTIN_NAME: &str = "builtin";
+
 /// `dags/features.toml` as compiled into this build (`config = "builtin"`).
 pub const BUILTIN: &str = include_str!("../../dags/features.toml");
 
@@ -178,7 +181,7 @@ impl FeatureConfig {
 
     /// A feature config file, or (`"builtin"`) the one compiled into this build.
     pub fn open(path: &Path) -> Result<Self, FeatureError> {
-        if path == Path::new("builtin") {
+        if path == Path::new(BUILTIN_NAME) {
             Self::parse(BUILTIN, Path::new("<built-in features.toml>"))
         } else {
             Self::load(path)

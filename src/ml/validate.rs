@@ -253,7 +253,7 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
         let mut counts: IndexMap<&str, usize> = IndexMap::new();
         let mut labels = TargetLabels::default();
         for (row, v) in values.iter().enumerate() {
-            match v.map(str::trim).filter(|v| !v.is_empty()) {
+            match v.filter(|v| !super::model::is_unlabelled(v)).map(str::trim) {
                 Some(v) => *counts.entry(v).or_default() += 1,
                 None => {
                     labels.unlabelled += 1;

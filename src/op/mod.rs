@@ -207,11 +207,57 @@ pub struct OpSpec {
     pub seeded_by_node: bool,
     /// `with` fields that are file or directory paths. Written in a pipeline file they are
     /// relative to that file's directory; given on the command line, to the working
-    /// directory. The second name is a bool field that, when true, puts the path inside
-    /// the run directory instead (then it is left alone).
-    pub path_fields: Vec<(&'static str, Option<&'static str>)>,
+    /// directory.
+    pub path_fields: Vec<PathField>,
     build: Box<Builder>,
     lint: Option<Box<Linter>>,
+}
+
+/// A `with` field that is a path, and when it is not one.
+#[derive(Debug, Clone, Copy)]
+pub struct PathField {
+    pub name: &'static str,
+    /// A bool field that, when true, puts the path inside the run directory.
+    pub in_run_dir_flag: Option<&'static str>,
+    /// A value that names no file (`"builtin"`).
+    pub not_a_path: Option<&'static str>,
+}
+
+impl PathField {
+    pub fn new(name: &'static str) -> Self {
+        PathField {
+            name,
+            in_run_dir_flag: None,
+            not_a_path: None,
+        }
+    }
+
+    /// Left alone when the bool field `flag` is true (the path is in the run directory).
+    pub fn unless_flag(self, flag: &'static str) -> Self {
+        PathField {
+            in_run_dir_flag: Some(flag),
+            ..self
+        }
+    }
+
+    /// Left alone when it is exactly `value`, a name rather than a file.
+    pub fn except(self, value: &'static str) -> Self {
+        PathField {
+            not_a_path: Some(value),
+            ..self
+        }
+    }
+
+    /// Whether this field of `with` (after interpolation) is a path to resolve.
+    pub fn applies(&self, with: &toml::Table) -> bool {
+        let flagged = self
+            .in_run_dir_flag
+            .is_some_and(|b| with.get(b).and_then(toml::Value::as_bool) == Some(true));
+        let named = self
+            .not_a_path
+            .is_some_and(|v| with.get(self.name).and_then(toml::Value::as_str) == Some(v));
+        !flagged && !named
+    }
 }
 
 impl OpSpec {
@@ -300,14 +346,8 @@ impl OpSpec {
     }
 
     /// Declare a `with` field that is a path (see [`OpSpec::path_fields`]).
-    pub fn path_field(mut self, field: &'static str) -> Self {
-        self.path_fields.push((field, None));
-        self
-    }
-
-    /// A path field that the bool field `in_run_dir` may place inside the run directory.
-    pub fn path_field_unless(mut self, field: &'static str, in_run_dir: &'static str) -> Self {
-        self.path_fields.push((field, Some(in_run_dir)));
+    pub fn path_field(mut self, field: PathField) -> Self {
+        self.path_fields.push(field);
         self
     }
 

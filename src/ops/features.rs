@@ -1,7 +1,7 @@
 //! `features.engineer`: derive the model's inputs and targets from an inventory.
 
-use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
-use crate::ml::features::{FeatureConfig, Mode};
+use super::{ConfigField, Op, OpError, OpSpec, PathField, Port, Registry};
+use crate::ml::features::{FeatureConfig, Mode, BUILTIN_NAME};
 use crate::op::NodeContext;
 use polars::prelude::DataFrame;
 use serde::Deserialize;
@@ -23,7 +23,7 @@ pub(crate) fn register(r: &mut Registry) {
              from a feature config (dags/features.toml).",
             |c: Config| {
                 // Read at build time so a bad feature file fails `dag check`, not the run.
-                let features = load(&c.config).map_err(|e| e.to_string())?;
+                let features = FeatureConfig::open(&c.config).map_err(|e| e.to_string())?;
                 Ok(Engineer {
                     path: c.config.clone(),
                     features,
@@ -31,11 +31,15 @@ pub(crate) fn register(r: &mut Registry) {
                 })
             },
         )
-        .linter(|c: Config| load(&c.config).map(|f| f.lint()).unwrap_or_default())
+        .linter(|c: Config| {
+            FeatureConfig::open(&c.config)
+                .map(|f| f.lint())
+                .unwrap_or_default()
+        })
         // The built-in config is part of the key through this version: it changes when
         // the compiled-in text does.
         .version(builtin_version())
-        .path_field("config")
+        .path_field(PathField::new("config").except(BUILTIN_NAME))
         .input(Port::new::<DataFrame>("table", "the inventory"))
         .output(Port::new::<DataFrame>(
             "table",
@@ -56,10 +60,6 @@ pub(crate) fn register(r: &mut Registry) {
     );
 }
 
-fn load(path: &std::path::Path) -> Result<FeatureConfig, crate::ml::features::FeatureError> {
-    FeatureConfig::open(path)
-}
-
 /// 1, plus a digest of the built-in text (so a changed built-in config is a new key).
 fn builtin_version() -> u32 {
     let d = blake3::hash(crate::ml::features::BUILTIN.as_bytes());
@@ -74,7 +74,7 @@ struct Engineer {
 
 impl Op for Engineer {
     fn reads(&self) -> Vec<PathBuf> {
-        if self.path == std::path::Path::new("builtin") {
+        if self.path == std::path::Path::new(BUILTIN_NAME) {
             Vec::new()
         } else {
             vec![self.path.clone()]

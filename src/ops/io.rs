@@ -1,6 +1,6 @@
 //! `csv.load` and `csv.write`: tables in and out.
 
-use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
+use super::{ConfigField, Op, OpError, OpSpec, PathField, Port, Registry};
 use crate::ml::table::{self, ColumnType, Encoding};
 use crate::op::NodeContext;
 use indexmap::IndexMap;
@@ -62,7 +62,7 @@ pub(crate) fn register(r: &mut Registry) {
              headers trimmed, Windows-1252 fallback (with a warning), ragged rows reported with their line.",
             |c: LoadConfig| Ok(Load(c)),
         )
-        .path_field("path")
+        .path_field(PathField::new("path"))
         .output(Port::new::<DataFrame>("table", "the inventory"))
         .field(ConfigField::required("path", "string", "CSV file"))
         .field(ConfigField::with_default(
@@ -83,7 +83,7 @@ pub(crate) fn register(r: &mut Registry) {
                 Ok(Write(c))
             },
         )
-        .path_field_unless("path", "in_run_dir")
+        .path_field(PathField::new("path").unless_flag("in_run_dir"))
         .input(Port::new::<DataFrame>("table", "the table to write"))
         .field(ConfigField::required("path", "string", "output file"))
         .field(ConfigField::with_default(

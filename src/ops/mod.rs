@@ -12,7 +12,9 @@ mod split;
 pub mod util;
 mod validate;
 
-pub use crate::op::{short_type_name, ArtifactType, ConfigField, Op, OpError, OpSpec, Port, Registry};
+pub use crate::op::{
+    short_type_name, ArtifactType, ConfigField, Op, OpError, OpSpec, PathField, Port, Registry,
+};
 
 use std::path::{Component, Path};
 use std::sync::OnceLock;

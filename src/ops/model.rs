@@ -1,7 +1,7 @@
 //! Model ops: `text.tfidf`, `model.train_forest`, `model.evaluate`, `model.save`,
 //! `model.load`, `model.predict`, `model.predict_one`.
 
-use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
+use super::{ConfigField, Op, OpError, OpSpec, PathField, Port, Registry};
 use crate::clock::Utc;
 use crate::ml::bundle;
 use crate::ml::features::FeatureConfig;
@@ -238,8 +238,8 @@ pub(crate) fn register(r: &mut Registry) {
                 Ok(Save(c))
             },
         )
-        .path_field("output_dir")
-        .path_field("data")
+        .path_field(PathField::new("output_dir"))
+        .path_field(PathField::new("data"))
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
         .input(Port::new::<EvaluationReport>("metrics", "metrics for the metadata").optional())
         .input(Port::new::<SplitIndices>("split", "row counts for the metadata").optional())
@@ -271,7 +271,7 @@ pub(crate) fn register(r: &mut Registry) {
             "Read a model file (header, version and checksum checked).",
             |c: LoadConfig| Ok(Load(c)),
         )
-        .path_field("path")
+        .path_field(PathField::new("path"))
         .output(Port::new::<EquipmentModel>("model", "the classifier"))
         .field(ConfigField::required("path", "string", "a .nxm file")),
     );

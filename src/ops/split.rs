@@ -1,6 +1,6 @@
 //! `data.split`: train and test tables.
 
-use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
+use super::{ConfigField, Op, OpError, OpSpec, PathField, Port, Registry};
 use crate::ml::split::{from_test_rows, split, SplitIndices, TestSize};
 use crate::ml::table::{take_rows, text_column};
 use crate::op::NodeContext;
@@ -46,7 +46,7 @@ pub(crate) fn register(r: &mut Registry) {
                 Ok(Split(c))
             },
         )
-        .path_field("test_rows")
+        .path_field(PathField::new("test_rows"))
         .input(Port::new::<DataFrame>("table", "the table to split"))
         .output(Port::new::<DataFrame>("train", "training rows"))
         .output(Port::new::<DataFrame>("test", "test rows"))
