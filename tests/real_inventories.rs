@@ -36,39 +36,50 @@ fn blank(frame: &mut DataFrame, column: &str, blank: impl Fn(usize) -> bool) -> 
     rows
 }
 
+/// A synthetic inventory of `rows` rows, as a table (also left in `inv.csv`).
+fn synth(d: &Path, rows: &str, seed: &str) -> DataFrame {
+    let out = nexusml(
+        d,
+        &["data", "synth", "--rows", rows, "--seed", seed, "-o", "inv.csv"],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    frame(&d.join("inv.csv"))
+}
+
+/// `dag run dags/train.toml` on `data` with `trees` trees, models into `models/`.
+fn train(d: &Path, data: &str, trees: &str, extra: &[&str]) -> Output {
+    let train = repo("dags/train.toml");
+    let data = format!("data={data}");
+    let trees = format!("trees={trees}");
+    let mut args = vec![
+        "dag",
+        "run",
+        train.to_str().unwrap(),
+        "--runs-dir",
+        "runs",
+        "--set",
+        &data,
+        "--set",
+        &trees,
+        "--set",
+        "output_dir=models",
+    ];
+    args.extend_from_slice(extra);
+    nexusml(d, &args)
+}
+
 #[test]
 fn rows_without_a_label_are_left_out_of_that_target_only_and_still_predicted() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let out = nexusml(
-        d,
-        &["data", "synth", "--rows", "500", "--seed", "21", "-o", "inv.csv"],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let mut inv = frame(&d.join("inv.csv"));
+    let mut inv = synth(d, "500", "21");
     // 19 of 500 rows (3.8%) lack a Uniformat code; 13 lack a category.
     let no_code = blank(&mut inv, "uniformat_code", |i| i % 27 == 3);
     let no_category = blank(&mut inv, "category_name", |i| i % 40 == 5);
     assert_eq!((no_code.len(), no_category.len()), (19, 13));
     write(&d.join("gaps.csv"), &mut inv);
 
-    let train = repo("dags/train.toml");
-    let out = nexusml(
-        d,
-        &[
-            "dag",
-            "run",
-            train.to_str().unwrap(),
-            "--runs-dir",
-            "runs",
-            "--set",
-            "data=gaps.csv",
-            "--set",
-            "trees=20",
-            "--set",
-            "output_dir=models",
-        ],
-    );
+    let out = train(d, "gaps.csv", "20", &[]);
     assert_eq!(
         out.code,
         0,
@@ -212,37 +223,10 @@ fn rows_without_a_label_are_left_out_of_that_target_only_and_still_predicted() {
 fn too_few_labelled_rows_stop_training_and_strict_is_a_param() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let out = nexusml(
-        d,
-        &["data", "synth", "--rows", "120", "--seed", "3", "-o", "inv.csv"],
-    );
-    assert_eq!(out.code, 0, "{}", out.all());
-    let mut inv = frame(&d.join("inv.csv"));
+    let mut inv = synth(d, "120", "3");
     blank(&mut inv, "uniformat_code", |i| i >= 10);
     write(&d.join("few.csv"), &mut inv);
-    let train = repo("dags/train.toml");
-    let args = |extra: &[&'static str]| {
-        let mut a = vec![
-            "dag",
-            "run",
-            train.to_str().unwrap(),
-            "--runs-dir",
-            "runs",
-            "--set",
-            "data=few.csv",
-            "--set",
-            "trees=5",
-            "--set",
-            "output_dir=models",
-        ];
-        a.extend_from_slice(extra);
-        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
-    };
-    let run = |extra: &[&'static str]| {
-        let a = args(extra);
-        nexusml(d, &a.iter().map(String::as_str).collect::<Vec<_>>())
-    };
-    let out = run(&[]);
+    let out = train(d, "few.csv", "5", &[]);
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
         out.stderr.contains(
@@ -256,7 +240,7 @@ fn too_few_labelled_rows_stop_training_and_strict_is_a_param() {
         "nothing trained on data that failed validation"
     );
     // The threshold is a parameter.
-    let out = run(&["--set", "min_labelled_rows=5"]);
+    let out = train(d, "few.csv", "5", &["--set", "min_labelled_rows=5"]);
     assert_eq!(out.code, 0, "{}", out.all());
 }
 
