@@ -288,7 +288,7 @@ impl Observer for Recorder<'_> {
                 c.log("ERROR", message, Some(id));
             }
             NodeStatus::Skipped => {
-                let message = format!("node `{id}` skipped: {}", r.reason.clone().unwrap_or_default());
+                let message = format!("node `{id}` skipped: {}", r.note().unwrap_or_default());
                 tracing::warn!(parent: None, "{message}");
                 c.log("WARNING", message, Some(id));
             }

@@ -156,16 +156,16 @@ impl Observer for Progress {
                 parent: &self.span,
                 "node `{id}` ok in {}{}",
                 format_ms(r.duration().unwrap_or_default().as_secs_f64() * 1e3),
-                r.reason.as_ref().map(|w| format!(" ({w})")).unwrap_or_default()
+                r.note().map(|w| format!(" ({w})")).unwrap_or_default()
             ),
             NodeStatus::Cached => {
-                tracing::info!(parent: &self.span, "node `{id}` {}", r.reason.as_deref().unwrap_or("cached"))
+                tracing::info!(parent: &self.span, "node `{id}` {}", r.note().unwrap_or_else(|| "cached".into()))
             }
             NodeStatus::Failed => {
                 tracing::error!(parent: &self.span, "node `{id}` failed: {}", r.error.join(": "))
             }
             NodeStatus::Skipped => {
-                tracing::warn!(parent: &self.span, "node `{id}` skipped: {}", r.reason.as_deref().unwrap_or(""))
+                tracing::warn!(parent: &self.span, "node `{id}` skipped: {}", r.note().unwrap_or_default())
             }
         }
         self.span.pb_inc(1);
@@ -368,6 +368,7 @@ pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError>
         run_dir: run_dir.clone(),
         cancel,
         span: span.clone(),
+        executor: None,
     };
     let outcome = {
         let _entered = span.enter();

@@ -1,48 +1,113 @@
-//! The seam between the scheduler and an op: an executor runs one node whose inputs are
-//! ready. The scheduler decides first whether the node runs at all (the artifact store
-//! may answer for it); it never knows how an executor runs it.
+//! The seam between the walker and a node: an executor runs one node whose inputs are
+//! settled. Executors chain: [`InProcess`] runs the op; the caching executor
+//! (`super::caching`) wraps another and answers from the store what it can; retries and
+//! timeouts wrap any executor. The walker never knows which it was handed.
 
 use super::blackboard::Blackboard;
 use super::context::NodeCtx;
+use super::record::{NodeRecord, NodeStatus};
 use crate::graph::{Node, Pipeline};
 use crate::op::WrittenFile;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+/// Hooks for progress display; called from worker threads.
+pub trait Observer: Sync {
+    fn node_started(&self, _pipeline: &Pipeline, _node: usize) {}
+    fn node_finished(&self, _pipeline: &Pipeline, _node: usize, _record: &NodeRecord) {}
+}
+
+/// An observer that does nothing.
+pub struct Silent;
+impl Observer for Silent {}
 
 /// One node to run, with what it may touch.
+#[derive(Clone, Copy)]
 pub struct Job<'a> {
     pub pipeline: &'a Pipeline,
     pub node: usize,
     pub board: &'a Blackboard,
     pub run_dir: &'a Path,
     pub cancel: &'a AtomicBool,
-    /// Re-running a node to recover a lost value: outputs already present are kept.
+    pub observer: &'a dyn Observer,
+    /// Parent of the node's tracing span.
+    pub span: &'a tracing::Span,
+    /// The start of the run, for the record's offsets.
+    pub t0: Instant,
+    /// Selected to run. An unselected node is in the run only because a selected one
+    /// reads its outputs: only the store may answer for it.
+    pub selected: bool,
+    /// `--force`: run it even when the store has its result.
+    pub forced: bool,
+    /// Re-running a node to recover a lost stored value: outputs already present are kept.
     pub refill: bool,
 }
 
-/// What running a node produced.
-#[derive(Default)]
-pub struct JobResult {
-    /// Artifacts written to the board.
-    pub written: Vec<usize>,
-    /// Files the op wrote, with their bytes.
+impl Job<'_> {
+    pub fn node(&self) -> &Node {
+        &self.pipeline.nodes[self.node]
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.t0.elapsed()
+    }
+
+    /// The same node, re-run to recover a lost value.
+    pub fn refill_of(&self, node: usize) -> Job<'_> {
+        Job {
+            node,
+            refill: true,
+            selected: true,
+            forced: false,
+            ..*self
+        }
+    }
+}
+
+/// What running a node produced: its record, and the files its op wrote (with their
+/// bytes, for the store to keep).
+pub struct Executed {
+    pub record: NodeRecord,
     pub files: Vec<WrittenFile>,
-    /// The error and its causes, outermost first; empty on success.
-    pub error: Vec<String>,
+}
+
+impl Executed {
+    pub fn failed(error: Vec<String>, at: Duration) -> Self {
+        Executed {
+            record: NodeRecord::failed(error, at),
+            files: Vec::new(),
+        }
+    }
 }
 
 /// Runs nodes.
-pub trait Executor: Sync {
-    fn execute(&self, job: &Job<'_>) -> JobResult;
+pub trait Executor: Send + Sync {
+    fn execute(&self, job: &Job<'_>) -> Executed;
 }
 
 /// Runs the op on the calling worker thread. A panic fails the node, not the run.
 pub struct InProcess;
 
 impl Executor for InProcess {
-    fn execute(&self, job: &Job<'_>) -> JobResult {
-        let node = &job.pipeline.nodes[job.node];
+    fn execute(&self, job: &Job<'_>) -> Executed {
+        let node = job.node();
+        if !job.selected {
+            return Executed::failed(
+                vec![format!(
+                    "`{}` is not selected and nothing else can answer it",
+                    node.id
+                )],
+                job.elapsed(),
+            );
+        }
+        if !job.refill {
+            job.observer.node_started(job.pipeline, job.node);
+        }
+        let span = tracing::info_span!(parent: job.span, "node", id = %node.id, op = %node.op_name);
+        let _entered = span.enter();
+        let start = job.elapsed();
         let mut ctx = NodeCtx {
             pipeline: job.pipeline,
             node,
@@ -54,6 +119,7 @@ impl Executor for InProcess {
             refill: job.refill,
         };
         let result = catch_unwind(AssertUnwindSafe(|| node.op.run(&mut ctx)));
+        let end = job.elapsed();
         let written = std::mem::take(&mut ctx.written);
         let files = std::mem::take(&mut ctx.files);
         let error = match result {
@@ -66,10 +132,21 @@ impl Executor for InProcess {
                 panic_message(&payload)
             )],
         };
-        JobResult {
-            written,
+        Executed {
+            record: NodeRecord {
+                status: if error.is_empty() {
+                    NodeStatus::Ok
+                } else {
+                    NodeStatus::Failed
+                },
+                start: Some(start),
+                end: Some(end),
+                thread: rayon::current_thread_index(),
+                artifacts: written,
+                error,
+                ..NodeRecord::new(NodeStatus::Ok)
+            },
             files,
-            error,
         }
     }
 }

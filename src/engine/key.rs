@@ -1,5 +1,5 @@
 //! A node's key: a digest of everything its result depends on, and the reasons a node
-//! must run, found by comparing its key components with those it last ran with.
+//! must run, found by comparing its key components with those it last had.
 //!
 //! The key covers the store schema, the op and its version (with nexusml's), the
 //! resolved `with` table in canonical form (so comments and key order never matter),
@@ -7,19 +7,50 @@
 //! same bytes changes nothing: early cutoff), the digests of the files it reads, and
 //! the parameters when the op reads them all. Never a modification time.
 
+use super::reason::Reason;
 use crate::graph::{Node, Pipeline};
 use crate::store::{Digest, SCHEMA};
-use serde_json::{json, Map, Value};
-use std::collections::BTreeMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// A node's key, and what it is computed from (built only when needed: on a miss, to
-/// store it and to explain the next one).
+/// A node's key, and what it is computed from (the components are built only when
+/// needed: on a miss, to store them and to explain the next one).
 pub struct KeyParts {
     pub key: Digest,
     inputs: Vec<Digest>,
     files: Vec<(PathBuf, Option<Digest>)>,
 }
+
+/// What a key was made of, by name: kept in the manifest to explain the next miss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyComponents {
+    pub schema: u32,
+    pub op: String,
+    pub op_version: String,
+    /// The resolved `with` table, canonical (sorted keys).
+    pub config: Value,
+    /// Input port → what flowed in.
+    pub inputs: BTreeMap<String, InputComponent>,
+    /// File read → its digest (hex), or `unreadable`.
+    pub files: BTreeMap<String, String>,
+    /// The node id, for ops whose result depends on it.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// All parameters, for ops that read them.
+    #[serde(default)]
+    pub params: Option<Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputComponent {
+    pub artifact: String,
+    pub producer: String,
+    pub digest: String,
+}
+
+const UNREADABLE: &str = "unreadable";
 
 /// `1 (nexusml 0.1.0)`: an op's behaviour version within this build.
 pub fn op_version(version: u32) -> String {
@@ -45,14 +76,12 @@ pub fn node_key(
     v: usize,
     inputs: &[Digest],
     files: &[(PathBuf, Option<Digest>)],
-    reads_params: bool,
-    op_version_number: u32,
 ) -> KeyParts {
     let node = &pipeline.nodes[v];
     let mut h = blake3::Hasher::new();
     h.update(&SCHEMA.to_le_bytes());
     field(&mut h, node.op_name.as_bytes());
-    field(&mut h, op_version(op_version_number).as_bytes());
+    field(&mut h, op_version(node.op_version).as_bytes());
     field(&mut h, node.canonical_with.as_bytes());
     for (b, d) in node.inputs.iter().zip(inputs) {
         field(&mut h, b.port.as_bytes());
@@ -60,9 +89,9 @@ pub fn node_key(
     }
     for (p, d) in files {
         field(&mut h, p.as_os_str().as_encoded_bytes());
-        field(&mut h, d.as_ref().map_or(&b"unreadable"[..], |d| &d.0[..]));
+        field(&mut h, d.as_ref().map_or(UNREADABLE.as_bytes(), |d| &d.0[..]));
     }
-    if reads_params {
+    if node.reads_params {
         field(
             &mut h,
             canonical(&toml::Value::Table(pipeline.params.clone()))
@@ -82,68 +111,85 @@ pub fn node_key(
 
 impl KeyParts {
     /// What the key was made of, by name, for the manifest and for reasons.
-    pub fn components(&self, pipeline: &Pipeline, v: usize) -> Value {
+    pub fn components(&self, pipeline: &Pipeline, v: usize) -> KeyComponents {
         let node = &pipeline.nodes[v];
-        let mut inputs = Map::new();
-        for (b, d) in node.inputs.iter().zip(&self.inputs) {
-            let art = &pipeline.artifacts[b.artifact];
-            inputs.insert(
-                b.port.clone(),
-                json!({"artifact": art.name, "producer": pipeline.nodes[art.producer].id, "digest": d.hex()}),
-            );
-        }
-        let files: Map<String, Value> = self
+        let inputs = node
+            .inputs
+            .iter()
+            .zip(&self.inputs)
+            .map(|(b, d)| {
+                let art = &pipeline.artifacts[b.artifact];
+                (
+                    b.port.clone(),
+                    InputComponent {
+                        artifact: art.name.clone(),
+                        producer: pipeline.nodes[art.producer].id.clone(),
+                        digest: d.hex(),
+                    },
+                )
+            })
+            .collect();
+        let files = self
             .files
             .iter()
             .map(|(p, d)| {
                 (
                     p.display().to_string(),
-                    d.map_or(json!("unreadable"), |d| json!(d.hex())),
+                    d.map_or_else(|| UNREADABLE.to_string(), |d| d.hex()),
                 )
             })
             .collect();
-        json!({
-            "schema": SCHEMA,
-            "op": node.op_name,
-            "op_version": op_version(node.op_version),
-            "config": canonical(&toml::Value::Table(node.with.clone())),
-            "inputs": inputs,
-            "files": files,
-            "node": if node.seeded_by_node { json!(node.id) } else { Value::Null },
-            "params": if node.reads_params {
-                canonical(&toml::Value::Table(pipeline.params.clone()))
-            } else {
-                Value::Null
-            },
-        })
+        KeyComponents {
+            schema: SCHEMA,
+            op: node.op_name.clone(),
+            op_version: op_version(node.op_version),
+            config: canonical(&toml::Value::Table(node.with.clone())),
+            inputs,
+            files,
+            node: node.seeded_by_node.then(|| node.id.clone()),
+            params: node
+                .reads_params
+                .then(|| canonical(&toml::Value::Table(pipeline.params.clone()))),
+        }
+    }
+}
+
+impl KeyComponents {
+    /// As stored in a manifest.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// From a manifest; `None` when it was written in a shape this build does not know.
+    pub fn from_json(value: &Value) -> Option<KeyComponents> {
+        KeyComponents::deserialize(value).ok()
     }
 }
 
 /// `with` fields written as exactly `"${name}"`, by dotted path: a change there is
 /// reported as a change of parameter `name`.
 fn param_refs(raw: &toml::Table) -> BTreeMap<String, String> {
-    fn walk(prefix: &str, v: &toml::Value, out: &mut BTreeMap<String, String>) {
+    let mut out = BTreeMap::new();
+    let mut stack: Vec<(String, &toml::Value)> = raw.iter().map(|(k, v)| (k.clone(), v)).collect();
+    while let Some((path, v)) = stack.pop() {
         match v {
             toml::Value::String(s) => {
-                if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-                    if !name.contains("${") {
-                        out.insert(prefix.to_string(), name.to_string());
-                    }
+                if let Some(name) = whole_reference(s) {
+                    out.insert(path, name.to_string());
                 }
             }
-            toml::Value::Table(t) => {
-                for (k, v) in t {
-                    walk(&join(prefix, k), v, out);
-                }
-            }
+            toml::Value::Table(t) => stack.extend(t.iter().map(|(k, v)| (join(&path, k), v))),
             _ => {}
         }
     }
-    let mut out = BTreeMap::new();
-    for (k, v) in raw {
-        walk(k, v, &mut out);
-    }
     out
+}
+
+/// `"${ name }"` → `name`: a string that is exactly one reference, trimmed as
+/// interpolation trims it.
+fn whole_reference(s: &str) -> Option<&str> {
+    let name = s.strip_prefix("${")?.strip_suffix('}')?;
+    (!name.contains(['$', '{', '}'])).then(|| name.trim())
 }
 
 fn join(prefix: &str, key: &str) -> String {
@@ -154,119 +200,147 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-/// Leaf values of a JSON object by dotted path.
-fn flatten(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            for (k, v) in m {
-                flatten(&join(prefix, k), v, out);
+/// Leaf values of a JSON object by dotted path (iteratively: configs can nest deeply).
+fn flatten(v: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(String::new(), v)];
+    while let Some((prefix, v)) = stack.pop() {
+        match v {
+            Value::Object(m) if !m.is_empty() => {
+                stack.extend(m.iter().map(|(k, v)| (join(&prefix, k), v)));
+            }
+            other => {
+                out.insert(prefix, other.clone());
             }
         }
-        other => {
-            out.insert(prefix.to_string(), other.clone());
-        }
     }
+    out
 }
 
+/// A value as a user wrote it: strings bare, tables and lists as TOML inline
+/// (`{ description = "Asset Description" }`), absence as `(unset)`.
 fn show(v: Option<&Value>) -> String {
     match v {
         None => "(unset)".into(),
         Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
+        Some(Value::Object(m)) if m.is_empty() => "{}".into(),
+        Some(other) => match toml::Value::try_from(other) {
+            Ok(t) => t.to_string(),
+            Err(_) => other.to_string(),
+        },
     }
 }
 
-/// Why a node's current key differs from the one it last ran with, in words a user
-/// reads: `param `trees` 200→300`, `input `train_set` changed (from `split`)`,
-/// `file data.csv changed`, `op `model.train_forest` version changed`.
-pub fn explain(node: &Node, now: &Value, last: &Value) -> Vec<String> {
+/// The subtree of `v` at a dotted path.
+fn at<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(v, |v, k| v.get(k))
+}
+
+/// Why a node's current key differs from the one it last had, in words a user reads:
+/// `param `trees` 200→300`, `input `train_set` changed (from `split`)`, `file data.csv
+/// changed`, `op `model.train_forest` version changed`.
+pub fn explain(node: &Node, now: &KeyComponents, last: &KeyComponents) -> Vec<Reason> {
     let mut out = Vec::new();
-    if now["op"] != last["op"] {
-        out.push(format!(
-            "op changed: {} → {}",
-            show(Some(&last["op"])),
-            show(Some(&now["op"]))
-        ));
-    } else if now["op_version"] != last["op_version"] {
-        out.push(format!(
-            "op `{}` version changed ({} → {})",
-            node.op_name,
-            show(Some(&last["op_version"])),
-            show(Some(&now["op_version"]))
-        ));
+    if now.op != last.op {
+        out.push(Reason::OpChanged {
+            from: last.op.clone(),
+            to: now.op.clone(),
+        });
+    } else if now.op_version != last.op_version {
+        out.push(Reason::OpVersionChanged {
+            op: node.op_name.clone(),
+            from: last.op_version.clone(),
+            to: now.op_version.clone(),
+        });
     }
-    if now["schema"] != last["schema"] {
-        out.push("store schema changed".into());
+    if now.schema != last.schema {
+        out.push(Reason::SchemaChanged);
     }
+    config_changes(node, now, last, &mut out);
+    for (port, cur) in &now.inputs {
+        match last.inputs.get(port) {
+            Some(prev) if prev.digest == cur.digest => {}
+            Some(_) => out.push(Reason::InputChanged {
+                artifact: cur.artifact.clone(),
+                producer: cur.producer.clone(),
+            }),
+            None => out.push(Reason::InputAdded { port: port.clone() }),
+        }
+    }
+    for port in last.inputs.keys().filter(|p| !now.inputs.contains_key(*p)) {
+        out.push(Reason::InputRemoved { port: port.clone() });
+    }
+    for (path, d) in &now.files {
+        match last.files.get(path) {
+            Some(prev) if prev == d => {}
+            Some(_) => out.push(Reason::FileChanged { path: path.clone() }),
+            // A file path that replaced another (the data param changed) is said by the
+            // param; only a read that appeared from nowhere is new.
+            None if out.iter().any(|r| matches!(r, Reason::ParamChanged { .. })) => {}
+            None => out.push(Reason::FileNew { path: path.clone() }),
+        }
+    }
+    if out.is_empty() {
+        out.push(Reason::KeyChanged);
+    }
+    out
+}
+
+/// `with` and parameter changes; a change under a `${name}` field is said once, as a
+/// change of parameter `name`, with the parameter's whole value.
+fn config_changes(node: &Node, now: &KeyComponents, last: &KeyComponents, out: &mut Vec<Reason>) {
     let refs = param_refs(&node.raw_with);
-    let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
-    flatten("", &last["config"], &mut a);
-    flatten("", &now["config"], &mut b);
-    let mut seen_params = std::collections::BTreeSet::new();
-    for path in a
-        .keys()
-        .chain(b.keys())
-        .collect::<std::collections::BTreeSet<_>>()
-    {
+    let (a, b) = (flatten(&last.config), flatten(&now.config));
+    let mut seen_params = BTreeSet::new();
+    let paths: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    for path in paths {
         let (old, new) = (a.get(path), b.get(path));
         if old == new {
             continue;
         }
-        let top = path.split('.').next().unwrap_or(path);
-        match refs.get(path.as_str()).or_else(|| refs.get(top)) {
-            Some(param) => {
+        // The `${…}` field this path is in, if any (a table param flattens into leaves).
+        let owner = refs.iter().find(|(field, _)| {
+            path == *field || path.starts_with(&format!("{field}.")) || field.starts_with(&format!("{path}."))
+        });
+        match owner {
+            Some((field, param)) => {
                 if seen_params.insert(param.clone()) {
-                    out.push(format!("param `{param}` {}→{}", show(old), show(new)));
+                    out.push(Reason::ParamChanged {
+                        name: param.clone(),
+                        from: show(at(&last.config, field)),
+                        to: show(at(&now.config, field)),
+                    });
                 }
             }
-            None => out.push(format!("`with.{path}` {}→{}", show(old), show(new))),
+            None => out.push(Reason::ConfigChanged {
+                path: path.clone(),
+                from: show(old),
+                to: show(new),
+            }),
         }
     }
-    let (pa, pb) = (&last["params"], &now["params"]);
-    if pa != pb {
-        let (mut a, mut b) = (BTreeMap::new(), BTreeMap::new());
-        flatten("", pa, &mut a);
-        flatten("", pb, &mut b);
-        for k in a
-            .keys()
-            .chain(b.keys())
-            .collect::<std::collections::BTreeSet<_>>()
-        {
-            if a.get(k) != b.get(k) && !seen_params.contains(k.as_str()) {
-                out.push(format!("param `{k}` {}→{}", show(a.get(k)), show(b.get(k))));
+    if let (Some(pa), Some(pb)) = (&last.params, &now.params) {
+        if pa != pb {
+            let (a, b) = (pa.as_object(), pb.as_object());
+            let keys: BTreeSet<&String> = a
+                .into_iter()
+                .flatten()
+                .chain(b.into_iter().flatten())
+                .map(|(k, _)| k)
+                .collect();
+            for k in keys {
+                let (old, new) = (a.and_then(|m| m.get(k)), b.and_then(|m| m.get(k)));
+                if old != new && !seen_params.contains(k.as_str()) {
+                    seen_params.insert(k.clone());
+                    out.push(Reason::ParamChanged {
+                        name: k.clone(),
+                        from: show(old),
+                        to: show(new),
+                    });
+                }
             }
         }
     }
-    let empty = Map::new();
-    let ins_now = now["inputs"].as_object().unwrap_or(&empty);
-    let ins_last = last["inputs"].as_object().unwrap_or(&empty);
-    for (port, cur) in ins_now {
-        match ins_last.get(port) {
-            Some(prev) if prev["digest"] == cur["digest"] => {}
-            Some(_) => out.push(format!(
-                "input `{}` changed (from `{}`)",
-                show(Some(&cur["artifact"])),
-                show(Some(&cur["producer"]))
-            )),
-            None => out.push(format!("input `{port}` added")),
-        }
-    }
-    for port in ins_last.keys().filter(|p| !ins_now.contains_key(*p)) {
-        out.push(format!("input `{port}` removed"));
-    }
-    let files_now = now["files"].as_object().unwrap_or(&empty);
-    let files_last = last["files"].as_object().unwrap_or(&empty);
-    for (path, d) in files_now {
-        match files_last.get(path) {
-            Some(prev) if prev == d => {}
-            Some(_) => out.push(format!("file {path} changed")),
-            None => out.push(format!("file {path} is new to this node")),
-        }
-    }
-    if out.is_empty() {
-        out.push("key changed".into());
-    }
-    out
 }
 
 /// File digests, each file read once per run however many nodes read it.
@@ -287,5 +361,86 @@ impl FileDigests {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<PathBuf, Option<Digest>>> {
         self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn components(config: Value, data_digest: &str) -> KeyComponents {
+        KeyComponents {
+            schema: SCHEMA,
+            op: "csv.load".into(),
+            op_version: op_version(1),
+            config,
+            inputs: BTreeMap::new(),
+            files: BTreeMap::from([("data.csv".to_string(), data_digest.to_string())]),
+            node: None,
+            params: None,
+        }
+    }
+
+    /// A pipeline of one `util.value` node whose `value` is written `value`.
+    fn node(value: &str) -> Pipeline {
+        let spec = crate::spec::PipelineSpec::parse(
+            &format!(
+                "[pipeline]\nname = \"t\"\n[params]\nmap = {{}}\ntrees = 1\ndata = \"a.csv\"\n\
+                 [nodes.n]\nop = \"util.value\"\nwith = {{ value = {value} }}\nout = {{ value = \"v\" }}\n"
+            ),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        Pipeline::build(&spec, crate::ops::builtin()).unwrap()
+    }
+
+    #[test]
+    fn a_table_param_is_said_whole() {
+        let n = node(r#""${map}""#);
+        let last = components(json!({ "value": {} }), "aa");
+        let now = components(json!({ "value": { "description": "Asset Description" } }), "aa");
+        let r = explain(&n.nodes[0], &now, &last);
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(
+            r[0].to_string(),
+            r#"param `map` {}→{ description = "Asset Description" }"#
+        );
+    }
+
+    #[test]
+    fn a_reference_with_spaces_is_still_a_param() {
+        let n = node(r#""${ trees }""#);
+        let r = explain(
+            &n.nodes[0],
+            &components(json!({ "value": 300 }), "aa"),
+            &components(json!({ "value": 200 }), "aa"),
+        );
+        assert_eq!(r[0].to_string(), "param `trees` 200→300");
+    }
+
+    #[test]
+    fn a_changed_file_is_named_and_a_replaced_one_is_said_by_its_param() {
+        let n = node(r#""${data}""#);
+        let last = components(json!({ "value": "a.csv" }), "aa");
+        let mut now = components(json!({ "value": "a.csv" }), "bb");
+        assert_eq!(
+            explain(&n.nodes[0], &now, &last)[0].to_string(),
+            "file data.csv changed"
+        );
+        now.config = json!({ "value": "b.csv" });
+        now.files = BTreeMap::from([("b.csv".to_string(), "cc".to_string())]);
+        let r: Vec<String> = explain(&n.nodes[0], &now, &last)
+            .iter()
+            .map(Reason::to_string)
+            .collect();
+        assert_eq!(r, vec!["param `data` a.csv→b.csv"]);
+    }
+
+    #[test]
+    fn components_survive_the_manifest() {
+        let c = components(json!({ "x": [1, 2] }), "aa");
+        assert_eq!(KeyComponents::from_json(&c.to_json()).unwrap(), c);
+        assert!(KeyComponents::from_json(&json!({ "schema": "x" })).is_none());
     }
 }

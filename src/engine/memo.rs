@@ -3,21 +3,22 @@
 //! node that runs needs it, and saying why a node had to run.
 
 use super::blackboard::Blackboard;
-use super::executor::JobResult;
-use super::key::{explain, node_key, FileDigests, KeyParts};
+use super::key::{explain, node_key, FileDigests, KeyComponents, KeyParts};
+use super::reason::Reason;
 use crate::clock::Utc;
 use crate::graph::Pipeline;
-use crate::op::Slot;
-use crate::store::{BlobRef, Digest, FileBase, FileRef, Manifest, Store};
+use crate::op::{Slot, WrittenFile};
+use crate::store::{BlobRef, Digest, FileBase, FileRef, Manifest, RunRecord, Store};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 /// How a store lookup went.
 pub(crate) enum Lookup {
     /// Every output and file is in the store; files were put back.
     Hit { restored: usize },
-    /// No usable entry; the detail says what was missing when an entry existed.
-    Miss(Option<String>),
+    /// No usable entry; the reason says what was missing when an entry existed.
+    Miss(Option<Reason>),
 }
 
 pub(crate) struct Memo<'a> {
@@ -25,6 +26,8 @@ pub(crate) struct Memo<'a> {
     pub pipeline: &'a Pipeline,
     pub run_dir: &'a Path,
     pub files: FileDigests,
+    /// The newest finished run of this pipeline, read once: the keys nodes last had.
+    previous: OnceLock<Option<RunRecord>>,
 }
 
 impl<'a> Memo<'a> {
@@ -34,6 +37,7 @@ impl<'a> Memo<'a> {
             pipeline,
             run_dir,
             files: FileDigests::default(),
+            previous: OnceLock::new(),
         }
     }
 
@@ -67,32 +71,24 @@ impl<'a> Memo<'a> {
                 (p, d)
             })
             .collect();
-        let parts = node_key(
-            self.pipeline,
-            v,
-            &inputs,
-            &files,
-            node.reads_params,
-            node.op_version,
-        );
-        (parts, unknown)
+        (node_key(self.pipeline, v, &inputs, &files), unknown)
     }
 
     /// Whether the store can answer node `v` under `key`, without changing anything:
     /// `Ok` with its outputs' digests, or what is missing.
-    pub fn peek(&self, v: usize, key: &Digest) -> Result<Vec<(usize, Digest)>, Option<String>> {
+    pub fn peek(&self, v: usize, key: &Digest) -> Result<Vec<(usize, Digest)>, Option<Reason>> {
         let node = &self.pipeline.nodes[v];
         let m = self.store.peek_manifest(key).ok_or(None)?;
         let mut digests = Vec::new();
         for b in &node.outputs {
             match m.outputs.get(&b.port) {
                 Some(r) if self.store.has_blob(&r.digest, r.size) => digests.push((b.artifact, r.digest)),
-                _ => return Err(Some(format!("output `{}` missing from the store", b.port))),
+                _ => return Err(Some(Reason::OutputMissing { port: b.port.clone() })),
             }
         }
         for f in &m.files {
             if !self.store.has_blob(&f.digest, f.size) {
-                return Err(Some(format!("output file {} missing", f.path)));
+                return Err(Some(Reason::OutputFileMissing { path: f.path.clone() }));
             }
         }
         Ok(digests)
@@ -109,7 +105,7 @@ impl<'a> Memo<'a> {
         for b in &node.outputs {
             match m.outputs.get(&b.port) {
                 Some(r) if self.store.has_blob(&r.digest, r.size) => digests.push((b.artifact, r.digest)),
-                _ => return Lookup::Miss(Some(format!("output `{}` missing from the store", b.port))),
+                _ => return Lookup::Miss(Some(Reason::OutputMissing { port: b.port.clone() })),
             }
         }
         // Files outside the run directory that belong together (a model and its metadata)
@@ -146,12 +142,12 @@ impl<'a> Memo<'a> {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!("{e}");
-                    return Lookup::Miss(Some(format!("output file {} missing from the store", f.path)));
+                    return Lookup::Miss(Some(Reason::OutputFileMissing { path: f.path.clone() }));
                 }
             };
             if let Err(e) = write_file(&dest, &bytes) {
                 tracing::warn!("cannot restore {}: {e}", dest.display());
-                return Lookup::Miss(Some(format!("output file {} cannot be restored", f.path)));
+                return Lookup::Miss(Some(Reason::OutputFileUnrestorable { path: f.path.clone() }));
             }
             restored += 1;
         }
@@ -171,7 +167,14 @@ impl<'a> Memo<'a> {
     /// Encode and store what node `v` produced, publish the digests, and write its
     /// manifest. A store failure is a warning: the run's results stand, the next run
     /// recomputes.
-    pub fn save(&self, v: usize, parts: &KeyParts, board: &Blackboard, result: &JobResult, duration_ms: f64) {
+    pub fn save(
+        &self,
+        v: usize,
+        parts: &KeyParts,
+        board: &Blackboard,
+        written: &[WrittenFile],
+        duration_ms: f64,
+    ) {
         let node = &self.pipeline.nodes[v];
         let mut outputs = BTreeMap::new();
         let mut complete = true;
@@ -207,8 +210,8 @@ impl<'a> Memo<'a> {
                 }
             }
         }
-        let mut files = Vec::with_capacity(result.files.len());
-        for f in &result.files {
+        let mut files = Vec::with_capacity(written.len());
+        for f in written {
             let d = Digest::of(&f.bytes);
             if let Err(e) = self.store.put_blob_as(&d, &f.bytes) {
                 tracing::warn!("{e}");
@@ -233,7 +236,7 @@ impl<'a> Memo<'a> {
             pipeline: self.pipeline.name.clone(),
             node: node.id.clone(),
             op: node.op_name.clone(),
-            components: parts.components(self.pipeline, v),
+            components: parts.components(self.pipeline, v).to_json(),
             outputs,
             files,
             created_at: Utc::now().rfc3339(),
@@ -276,16 +279,37 @@ impl<'a> Memo<'a> {
         Ok(())
     }
 
-    /// Why node `v` must run, against the key it last ran with.
-    pub fn explain(&self, v: usize, parts: &KeyParts) -> Vec<String> {
+    /// Why node `v` must run, against the key it last had: in the newest finished run of
+    /// this pipeline (cached or computed), or the one it last computed if that is newer
+    /// (a run killed before it finished).
+    pub fn explain(&self, v: usize, parts: &KeyParts) -> Vec<Reason> {
         let node = &self.pipeline.nodes[v];
-        match self.store.last_key(&self.pipeline.name, &node.id) {
-            None => vec!["never run".into()],
-            Some(k) if k == parts.key => Vec::new(),
-            Some(k) => match self.store.peek_manifest(&k) {
-                Some(m) => explain(node, &parts.components(self.pipeline, v), &m.components),
-                None => vec!["its last result is no longer in the store".into()],
+        let previous = self
+            .previous
+            .get_or_init(|| self.store.newest_run(&self.pipeline.name));
+        let recorded = previous
+            .as_ref()
+            .and_then(|r| Some((*r.nodes.get(&node.id)?, r.started_at.as_str())));
+        let computed = self.store.last_key(&self.pipeline.name, &node.id);
+        let last = match (recorded, computed) {
+            (None, None) => return vec![Reason::NeverRun],
+            (Some((k, _)), None) => k,
+            (None, Some(k)) => k,
+            (Some((r, _)), Some(c)) if r == c => r,
+            (Some((r, started)), Some(c)) => match self.store.peek_manifest(&c) {
+                Some(m) if m.created_at.as_str() > started => c,
+                _ => r,
             },
+        };
+        if last == parts.key {
+            return Vec::new();
+        }
+        match self.store.peek_manifest(&last) {
+            Some(m) => match KeyComponents::from_json(&m.components) {
+                Some(before) => explain(node, &parts.components(self.pipeline, v), &before),
+                None => vec![Reason::KeyChanged],
+            },
+            None => vec![Reason::LastResultGone],
         }
     }
 }

@@ -1,20 +1,24 @@
-//! Running a pipeline: the typed blackboard, the node context, the executors, the
-//! scheduler, node keys and the store's use, and the run report.
+//! Running a pipeline: the walker, the executor chain (in-process, caching), node keys
+//! and reasons, the typed blackboard, the node context, `dag status`, and the run report.
 
 mod blackboard;
+mod caching;
 mod context;
 mod executor;
 pub mod key;
 mod memo;
+pub mod reason;
+mod record;
 mod report;
-mod scheduler;
+mod run;
 pub mod status;
+pub mod walker;
 
 pub use crate::clock::format_ms;
 pub use blackboard::Blackboard;
-pub use executor::{error_chain, Executor, InProcess, Job, JobResult};
+pub use caching::Caching;
+pub use executor::{error_chain, Executed, Executor, InProcess, Job, Observer, Silent};
+pub use reason::Reason;
+pub use record::{Attempt, NodeRecord, NodeStatus, RunStatus};
 pub use report::{create_run_dir, record_run, NodeReport, RunReport};
-pub use scheduler::{
-    check_jobs, max_jobs, run, run_on, run_sequential, EngineError, NodeRecord, NodeStatus, Observer,
-    RunOptions, RunOutcome, RunStatus, Silent,
-};
+pub use run::{check_jobs, max_jobs, run, run_on, run_sequential, EngineError, RunOptions, RunOutcome};

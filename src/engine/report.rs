@@ -1,6 +1,7 @@
 //! The run directory and its `report.json`, and the summary table on the terminal.
 
-use super::scheduler::{NodeStatus, RunOutcome, RunStatus};
+use super::record::{NodeStatus, RunStatus};
+use super::run::RunOutcome;
 use crate::clock::{format_ms, Utc};
 use crate::graph::Pipeline;
 use crate::store::{RunRecord, Store};
@@ -122,9 +123,9 @@ impl RunReport {
                 id: node.id.clone(),
                 op: node.op_name.clone(),
                 status: r.status,
-                reason: r.reason.clone(),
+                reason: r.note(),
                 key: r.key.map(|k| k.hex()),
-                changed_inputs: r.changed_inputs.clone(),
+                changed_inputs: r.changed_inputs(),
                 job_id: None,
                 job_state: None,
                 start_ms: r.start.map(ms),

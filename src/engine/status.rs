@@ -4,6 +4,7 @@
 
 use super::blackboard::Blackboard;
 use super::memo::Memo;
+use super::reason::Reason;
 use crate::graph::Pipeline;
 use crate::store::Store;
 
@@ -53,23 +54,29 @@ pub fn status(pipeline: &Pipeline, store: &Store) -> Vec<NodeState> {
                 Err(d) => detail = d,
             }
         }
-        for &a in &unknown {
-            let art = &pipeline.artifacts[a];
-            causes.push(format!(
-                "input `{}` is recomputed (`{}` is not fresh)",
-                art.name, pipeline.nodes[art.producer].id
-            ));
-        }
+        let mut reasons: Vec<Reason> = unknown
+            .iter()
+            .map(|&a| {
+                let art = &pipeline.artifacts[a];
+                Reason::InputRecomputed {
+                    artifact: art.name.clone(),
+                    producer: pipeline.nodes[art.producer].id.clone(),
+                }
+            })
+            .collect();
         let explained = memo.explain(v, &parts);
-        let never = explained.first().is_some_and(|c| c == "never run");
-        causes.extend(explained.into_iter().filter(|c| {
-            // A guessed input digest says nothing: the upstream cause is listed above.
-            !(unknown
-                .iter()
-                .any(|&a| c.contains(&format!("`{}`", pipeline.artifacts[a].name)))
-                || (!unknown.is_empty() && c == "key changed"))
-        }));
-        causes.extend(detail);
+        let never = explained.first() == Some(&Reason::NeverRun);
+        // A guessed input digest says nothing: the upstream cause is listed above.
+        let guessed = |r: &Reason| match r {
+            Reason::InputChanged { artifact, .. } => {
+                unknown.iter().any(|&a| pipeline.artifacts[a].name == *artifact)
+            }
+            Reason::KeyChanged => !unknown.is_empty(),
+            _ => false,
+        };
+        reasons.extend(explained.into_iter().filter(|r| !guessed(r)));
+        reasons.extend(detail);
+        causes.extend(reasons.iter().map(Reason::to_string));
         states[v] = Some(NodeState {
             id: node.id.clone(),
             state: if never {

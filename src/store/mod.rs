@@ -411,6 +411,26 @@ impl Store {
         Digest::parse(String::from_utf8_lossy(&bytes).trim())
     }
 
+    /// The newest finished run of `pipeline` (the keys its nodes had, cached or computed).
+    /// Records are named by their start, so the newest name is the newest run.
+    pub fn newest_run(&self, pipeline: &str) -> Option<RunRecord> {
+        let infix = format!("-{}-", file_safe(pipeline));
+        let mut names: Vec<String> = self
+            .backend
+            .list(&self.root, "runs")
+            .into_iter()
+            .filter_map(|(name, _)| Some(Path::new(&name).file_name()?.to_str()?.to_string()))
+            .filter(|name| name.contains(&infix) && name.ends_with(".json"))
+            .collect();
+        names.sort();
+        names.into_iter().rev().find_map(|name| {
+            let bytes = self.backend.read(&self.root.join("runs").join(name)).ok()??;
+            serde_json::from_slice::<RunRecord>(&bytes)
+                .ok()
+                .filter(|r| r.pipeline == pipeline)
+        })
+    }
+
     /// Record a finished run: its node keys become gc roots.
     pub fn put_run(&self, record: &RunRecord) -> Result<PathBuf, StoreError> {
         let name = format!(

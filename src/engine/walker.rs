@@ -1,0 +1,392 @@
+//! The walker: visits every node of a DAG once all of its predecessors are settled, in
+//! parallel on a rayon pool, in the manner of cargo's `DependencyQueue`.
+//!
+//! It knows ready counting, fail-fast, keep-going, cancel and root causes, and nothing
+//! else: what visiting a node means (run an op, answer it from the store, submit a
+//! cluster job) is the visitor's business. There is no dispatcher thread: the worker that
+//! settles a node decrements its successors' pending counts, keeps one newly ready
+//! successor for itself (a chain never waits for a hand-off) and spawns the others.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// A graph the walker can walk: nodes `0..len`, edges both ways.
+pub trait Dag: Sync {
+    fn node_count(&self) -> usize;
+    fn predecessors(&self, v: usize) -> &[usize];
+    fn successors(&self, v: usize) -> &[usize];
+}
+
+/// What became of one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walked {
+    /// Visited; `ok` is what the visitor answered.
+    Visited { ok: bool },
+    /// Not visited: this failed node is upstream of it.
+    UpstreamFailed(usize),
+    /// Not started: fail-fast stopped the walk after this node failed.
+    Stopped(usize),
+    /// Not started: the walk was cancelled.
+    Interrupted,
+    /// Not part of the walk (outside the mask).
+    Unselected,
+}
+
+/// How to walk.
+pub struct Walk<'a> {
+    /// Nodes to visit; the others are `Unselected` and do not hold their successors back.
+    pub mask: &'a [bool],
+    /// After a failure, keep visiting every node that does not depend on it.
+    pub keep_going: bool,
+    /// Once set, nothing new starts.
+    pub cancel: &'a AtomicBool,
+}
+
+const NONE: usize = usize::MAX;
+
+struct State<'a> {
+    dag: &'a dyn Dag,
+    walk: &'a Walk<'a>,
+    visit: &'a (dyn Fn(usize) -> bool + Sync),
+    settled: &'a (dyn Fn(usize, Walked) + Sync),
+    pending: Vec<AtomicUsize>,
+    /// The failed node a node's skip traces back to.
+    root_cause: Vec<AtomicUsize>,
+    /// Fail-fast: the first failure.
+    stopped_by: AtomicUsize,
+    outcome: Vec<Mutex<Walked>>,
+}
+
+/// Walk `dag` on `pool`. `visit(v)` runs node `v` and answers whether it succeeded;
+/// `settled(v, what)` is told of every masked node's fate, visited or not, before its
+/// successors are released. Returns each node's fate, indexed like the DAG.
+pub fn walk(
+    pool: &rayon::ThreadPool,
+    dag: &dyn Dag,
+    walk: &Walk<'_>,
+    visit: &(dyn Fn(usize) -> bool + Sync),
+    settled: &(dyn Fn(usize, Walked) + Sync),
+) -> Vec<Walked> {
+    let state = State::new(dag, walk, visit, settled);
+    let roots: Vec<usize> = (0..dag.node_count())
+        .filter(|&v| walk.mask[v] && state.pending[v].load(Ordering::Relaxed) == 0)
+        .collect();
+    pool.scope(|scope| {
+        for root in roots {
+            let state = &state;
+            scope.spawn(move |scope| state.drive(scope, root));
+        }
+    });
+    state.into_outcome()
+}
+
+/// Walk `dag` on the calling thread, one node after another in `order` (which must list
+/// every masked node after its masked predecessors): the `--legacy` path.
+pub fn walk_in_order(
+    dag: &dyn Dag,
+    order: &[usize],
+    walk: &Walk<'_>,
+    visit: &(dyn Fn(usize) -> bool + Sync),
+    settled: &(dyn Fn(usize, Walked) + Sync),
+) -> Vec<Walked> {
+    let state = State::new(dag, walk, visit, settled);
+    for &v in order {
+        state.settle(v);
+    }
+    state.into_outcome()
+}
+
+impl<'a> State<'a> {
+    fn new(
+        dag: &'a dyn Dag,
+        walk: &'a Walk<'a>,
+        visit: &'a (dyn Fn(usize) -> bool + Sync),
+        settled: &'a (dyn Fn(usize, Walked) + Sync),
+    ) -> Self {
+        let n = dag.node_count();
+        State {
+            dag,
+            walk,
+            visit,
+            settled,
+            pending: (0..n)
+                .map(|v| AtomicUsize::new(dag.predecessors(v).iter().filter(|&&p| walk.mask[p]).count()))
+                .collect(),
+            root_cause: (0..n).map(|_| AtomicUsize::new(NONE)).collect(),
+            stopped_by: AtomicUsize::new(NONE),
+            outcome: (0..n).map(|_| Mutex::new(Walked::Unselected)).collect(),
+        }
+    }
+
+    /// Settle `v`, then go on with one of the successors it made ready.
+    fn drive<'s>(&'s self, scope: &rayon::Scope<'s>, mut v: usize) {
+        loop {
+            let mut ready = self.settle(v).into_iter();
+            let next = ready.next();
+            for other in ready {
+                scope.spawn(move |scope| self.drive(scope, other));
+            }
+            match next {
+                Some(w) => v = w,
+                None => return,
+            }
+        }
+    }
+
+    /// Visit `v` or decide why not; record it; return the successors that became ready.
+    fn settle(&self, v: usize) -> Vec<usize> {
+        let what = self.decide(v);
+        let ok = matches!(what, Walked::Visited { ok: true });
+        let cause = match what {
+            Walked::Visited { ok: true } => NONE,
+            Walked::Visited { ok: false } => v,
+            Walked::UpstreamFailed(c) => c,
+            // Stopped or interrupted: downstream nodes are stopped for the same reason.
+            Walked::Stopped(c) => c,
+            Walked::Interrupted | Walked::Unselected => NONE,
+        };
+        if what == (Walked::Visited { ok: false }) && !self.walk.keep_going {
+            let _ = self
+                .stopped_by
+                .compare_exchange(NONE, v, Ordering::AcqRel, Ordering::Acquire);
+        }
+        *self.outcome[v].lock().unwrap_or_else(|e| e.into_inner()) = what;
+        (self.settled)(v, what);
+        let mut ready = Vec::new();
+        for &w in self.dag.successors(v) {
+            if !self.walk.mask[w] {
+                continue;
+            }
+            if !ok && cause != NONE && matches!(what, Walked::Visited { .. } | Walked::UpstreamFailed(_)) {
+                let _ = self.root_cause[w].compare_exchange(NONE, cause, Ordering::AcqRel, Ordering::Acquire);
+            }
+            if self.pending[w].fetch_sub(1, Ordering::AcqRel) == 1 {
+                ready.push(w);
+            }
+        }
+        ready
+    }
+
+    fn decide(&self, v: usize) -> Walked {
+        if self.walk.cancel.load(Ordering::Relaxed) {
+            return Walked::Interrupted;
+        }
+        let cause = self.root_cause[v].load(Ordering::Acquire);
+        if cause != NONE {
+            return Walked::UpstreamFailed(cause);
+        }
+        let by = self.stopped_by.load(Ordering::Acquire);
+        if by != NONE {
+            return Walked::Stopped(by);
+        }
+        Walked::Visited { ok: (self.visit)(v) }
+    }
+
+    fn into_outcome(self) -> Vec<Walked> {
+        self.outcome
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    /// Nodes with explicit predecessor lists.
+    struct Graph {
+        preds: Vec<Vec<usize>>,
+        succs: Vec<Vec<usize>>,
+    }
+
+    impl Graph {
+        fn new(preds: Vec<Vec<usize>>) -> Self {
+            let mut succs = vec![Vec::new(); preds.len()];
+            for (v, ps) in preds.iter().enumerate() {
+                for &p in ps {
+                    succs[p].push(v);
+                }
+            }
+            Graph { preds, succs }
+        }
+    }
+
+    impl Dag for Graph {
+        fn node_count(&self) -> usize {
+            self.preds.len()
+        }
+        fn predecessors(&self, v: usize) -> &[usize] {
+            &self.preds[v]
+        }
+        fn successors(&self, v: usize) -> &[usize] {
+            &self.succs[v]
+        }
+    }
+
+    fn pool(n: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()
+    }
+
+    /// 0 → 1 → 2, and 3 on its own, 3 → 4.
+    fn two_branches() -> Graph {
+        Graph::new(vec![vec![], vec![0], vec![1], vec![], vec![3]])
+    }
+
+    fn run(
+        g: &Graph,
+        jobs: usize,
+        keep_going: bool,
+        fails: &[usize],
+        cancel_after: Option<usize>,
+    ) -> Vec<Walked> {
+        let cancel = AtomicBool::new(false);
+        let mask = vec![true; g.node_count()];
+        let visited = AtomicUsize::new(0);
+        let w = Walk {
+            mask: &mask,
+            keep_going,
+            cancel: &cancel,
+        };
+        let visit = |v: usize| {
+            if cancel_after.is_some_and(|k| visited.fetch_add(1, Ordering::SeqCst) + 1 >= k) {
+                cancel.store(true, Ordering::SeqCst);
+            }
+            !fails.contains(&v)
+        };
+        if jobs == 0 {
+            let order: Vec<usize> = (0..g.node_count()).collect();
+            walk_in_order(g, &order, &w, &visit, &|_, _| {})
+        } else {
+            walk(&pool(jobs), g, &w, &visit, &|_, _| {})
+        }
+    }
+
+    #[test]
+    fn every_node_is_visited_after_its_predecessors() {
+        // A lattice: each node of a layer reads every node of the layer before.
+        let layers = 20;
+        let width = 5;
+        let mut preds = Vec::new();
+        for l in 0..layers {
+            for _ in 0..width {
+                preds.push(if l == 0 {
+                    vec![]
+                } else {
+                    ((l - 1) * width..l * width).collect()
+                });
+            }
+        }
+        let g = Graph::new(preds);
+        let done: Vec<AtomicBool> = (0..g.node_count()).map(|_| AtomicBool::new(false)).collect();
+        let cancel = AtomicBool::new(false);
+        let mask = vec![true; g.node_count()];
+        let w = Walk {
+            mask: &mask,
+            keep_going: false,
+            cancel: &cancel,
+        };
+        let out = walk(
+            &pool(4),
+            &g,
+            &w,
+            &|v| {
+                assert!(
+                    g.preds[v].iter().all(|&p| done[p].load(Ordering::SeqCst)),
+                    "node {v} ran early"
+                );
+                done[v].store(true, Ordering::SeqCst);
+                true
+            },
+            &|_, _| {},
+        );
+        assert!(out.iter().all(|w| *w == Walked::Visited { ok: true }));
+    }
+
+    #[test]
+    fn fail_fast_stops_new_starts_and_names_the_root_cause() {
+        for jobs in [0, 1, 4] {
+            let g = two_branches();
+            let out = run(&g, jobs, false, &[0], None);
+            assert_eq!(out[0], Walked::Visited { ok: false });
+            assert_eq!(out[1], Walked::UpstreamFailed(0));
+            assert_eq!(
+                out[2],
+                Walked::UpstreamFailed(0),
+                "the root cause, not the skipped parent"
+            );
+            // The other branch either ran before the failure or was stopped by it.
+            for v in [3, 4] {
+                assert!(
+                    matches!(out[v], Walked::Visited { ok: true } | Walked::Stopped(0)),
+                    "jobs {jobs}, node {v}: {:?}",
+                    out[v]
+                );
+            }
+        }
+        // In file order on one thread, node 3 comes after the failure: stopped.
+        let out = run(&two_branches(), 0, false, &[0], None);
+        assert_eq!(out[3], Walked::Stopped(0));
+        assert_eq!(out[4], Walked::Stopped(0));
+    }
+
+    #[test]
+    fn keep_going_runs_every_independent_branch() {
+        for jobs in [0, 1, 4] {
+            let out = run(&two_branches(), jobs, true, &[1], None);
+            assert_eq!(out[0], Walked::Visited { ok: true });
+            assert_eq!(out[1], Walked::Visited { ok: false });
+            assert_eq!(out[2], Walked::UpstreamFailed(1));
+            assert_eq!(out[3], Walked::Visited { ok: true });
+            assert_eq!(out[4], Walked::Visited { ok: true });
+        }
+    }
+
+    #[test]
+    fn cancel_starts_nothing_new() {
+        let out = run(&two_branches(), 0, false, &[], Some(1));
+        assert_eq!(out[0], Walked::Visited { ok: true });
+        assert!(out[1..].iter().all(|w| *w == Walked::Interrupted), "{out:?}");
+    }
+
+    #[test]
+    fn unselected_nodes_do_not_hold_successors_back() {
+        let g = two_branches();
+        let cancel = AtomicBool::new(false);
+        let mask = vec![false, true, true, false, false];
+        let w = Walk {
+            mask: &mask,
+            keep_going: false,
+            cancel: &cancel,
+        };
+        let out = walk(&pool(2), &g, &w, &|_| true, &|_, _| {});
+        assert_eq!(
+            out,
+            vec![
+                Walked::Unselected,
+                Walked::Visited { ok: true },
+                Walked::Visited { ok: true },
+                Walked::Unselected,
+                Walked::Unselected
+            ]
+        );
+    }
+
+    #[test]
+    fn settled_hears_of_every_masked_node_once() {
+        let g = two_branches();
+        let cancel = AtomicBool::new(false);
+        let mask = vec![true; 5];
+        let heard: Vec<AtomicUsize> = (0..5).map(|_| AtomicUsize::new(0)).collect();
+        let w = Walk {
+            mask: &mask,
+            keep_going: false,
+            cancel: &cancel,
+        };
+        walk(&pool(3), &g, &w, &|v| v != 0, &|v, _| {
+            heard[v].fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(heard.iter().all(|h| h.load(Ordering::SeqCst) == 1));
+    }
+}
