@@ -18,7 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 1. Train (the built-in dags/train.toml) and look at the metrics.
     let opts = TrainOptions {
-        trees: 100,
+        trees: Some(100),
         output_dir: dir.path().join("models"),
         ..TrainOptions::new(&data)
     };
@@ -68,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 4. Errors are values: a bad argument, and a failing step.
     match o.train_model(&TrainOptions {
-        test_size: 1.5,
+        test_size: Some(1.5),
         ..opts.clone()
     }) {
         Err(OrchestratorError::Invalid(msg)) => println!("rejected: {msg}"),

@@ -12,9 +12,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Configuration options: split size, seed, trees, output location and name.
     let base = TrainOptions {
-        test_size: 0.25,
-        random_state: 7,
-        trees: 50,
+        test_size: Some(0.25),
+        random_state: Some(7),
+        trees: Some(50),
         output_dir: dir.path().join("models"),
         model_name: "example".into(),
         ..TrainOptions::new(&data)
@@ -47,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (
             "bad test size",
             TrainOptions {
-                test_size: 0.0,
+                test_size: Some(0.0),
                 ..base.clone()
             },
         ),

@@ -18,4 +18,5 @@ pub mod orchestrator;
 pub mod raster;
 pub mod spec;
 pub mod store;
+pub mod suggest;
 pub mod textpos;

@@ -16,19 +16,20 @@
 //! ```
 
 use crate::clock::Utc;
-use crate::engine::{self, NodeRecord, NodeStatus, Observer, RunOptions, RunReport, RunStatus};
+use crate::engine::{self, Hooks, NodeRecord, NodeStatus, Observer, Request, RunStatus, Session, Source};
 use crate::graph::Pipeline;
 use crate::ml::bundle::{self, BundleError};
 use crate::ml::metrics::EvaluationReport;
 pub use crate::ml::model::Keep;
 use crate::ml::model::{EquipmentModel, FORMAT_VERSION};
 use crate::ml::search::{grid_search, SearchGrid, SearchResult};
-use crate::spec::{apply_overrides, PipelineSpec};
+use crate::spec::{Overrides, PipelineSpec};
 use indexmap::IndexMap;
 use polars::prelude::DataFrame;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use toml::Value;
 
 pub const TRAIN_PIPELINE: &str = include_str!("../dags/train.toml");
 pub const PREDICT_PIPELINE: &str = include_str!("../dags/predict.toml");
@@ -47,6 +48,8 @@ pub enum OrchestratorError {
     Engine(#[from] crate::engine::EngineError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Session(crate::engine::SessionError),
     #[error("pipeline `{pipeline}` failed at node `{node}`: {}", .chain.join(": "))]
     NodeFailed {
         pipeline: String,
@@ -74,6 +77,20 @@ pub enum OrchestratorError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::engine::SessionError> for OrchestratorError {
+    fn from(e: crate::engine::SessionError) -> Self {
+        use crate::engine::SessionError as S;
+        match e {
+            S::Spec(e) => OrchestratorError::Spec(e),
+            S::Graph(e) => OrchestratorError::Graph(e),
+            S::Engine(e) => OrchestratorError::Engine(e),
+            S::Store(e) => OrchestratorError::Store(e),
+            S::Usage(m) => OrchestratorError::Invalid(m),
+            other => OrchestratorError::Session(other),
+        }
+    }
 }
 
 /// Where a run stands.
@@ -166,18 +183,23 @@ impl PipelineContext {
     }
 }
 
-/// Options of [`Orchestrator::train_model`], with the Python tool's defaults.
+/// Options of [`Orchestrator::train_model`]. `None` leaves a value to the training
+/// pipeline's `[params]` (`dags/train.toml`: test size 0.3, seed 42, 200 trees).
 #[derive(Debug, Clone, Serialize)]
 pub struct TrainOptions {
     pub data_path: PathBuf,
     pub feature_config: Option<PathBuf>,
     pub reference_config: Option<PathBuf>,
-    pub test_size: f64,
-    pub random_state: u64,
+    /// The pipeline's `test_size`.
+    pub test_size: Option<f64>,
+    /// The pipeline's `seed`.
+    pub random_state: Option<u64>,
     pub sampling_strategy: String,
+    /// Where model files go (the Python tool's `outputs/models`, under the working directory).
     pub output_dir: PathBuf,
     pub model_name: String,
-    pub trees: usize,
+    /// The pipeline's `trees`.
+    pub trees: Option<usize>,
     /// Explicit test rows (0-based indices, one per line), e.g. from another tool's split.
     pub test_rows: Option<PathBuf>,
     /// A pipeline file that replaces the built-in `dags/train.toml`.
@@ -194,12 +216,12 @@ impl TrainOptions {
             data_path: data_path.into(),
             feature_config: None,
             reference_config: None,
-            test_size: 0.3,
-            random_state: 42,
+            test_size: None,
+            random_state: None,
             sampling_strategy: "direct".into(),
             output_dir: "outputs/models".into(),
             model_name: "equipment_classifier".into(),
-            trees: 200,
+            trees: None,
             test_rows: None,
             pipeline: None,
             optimize: None,
@@ -227,10 +249,9 @@ impl TrainOptions {
                 p.display()
             )));
         }
-        if !(self.test_size > 0.0 && self.test_size < 1.0) {
+        if let Some(t) = self.test_size.filter(|t| !(*t > 0.0 && *t < 1.0)) {
             return Err(OrchestratorError::Invalid(format!(
-                "Test size must be between 0 and 1, got {:?}",
-                self.test_size
+                "Test size must be between 0 and 1, got {t:?}"
             )));
         }
         if self.sampling_strategy != "direct" {
@@ -245,7 +266,7 @@ impl TrainOptions {
                 self.cv_folds
             )));
         }
-        if self.trees == 0 {
+        if self.trees == Some(0) {
             return Err(OrchestratorError::Invalid(
                 "The number of trees must be at least 1".into(),
             ));
@@ -325,20 +346,21 @@ impl Default for Orchestrator {
 
 /// The outcome of one orchestrated pipeline run.
 struct Finished {
-    pipeline: Pipeline,
+    session: Session,
     outcome: engine::RunOutcome,
 }
 
 impl Finished {
     fn artifact<T: std::any::Any + Send + Sync + Clone>(&self, name: &str) -> Result<T, OrchestratorError> {
-        self.pipeline
+        let pipeline = &self.session.pipeline;
+        pipeline
             .artifacts
             .iter()
             .position(|a| a.name == name)
-            .and_then(|i| self.outcome.value::<T>(&self.pipeline, i))
+            .and_then(|i| self.outcome.value::<T>(pipeline, i))
             .map(|v| (*v).clone())
             .ok_or_else(|| OrchestratorError::Missing {
-                pipeline: self.pipeline.name.clone(),
+                pipeline: pipeline.name.clone(),
                 artifact: name.into(),
             })
     }
@@ -389,13 +411,15 @@ impl Orchestrator {
         };
         put(&mut params, "data", path_value(&opts.data_path));
         put(&mut params, "features", path_value(&features));
-        put(&mut params, "test_size", toml::Value::Float(opts.test_size));
-        put(
-            &mut params,
-            "seed",
-            toml::Value::Integer(opts.random_state as i64),
-        );
-        put(&mut params, "trees", toml::Value::Integer(opts.trees as i64));
+        if let Some(t) = opts.test_size {
+            put(&mut params, "test_size", Value::Float(t));
+        }
+        if let Some(seed) = opts.random_state {
+            put(&mut params, "seed", Value::Integer(seed as i64));
+        }
+        if let Some(trees) = opts.trees {
+            put(&mut params, "trees", Value::Integer(trees as i64));
+        }
         put(&mut params, "output_dir", path_value(&opts.output_dir));
         put(
             &mut params,
@@ -476,14 +500,19 @@ impl Orchestrator {
         let raw = crate::ml::table::read_csv(&opts.data_path, &Default::default())?.frame;
         let config = FeatureConfig::open(features)?;
         let (engineered, _) = config.apply(&raw, Mode::Train)?;
+        // The split the pipeline will make: its own defaults unless the options say.
+        let defaults = PipelineSpec::parse(TRAIN_PIPELINE, Path::new("<built-in train>"))?.params;
+        let test_size = opts
+            .test_size
+            .or_else(|| defaults.get("test_size").and_then(Value::as_float))
+            .ok_or_else(|| OrchestratorError::Invalid("the train pipeline has no `test_size`".into()))?;
+        let seed = opts
+            .random_state
+            .or_else(|| defaults.get("seed").and_then(Value::as_integer).map(|s| s as u64))
+            .ok_or_else(|| OrchestratorError::Invalid("the train pipeline has no `seed`".into()))?;
         let indices = match &opts.test_rows {
             Some(rows) => from_test_rows(rows, engineered.height())?,
-            None => split(
-                engineered.height(),
-                TestSize::Fraction(opts.test_size),
-                opts.random_state,
-                None,
-            )?,
+            None => split(engineered.height(), TestSize::Fraction(test_size), seed, None)?,
         };
         let train = crate::ml::table::take_rows(&engineered, &indices.train)
             .map_err(|e| OrchestratorError::Invalid(e.to_string()))?;
@@ -497,7 +526,7 @@ impl Orchestrator {
         span.pb_set_length((points * opts.cv_folds) as u64);
         let _entered = span.enter();
         let base = crate::ml::forest::ForestConfig {
-            seed: opts.random_state,
+            seed,
             ..Default::default()
         };
         let pool = rayon::ThreadPoolBuilder::new()
@@ -662,99 +691,76 @@ impl Orchestrator {
         Ok(given.clone().unwrap_or_else(|| PathBuf::from("builtin")))
     }
 
-    /// Build and run a pipeline, recording everything in `context`.
+    /// Build and run a pipeline through one run session, recording everything in
+    /// `context`.
     fn run(
         &mut self,
         mut context: PipelineContext,
         file: Option<&Path>,
-        builtin: &str,
+        builtin: &'static str,
         params: toml::Table,
     ) -> Result<Finished, OrchestratorError> {
-        let label = format!("<built-in {}>", context.pipeline);
-        let file = file.or_else(|| self.pipeline_files.get(&context.pipeline).map(PathBuf::as_path));
-        let spec = match file {
-            Some(f) => PipelineSpec::load(f),
-            None => PipelineSpec::parse(builtin, Path::new(&label)),
+        let name = context.pipeline.clone();
+        let file = file.or_else(|| self.pipeline_files.get(&name).map(PathBuf::as_path));
+        let source = match file {
+            Some(f) => Source::File(f.to_path_buf()),
+            None => Source::Builtin { name, text: builtin },
         };
-        let result = spec.map_err(OrchestratorError::from).and_then(|mut spec| {
-            let unknown: Vec<&String> = params.keys().filter(|k| !spec.params.contains_key(*k)).collect();
-            if !unknown.is_empty() {
-                return Err(OrchestratorError::Invalid(format!(
-                    "{} has no parameter(s) {:?}",
-                    spec.path.display(),
-                    unknown
-                )));
-            }
+        let request = Request {
             // The caller's paths are relative to the working directory.
-            spec.command_line_params.extend(params.keys().cloned());
-            apply_overrides(&mut spec.params, params);
-            Ok(Pipeline::build(&spec, crate::ops::builtin())?)
-        });
-        let pipeline = match result {
-            Ok(p) => p,
+            overrides: Overrides {
+                api: params,
+                ..Default::default()
+            },
+            store: self.store.clone(),
+            jobs: Some(self.jobs),
+            legacy: self.legacy,
+            runs_dir: self.runs_dir.clone(),
+            ..Request::new(source, crate::ops::builtin())
+        };
+        let session = match Session::open(request) {
+            Ok(s) => s,
             Err(e) => {
+                let e = OrchestratorError::from(e);
                 context.finish(Some(e.to_string()));
                 self.context = Some(context);
                 return Err(e);
             }
         };
-        context.config["params"] = serde_json::to_value(&pipeline.params).unwrap_or_default();
-        let started = Utc::now();
-        let run_dir = engine::create_run_dir(&self.runs_dir, &pipeline.name, &started).map_err(|source| {
-            OrchestratorError::Io {
-                what: "cannot create a run directory in",
-                path: self.runs_dir.clone(),
-                source,
-            }
-        })?;
-        context.run_dir = Some(run_dir.clone());
-        if let Some(hook) = &self.on_run_dir {
-            hook(&run_dir);
-        }
+        context.config["params"] = serde_json::to_value(&session.pipeline.params).unwrap_or_default();
         context.start();
-        let store = match &self.store {
-            Some(dir) => match crate::store::Store::open(dir) {
-                Ok(s) => Some(std::sync::Arc::new(s)),
-                Err(e) => {
-                    context.finish(Some(e.to_string()));
-                    self.context = Some(context);
-                    return Err(e.into());
-                }
-            },
-            None => None,
-        };
-        let opts = RunOptions {
-            jobs: if self.legacy { 1 } else { self.jobs },
-            store: store.clone(),
-            cancel: std::sync::Arc::clone(&self.cancel),
-            ..RunOptions::new(run_dir.clone())
-        };
         let shared = Mutex::new(context);
         let recorder = Recorder { context: &shared };
-        let outcome = if self.legacy {
-            engine::run_sequential(&pipeline, &opts, &recorder)
-        } else {
-            engine::run(&pipeline, &opts, &recorder)
-        };
-        let mut context = shared.into_inner().unwrap_or_else(|e| e.into_inner());
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                context.finish(Some(e.to_string()));
-                self.context = Some(context);
-                return Err(e.into());
+        let on_run_dir = |dir: &Path| {
+            shared.lock().unwrap_or_else(|e| e.into_inner()).run_dir = Some(dir.to_path_buf());
+            if let Some(hook) = &self.on_run_dir {
+                hook(dir);
             }
         };
-        let report = RunReport::new(&pipeline, &outcome, &started, opts.jobs, false);
-        let _ = report.write(&run_dir);
-        if let Some(store) = &store {
-            engine::record_run(store, &pipeline, &outcome, &started);
-        }
-        let error = match outcome.status {
+        let result = session.run(&Hooks {
+            observer: &recorder,
+            span: tracing::Span::none(),
+            cancel: std::sync::Arc::clone(&self.cancel),
+            on_run_dir: Some(&on_run_dir),
+            runner: None,
+        });
+        let mut context = shared.into_inner().unwrap_or_else(|e| e.into_inner());
+        let finished = match result {
+            Ok(f) => f,
+            Err(e) => {
+                let e = OrchestratorError::from(e);
+                context.finish(Some(e.to_string()));
+                self.context = Some(context);
+                return Err(e);
+            }
+        };
+        let pipeline = &session.pipeline;
+        let error = match finished.outcome.status {
             RunStatus::Ok => None,
             RunStatus::Interrupted => Some(OrchestratorError::Interrupted(pipeline.name.clone())),
             RunStatus::Failed => {
-                let (i, r) = outcome
+                let (i, r) = finished
+                    .outcome
                     .records
                     .iter()
                     .enumerate()
@@ -771,7 +777,10 @@ impl Orchestrator {
         self.context = Some(context);
         match error {
             Some(e) => Err(e),
-            None => Ok(Finished { pipeline, outcome }),
+            None => Ok(Finished {
+                session,
+                outcome: finished.outcome,
+            }),
         }
     }
 

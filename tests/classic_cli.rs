@@ -253,7 +253,7 @@ fn context_records_status_timings_logs_and_artifacts() {
     // A failure in a step: failed status and a message naming the node.
     let bad = TrainOptions {
         output_dir: dir.path().join("models"),
-        trees: 5,
+        trees: Some(5),
         ..TrainOptions::new(fixture("data/classic.csv"))
     };
     let mut tiny = bad.clone();

@@ -9,7 +9,7 @@ use std::path::Path;
 /// Module → the crate modules it may name. Foundation modules (`atomic_file`, `clock`,
 /// `textpos`, `raster`) may be named by anyone and name nothing.
 fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
-    let foundation = ["atomic_file", "clock", "textpos", "raster"];
+    let foundation = ["atomic_file", "clock", "textpos", "raster", "suggest"];
     let with =
         |mods: &[&'static str]| -> Vec<&'static str> { mods.iter().chain(&foundation).copied().collect() };
     BTreeMap::from([
@@ -17,6 +17,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("clock", vec![]),
         ("textpos", vec![]),
         ("raster", vec![]),
+        ("suggest", vec![]),
         ("charts", with(&[])),
         ("spec", with(&[])),
         ("op", with(&["op"])),
@@ -24,7 +25,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("ml", with(&["ml"])),
         ("graph", with(&["op", "spec"])),
         ("engine", with(&["graph", "op", "spec", "store"])),
-        ("cluster", with(&["graph", "op", "spec"])),
+        ("cluster", with(&["engine", "graph", "op", "spec"])),
         ("ops", with(&["op", "ml", "charts"])),
         (
             "orchestrator",

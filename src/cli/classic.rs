@@ -20,12 +20,13 @@ pub struct TrainArgs {
     /// Reference data configuration (checked and recorded; the model does not read it).
     #[arg(long)]
     pub reference_config: Option<PathBuf>,
-    /// Fraction of rows held out for testing, strictly between 0 and 1.
-    #[arg(long, default_value_t = 0.3)]
-    pub test_size: f64,
-    /// Seed of the split and of every tree.
-    #[arg(long, default_value_t = 42)]
-    pub random_state: u64,
+    /// Fraction of rows held out for testing, strictly between 0 and 1 (default: the
+    /// pipeline's `test_size`, 0.3).
+    #[arg(long)]
+    pub test_size: Option<f64>,
+    /// Seed of the split and of the learner (default: the pipeline's `seed`, 42).
+    #[arg(long)]
+    pub random_state: Option<u64>,
     /// How training rows are sampled; only `direct` (no resampling) exists.
     #[arg(long, default_value = "direct")]
     pub sampling_strategy: String,
@@ -44,9 +45,9 @@ pub struct TrainArgs {
     /// Worker threads (default: all cores).
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
-    /// Trees per forest.
-    #[arg(long, default_value_t = 200)]
-    pub trees: usize,
+    /// Trees per forest (default: the pipeline's `trees`, 200).
+    #[arg(long)]
+    pub trees: Option<usize>,
     /// Search TF-IDF max_features {3000,5000,7000} × n-gram max {2,3} × trees {100,200,300}
     /// × min_samples_leaf {1,2,4} by k-fold cross-validation on the training split, then
     /// train with the best point (mean macro-F1 over targets).
@@ -55,9 +56,8 @@ pub struct TrainArgs {
     /// Folds of the --optimize cross-validation.
     #[arg(long, default_value_t = 3)]
     pub cv_folds: usize,
-    /// Where run directories are created.
-    #[arg(long, default_value = "outputs/runs")]
-    pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub runs_dir: super::RunsDirArg,
     #[command(flatten)]
     pub store: super::StoreArgs,
 }
@@ -93,9 +93,8 @@ pub struct PredictArgs {
     /// Accepted for compatibility: the model carries its own feature configuration.
     #[arg(long)]
     pub feature_config_path: Option<PathBuf>,
-    /// Where run directories are created.
-    #[arg(long, default_value = "outputs/runs")]
-    pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub runs_dir: super::RunsDirArg,
     #[command(flatten)]
     pub store: super::StoreArgs,
 }
@@ -123,9 +122,8 @@ pub struct EvaluateArgs {
     /// Copy the confusion plots next to the metrics (or into the run directory's plots/).
     #[arg(long)]
     pub visualize: bool,
-    /// Where run directories are created.
-    #[arg(long, default_value = "outputs/runs")]
-    pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub runs_dir: super::RunsDirArg,
     #[command(flatten)]
     pub store: super::StoreArgs,
 }
@@ -135,6 +133,7 @@ fn fail(e: OrchestratorError) -> CliError {
         OrchestratorError::Invalid(msg) => CliError::Usage(msg),
         OrchestratorError::Spec(e) => CliError::Spec(e),
         OrchestratorError::Graph(e) => CliError::Graph(e),
+        OrchestratorError::Engine(e) => CliError::Engine(e),
         e @ OrchestratorError::Interrupted(_) => CliError::Interrupted(e.to_string()),
         other => CliError::Failed(other.to_string()),
     }
@@ -164,19 +163,13 @@ fn copy_plots(run: &std::path::Path, dest: &std::path::Path) -> Result<usize, Cl
 }
 
 /// An orchestrator whose runs log to `<run>/run.log` as well as the terminal.
-fn orchestrator(runs_dir: &std::path::Path, store: &super::StoreArgs, run_log: &RunLog) -> Orchestrator {
+fn orchestrator(runs_dir: &super::RunsDirArg, store: &super::StoreArgs, run_log: &RunLog) -> Orchestrator {
     let mut o = Orchestrator::new();
-    o.runs_dir = runs_dir.to_path_buf();
+    o.runs_dir = runs_dir.runs_dir.clone();
     o.store = store.dir();
-    // As `dag run`: the first Ctrl-C lets running nodes finish and writes the report
-    // (exit 130); a second one quits at once.
-    let cancel = std::sync::Arc::clone(&o.cancel);
-    let _ = ctrlc::set_handler(move || {
-        if cancel.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("interrupted: finishing running steps, starting no new ones (Ctrl-C again to quit now)");
-    });
+    // As `dag run`: the first Ctrl-C (or SIGTERM, SIGHUP) lets running nodes finish and
+    // writes the report (exit 130, 143, 129); a second one quits at once.
+    o.cancel = crate::engine::interrupt::install();
     let log = run_log.clone();
     o.on_run_dir = Some(Box::new(move |dir| {
         if let Err(e) = log.attach(&dir.join("run.log")) {

@@ -1,86 +1,23 @@
-//! `nexusml dag run | check | plot | ops`.
+//! `nexusml dag run | check | plot | status | ops`.
 
 use super::logging::RunLog;
-use super::{
-    CheckArgs, CliError, GcArgs, PipelineArgs, PlotArgs, PlotFormat, RunArgs, SelectArgs, StatusArgs,
-    StoreOnlyArgs,
-};
-use crate::clock::Utc;
-use crate::engine::status::{self as freshness, Freshness};
-use crate::engine::{self, format_ms, NodeRecord, NodeStatus, Observer, RunOptions, RunReport, RunStatus};
+use super::{CheckArgs, CliError, PipelineArgs, PlotArgs, PlotFormat, RunArgs, SelectArgs, StatusArgs};
+use crate::engine::status as freshness;
+use crate::engine::{format_ms, session, Hooks, NodeRecord, NodeStatus, Observer, Request, Session};
 use crate::graph::plot::{self, PlotStatus};
 use crate::graph::{Pipeline, Plan, Selection};
-use crate::spec::{apply_overrides, parse_override, PipelineSpec};
-use crate::store::Store;
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use tracing_indicatif::span_ext::IndicatifSpanExt;
 
 /// Read the file, apply `--params` then `--set`, build and validate; print warnings.
 pub(crate) fn load_pipeline(args: &PipelineArgs) -> Result<Pipeline, CliError> {
-    let mut spec = PipelineSpec::load(&args.file)?;
-    if let Some(path) = &args.params {
-        // A bad command line is exit 2, as for --set.
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::Usage(format!("--params {}: cannot read it: {e}", path.display())))?;
-        let table: toml::Table =
-            toml::from_str(&text).map_err(|e| crate::spec::parse_error(path, &text, &e))?;
-        // An undeclared key is an error here too, as with --set: a typo must not pass.
-        let unknown: Vec<&String> = table.keys().filter(|k| !spec.params.contains_key(*k)).collect();
-        if let Some(key) = unknown.first() {
-            let help = crate::graph::did_you_mean(key, spec.params.keys().map(String::as_str))
-                .map(|h| format!(" ({h})"))
-                .unwrap_or_default();
-            return Err(CliError::Usage(format!(
-                "--params {}: {} has no parameter `{key}`{help}",
-                path.display(),
-                args.file.display()
-            )));
-        }
-        spec.command_line_params.extend(table.keys().cloned());
-        apply_overrides(&mut spec.params, table);
-    }
-    let overrides = args
-        .set
-        .iter()
-        .map(|s| parse_override(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    // `--set map.description=Desc` sets one entry of a table parameter.
-    let mut plain = Vec::new();
-    for (key, value) in overrides {
-        match key.split_once('.') {
-            Some((head, entry)) if spec.params.get(head).is_some_and(toml::Value::is_table) => {
-                spec.command_line_params.insert(head.to_string());
-                if let Some(toml::Value::Table(t)) = spec.params.get_mut(head) {
-                    t.insert(entry.to_string(), value);
-                }
-            }
-            _ => plain.push((key, value)),
-        }
-    }
-    let overrides = plain;
-    for (key, _) in &overrides {
-        if !spec.params.contains_key(key) {
-            let help = crate::graph::did_you_mean(key, spec.params.keys().map(String::as_str))
-                .map(|h| format!(" ({h})"))
-                .unwrap_or_default();
-            return Err(CliError::Usage(format!(
-                "--set {key}=…: {} has no parameter `{key}`{help}",
-                args.file.display()
-            )));
-        }
-    }
-    spec.command_line_params
-        .extend(overrides.iter().map(|(k, _)| k.clone()));
-    apply_overrides(&mut spec.params, overrides);
-    let pipeline = Pipeline::build(&spec, crate::ops::builtin())?;
-    for w in &pipeline.warnings {
-        tracing::warn!("{}", w.to_string().trim_start_matches("warning: "));
-    }
-    Ok(pipeline)
+    Ok(session::load(
+        &args.source(),
+        &args.overrides(),
+        crate::ops::builtin(),
+    )?)
 }
 
 pub(crate) fn selection(args: &SelectArgs) -> Selection {
@@ -172,49 +109,9 @@ impl Observer for Progress {
     }
 }
 
-/// With a store, a selection takes its unselected upstream nodes' results from it: check
-/// up front that it has those whose inputs are settled, naming the nodes to run first.
-fn check_upstream_stored(p: &Pipeline, mask: &[bool], store: &Store) -> Result<(), CliError> {
-    let upstream = p.upstream_of(mask);
-    if !upstream.iter().any(|&u| u) {
-        return Ok(());
-    }
-    let states = freshness::status(p, store);
-    // Name the unselected nodes a selected node reads from directly: running them (and
-    // what they need) is what the selection is missing.
-    let mut missing = Vec::new();
-    for (i, s) in states.iter().enumerate() {
-        if !upstream[i] || s.state == Freshness::Fresh {
-            continue;
-        }
-        if p.successors(i).iter().any(|&w| mask[w]) {
-            let why = if s.state == Freshness::Missing {
-                "never run".to_string()
-            } else {
-                s.causes.join("; ")
-            };
-            missing.push((s.id.clone(), why));
-        }
-    }
-    if missing.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = missing
-        .iter()
-        .map(|(id, why)| format!("`{id}` ({why})"))
-        .collect();
-    Err(CliError::Usage(format!(
-        "the selection reads results of unselected nodes that the store does not hold for the current inputs: {}\n  \
-         help: run them first, e.g. `nexusml dag run {} --to {}`, or add them to the selection",
-        list.join(", "),
-        p.file.display(),
-        missing[0].0
-    )))
-}
-
 pub(crate) fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
     let p = load_pipeline(&args.pipeline)?;
-    let store = Store::open(super::store_dir(args.store.as_deref()))?;
+    let store = args.store.open()?;
     let states = freshness::status(&p, &store);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&states).unwrap_or_default());
@@ -224,131 +121,34 @@ pub(crate) fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) fn cache_info(args: StoreOnlyArgs) -> Result<ExitCode, CliError> {
-    let store = Store::open(super::store_dir(args.store.as_deref()))?;
-    let i = store.info();
-    println!("store:     {}", i.root);
-    println!("size:      {}", human_bytes(i.bytes));
-    println!("entries:   {} manifests, {} blobs", i.manifests, i.blobs);
-    println!("runs:      {} recorded, {} running now", i.runs, i.live_runs);
-    if let Some(newest) = i.newest_run {
-        println!("newest:    {newest}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub(crate) fn cache_gc(args: GcArgs) -> Result<ExitCode, CliError> {
-    let store = Store::open(super::store_dir(args.store.store.as_deref()))?;
-    let r = store.gc(&crate::store::GcOptions {
-        keep_runs: args.keep_runs,
-        max_size: args.max_size,
-        dry_run: args.dry_run,
-    })?;
-    let verb = if args.dry_run { "would remove" } else { "removed" };
-    println!(
-        "{verb} {} manifests, {} blobs ({}) and {} run records; kept {} runs ({}){}",
-        r.manifests_removed,
-        r.blobs_removed,
-        human_bytes(r.bytes_removed),
-        r.runs_removed,
-        r.runs_kept,
-        human_bytes(r.bytes_kept),
-        if r.live_runs > 0 {
-            format!(", and what {} running run(s) use", r.live_runs)
-        } else {
-            String::new()
-        }
-    );
-    Ok(ExitCode::SUCCESS)
-}
-
-fn human_bytes(n: u64) -> String {
-    let n = n as f64;
-    if n < 1024.0 {
-        format!("{n} B")
-    } else if n < 1024.0 * 1024.0 {
-        format!("{:.1} KiB", n / 1024.0)
-    } else if n < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.1} MiB", n / 1048576.0)
-    } else {
-        format!("{:.2} GiB", n / 1073741824.0)
-    }
-}
-
 pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError> {
-    let p = load_pipeline(&args.pipeline)?;
-    let mask = p.select(&selection(&args.select))?;
-    p.check_input_files(&mask)?;
-    let store = args.store.open()?;
-    match &store {
-        Some(store) => check_upstream_stored(&p, &mask, store)?,
-        None => p.check_closed(&mask)?,
+    let slurm = args.executor == super::Executor::Slurm;
+    if slurm && args.store.no_cache {
+        return Err(CliError::Usage(
+            "--executor slurm needs the artifact store (it carries every artifact between jobs): drop --no-cache".into(),
+        ));
     }
-    if let Some(force) = &args.force {
-        for id in force {
-            if p.node_index(id).is_none() {
-                let help = crate::graph::did_you_mean(id, p.nodes.iter().map(|n| n.id.as_str()))
-                    .map(|h| format!(" ({h})"))
-                    .unwrap_or_default();
-                return Err(CliError::Usage(format!(
-                    "--force names unknown node `{id}`{help}"
-                )));
-            }
-        }
-    }
+    let session = Session::open(Request {
+        overrides: args.pipeline.overrides(),
+        selection: selection(&args.select),
+        store: args.store.dir(),
+        force: args.force.clone(),
+        keep_going: args.keep_going,
+        jobs: args.jobs,
+        legacy: false,
+        runs_dir: args.runs_dir.runs_dir.clone(),
+        ..Request::new(args.pipeline.source(), crate::ops::builtin())
+    })?;
+    let p = &session.pipeline;
     if args.dry_run {
-        let plan = p.plan(&mask, None);
+        let (plan, states) = session.dry_run();
         println!("plan for `{}` ({}):", p.name, p.file.display());
-        print!("{}", describe_plan(&p, &plan));
-        if let Some(store) = &store {
+        print!("{}", describe_plan(p, &plan));
+        if let (Some(store), Some(states)) = (&session.store, states) {
             println!("against the store {}:", store.root().display());
-            print!("{}", freshness::render(&freshness::status(&p, store)));
+            print!("{}", freshness::render(&states));
         }
         return Ok(ExitCode::SUCCESS);
-    }
-    let jobs = match args.jobs {
-        Some(n) => engine::check_jobs(n)?,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let started = Utc::now();
-    let run_dir =
-        engine::create_run_dir(&args.runs_dir, &p.name, &started).map_err(|source| CliError::Io {
-            what: "cannot create a run directory in",
-            path: args.runs_dir.clone(),
-            source,
-        })?;
-    let log_path = run_dir.join("run.log");
-    run_log.attach(&log_path).map_err(|source| CliError::Io {
-        what: "cannot create",
-        path: log_path,
-        source,
-    })?;
-    if args.executor == super::Executor::Slurm {
-        let Some(store) = &store else {
-            return Err(CliError::Usage(
-                "--executor slurm needs the artifact store (it carries every artifact between jobs): drop --no-cache".into(),
-            ));
-        };
-        return super::cluster::run_slurm(&p, &mask, store, &args, &run_dir, &started);
-    }
-    tracing::info!(
-        "running `{}` with {jobs} worker thread(s); run directory {}",
-        p.name,
-        run_dir.display()
-    );
-
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = Arc::clone(&cancel);
-        // A second Ctrl-C leaves at once; the first lets running nodes finish.
-        let _ = ctrlc::set_handler(move || {
-            if cancel.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-            eprintln!(
-                "interrupted: finishing running nodes, starting no new ones (Ctrl-C again to quit now)"
-            );
-        });
     }
     let span = tracing::info_span!("run", pipeline = %p.name);
     span.pb_set_style(
@@ -358,41 +158,28 @@ pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError>
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> "),
     );
-    span.pb_set_length(mask.iter().filter(|&&m| m).count() as u64);
-    let opts = RunOptions {
-        jobs,
-        keep_going: args.keep_going,
-        mask: Some(mask),
-        store: store.clone(),
-        force: args.force.clone(),
-        run_dir: run_dir.clone(),
-        cancel,
+    span.pb_set_length(session.mask.iter().filter(|&&m| m).count() as u64);
+    let attach = |dir: &std::path::Path| {
+        let log = dir.join("run.log");
+        if let Err(e) = run_log.attach(&log) {
+            tracing::warn!("cannot write {}: {e}", log.display());
+        }
+    };
+    let slurm_runner = crate::cluster::SlurmRunner;
+    let progress = Progress { span: span.clone() };
+    let finished = session.run(&Hooks {
+        observer: &progress,
         span: span.clone(),
-        executor: None,
-    };
-    let outcome = {
-        let _entered = span.enter();
-        engine::run(&p, &opts, &Progress { span: span.clone() })?
-    };
-    // Closing the run span (every clone) clears the progress bars before the table prints.
-    drop(opts);
-    drop(span);
-    let report = RunReport::new(&p, &outcome, &started, jobs, args.keep_going);
-    report.write(&run_dir).map_err(|source| CliError::Io {
-        what: "cannot write the run report in",
-        path: run_dir.clone(),
-        source,
+        cancel: crate::engine::interrupt::install(),
+        on_run_dir: Some(&attach),
+        runner: slurm.then_some(&slurm_runner as &dyn crate::engine::Runner),
     })?;
-    if let Some(store) = &store {
-        engine::record_run(store, &p, &outcome, &started);
-    }
-    eprintln!("{}", report.table());
-    eprintln!("run directory: {}", run_dir.display());
-    Ok(match outcome.status {
-        RunStatus::Ok => ExitCode::SUCCESS,
-        RunStatus::Failed => ExitCode::from(1),
-        RunStatus::Interrupted => ExitCode::from(130),
-    })
+    // Closing the run span (every clone) clears the progress bars before the table prints.
+    drop(progress);
+    drop(span);
+    eprintln!("{}", finished.report.table());
+    eprintln!("run directory: {}", finished.run_dir.display());
+    Ok(ExitCode::from(Session::exit_code(finished.outcome.status)))
 }
 
 /// Statuses and durations from a run directory's report.json.

@@ -1,5 +1,6 @@
 //! The command line: `nexusml dag {run, check, plot, ops}`.
 
+mod cache;
 mod classic;
 mod cluster;
 mod dag;
@@ -33,6 +34,8 @@ pub enum CliError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Slurm(#[from] crate::cluster::slurm::SlurmError),
+    #[error(transparent)]
+    Session(#[from] crate::engine::SessionError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -42,10 +45,13 @@ pub enum CliError {
 }
 
 impl CliError {
-    /// 2: the pipeline or the command line is wrong; 1: something failed while working.
+    /// 2: the pipeline or the command line is wrong; 1: something failed while working;
+    /// 128 + the signal that stopped it.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Interrupted(_) => 130,
+            CliError::Interrupted(_) => crate::engine::interrupt::exit_code(),
+            CliError::Session(e) if e.is_usage() => 2,
+            CliError::Session(_) => 1,
             CliError::Spec(_) | CliError::Graph(_) | CliError::Usage(_) => 2,
             // A bad --jobs, or a picture too big to draw, is a command-line mistake.
             CliError::Plot(crate::graph::plot::PlotError::TooBig { .. }) => 2,
@@ -99,22 +105,15 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
     /// Size, entries and runs of the store.
-    Info(StoreOnlyArgs),
+    Info(StoreDirArg),
     /// Delete what the newest runs (and any run still going) do not reach.
     Gc(GcArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct StoreOnlyArgs {
-    /// The artifact store (default: $NEXUSML_STORE, else .nexusml/store).
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
 pub struct GcArgs {
     #[command(flatten)]
-    pub store: StoreOnlyArgs,
+    pub store: StoreDirArg,
     /// Keep what the newest N run records reach.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub keep_runs: usize,
@@ -153,31 +152,48 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     Ok((n * mult as f64) as u64)
 }
 
-/// Which artifact store a command uses.
+/// The artifact store: `--store`, declared once for every command.
 #[derive(Debug, Args, Default, Clone)]
-pub struct StoreArgs {
-    /// The artifact store (default: $NEXUSML_STORE, else .nexusml/store in the current directory).
+pub struct StoreDirArg {
+    /// The artifact store: a directory, file://DIR, or s3://bucket/prefix (a build with
+    /// the s3 feature). Default: $NEXUSML_STORE, else .nexusml/store in the current directory.
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
+}
+
+impl StoreDirArg {
+    pub fn dir(&self) -> PathBuf {
+        crate::store::resolve_dir(self.store.as_deref())
+    }
+
+    pub fn open(&self) -> Result<crate::store::Store, CliError> {
+        Ok(crate::store::Store::open(self.dir())?)
+    }
+}
+
+/// The store of a command that runs nodes: `--store`, or `--no-cache` for none.
+#[derive(Debug, Args, Default, Clone)]
+pub struct StoreArgs {
+    #[command(flatten)]
+    pub dir: StoreDirArg,
     /// Run without the store: recompute every node and keep nothing.
     #[arg(long)]
     pub no_cache: bool,
 }
 
-use crate::store::resolve_dir as store_dir;
-
 impl StoreArgs {
-    /// The directory to use, or `None` with `--no-cache`.
+    /// The store to use, or `None` with `--no-cache`.
     pub fn dir(&self) -> Option<PathBuf> {
-        (!self.no_cache).then(|| store_dir(self.store.as_deref()))
+        (!self.no_cache).then(|| self.dir.dir())
     }
+}
 
-    pub fn open(&self) -> Result<Option<std::sync::Arc<crate::store::Store>>, CliError> {
-        Ok(match self.dir() {
-            Some(d) => Some(std::sync::Arc::new(crate::store::Store::open(d)?)),
-            None => None,
-        })
-    }
+/// `--runs-dir`, declared once for every command that makes run directories.
+#[derive(Debug, Args, Clone)]
+pub struct RunsDirArg {
+    /// Where run directories are created.
+    #[arg(long, value_name = "DIR", default_value = crate::engine::session::DEFAULT_RUNS_DIR)]
+    pub runs_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +244,20 @@ pub struct PipelineArgs {
     pub params: Option<PathBuf>,
 }
 
+impl PipelineArgs {
+    pub fn source(&self) -> crate::engine::Source {
+        crate::engine::Source::File(self.file.clone())
+    }
+
+    pub fn overrides(&self) -> crate::spec::Overrides {
+        crate::spec::Overrides {
+            params_file: self.params.clone(),
+            set: self.set.clone(),
+            api: Default::default(),
+        }
+    }
+}
+
 /// Which nodes to run.
 #[derive(Debug, Args, Default)]
 pub struct SelectArgs {
@@ -260,9 +290,8 @@ pub struct RunArgs {
     /// Print the plan (waves and critical path) without running anything.
     #[arg(long)]
     pub dry_run: bool,
-    /// Where run directories are created.
-    #[arg(long, value_name = "DIR", default_value = "outputs/runs")]
-    pub runs_dir: PathBuf,
+    #[command(flatten)]
+    pub runs_dir: RunsDirArg,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Re-run stored nodes: every node, or the ones named (`--force train evaluate`).
@@ -294,9 +323,8 @@ pub struct ExportArgs {
     /// The script to write.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: PathBuf,
-    /// The shared artifact store the jobs use (default: $NEXUSML_STORE, else .nexusml/store).
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreDirArg,
     /// Where the jobs' run directories and logs go.
     #[arg(long, value_name = "DIR", default_value = "outputs/runs/jobs")]
     pub jobs_dir: PathBuf,
@@ -306,9 +334,8 @@ pub struct ExportArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub pipeline: PipelineArgs,
-    /// The artifact store (default: $NEXUSML_STORE, else .nexusml/store).
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreDirArg,
     /// Print JSON instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -355,8 +382,8 @@ pub fn main() -> ExitCode {
         Command::Dag(DagCommand::Plot(args)) => dag::plot(args),
         Command::Dag(DagCommand::Status(args)) => dag::status(args),
         Command::Dag(DagCommand::Export(args)) => cluster::export(args),
-        Command::Cache(CacheCommand::Info(args)) => dag::cache_info(args),
-        Command::Cache(CacheCommand::Gc(args)) => dag::cache_gc(args),
+        Command::Cache(CacheCommand::Info(args)) => cache::info(args),
+        Command::Cache(CacheCommand::Gc(args)) => cache::gc(args),
         Command::Dag(DagCommand::Ops) => dag::ops(),
         Command::Data(DataCommand::Synth(args)) => synth(args),
         Command::Train(args) => classic::train(args, &run_log),

@@ -4,7 +4,10 @@
 //! `nexusml dag run FILE --only NODE --store STORE`: it reads its inputs from the shared
 //! store and writes its outputs there, with the same key and bytes as a local run.
 
+mod runner;
 pub mod slurm;
+
+pub use runner::{job_env, SlurmRunner};
 
 use crate::graph::Pipeline;
 use std::path::PathBuf;

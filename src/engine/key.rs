@@ -382,17 +382,29 @@ mod tests {
         }
     }
 
-    /// A pipeline of one `util.value` node whose `value` is written `value`.
+    struct Nothing;
+    impl crate::op::Op for Nothing {
+        fn run(&self, _: &mut crate::op::NodeContext<'_>) -> Result<(), crate::op::OpError> {
+            Ok(())
+        }
+    }
+
+    /// A pipeline of one node whose `with.value` is written `value` (`engine` sits below
+    /// `ops`: a registry of one op, not the built-in one).
     fn node(value: &str) -> Pipeline {
         let spec = crate::spec::PipelineSpec::parse(
             &format!(
                 "[pipeline]\nname = \"t\"\n[params]\nmap = {{}}\ntrees = 1\ndata = \"a.csv\"\n\
-                 [nodes.n]\nop = \"util.value\"\nwith = {{ value = {value} }}\nout = {{ value = \"v\" }}\n"
+                 [nodes.n]\nop = \"t.value\"\nwith = {{ value = {value} }}\n"
             ),
             Path::new("t.toml"),
         )
         .unwrap();
-        Pipeline::build(&spec, crate::ops::builtin()).unwrap()
+        let mut registry = crate::op::Registry::empty();
+        registry.register(crate::op::OpSpec::new("t.value", "a value", |_: toml::Table| {
+            Ok(Nothing)
+        }));
+        Pipeline::build(&spec, &registry).unwrap()
     }
 
     #[test]

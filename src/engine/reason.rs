@@ -86,6 +86,20 @@ pub enum Reason {
     Interrupted,
     NotSelected,
     NeverReady,
+
+    // Cluster jobs.
+    /// Ran as this job of a cluster scheduler.
+    RanAsJob {
+        scheduler: &'static str,
+        id: String,
+    },
+    /// Its job was cancelled: because this upstream node failed, or (`None`) because
+    /// the run was interrupted.
+    JobCancelled {
+        scheduler: &'static str,
+        id: String,
+        upstream: Option<String>,
+    },
 }
 
 impl Reason {
@@ -99,6 +113,7 @@ impl Reason {
                 | Reason::Interrupted
                 | Reason::NotSelected
                 | Reason::NeverReady
+                | Reason::JobCancelled { .. }
         )
     }
 }
@@ -140,6 +155,20 @@ impl fmt::Display for Reason {
             Reason::Interrupted => f.write_str("not started: the run was interrupted"),
             Reason::NotSelected => f.write_str("not selected"),
             Reason::NeverReady => f.write_str("never became ready"),
+            Reason::RanAsJob { scheduler, id } => write!(f, "as {scheduler} job {id}"),
+            Reason::JobCancelled {
+                scheduler,
+                id,
+                upstream: Some(node),
+            } => write!(
+                f,
+                "upstream node `{node}` failed ({scheduler} job {id} cancelled)"
+            ),
+            Reason::JobCancelled {
+                scheduler,
+                id,
+                upstream: None,
+            } => write!(f, "interrupted ({scheduler} job {id} cancelled)"),
         }
     }
 }
@@ -151,10 +180,11 @@ pub fn note(ran: bool, reasons: &[Reason]) -> Option<String> {
         return None;
     }
     let text: Vec<String> = reasons.iter().map(Reason::to_string).collect();
-    Some(if ran {
-        format!("ran: {}", text.join("; "))
-    } else {
-        text.join("; ")
+    Some(match (ran, &reasons[0]) {
+        // `ran as Slurm job 41`
+        (true, Reason::RanAsJob { .. }) => format!("ran {}", text.join("; ")),
+        (true, _) => format!("ran: {}", text.join("; ")),
+        (false, _) => text.join("; "),
     })
 }
 

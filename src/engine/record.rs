@@ -50,6 +50,15 @@ pub struct NodeRecord {
     pub error: Vec<String>,
     /// Every try, when there was more than one or a policy asked for them.
     pub attempts: Vec<Attempt>,
+    /// The cluster job that ran it (`--executor slurm`).
+    pub job: Option<ClusterJob>,
+}
+
+/// A node's cluster job and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterJob {
+    pub id: String,
+    pub state: String,
 }
 
 impl NodeRecord {
@@ -65,6 +74,7 @@ impl NodeRecord {
             artifacts: Vec::new(),
             error: Vec::new(),
             attempts: Vec::new(),
+            job: None,
         }
     }
 

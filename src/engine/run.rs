@@ -141,6 +141,23 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
+    /// An outcome assembled from records (a cluster's jobs), with the values of `board`.
+    pub fn from_records(
+        records: Vec<NodeRecord>,
+        wall: Duration,
+        cancelled: bool,
+        blackboard: Blackboard,
+        store: Option<Arc<Store>>,
+    ) -> Self {
+        RunOutcome {
+            status: run_status(cancelled, &records),
+            records,
+            wall,
+            blackboard,
+            store,
+        }
+    }
+
     /// An artifact's value: in memory, or loaded from the store when its producer was
     /// cached.
     pub fn value<T: std::any::Any + Send + Sync>(
@@ -328,19 +345,22 @@ impl<'a> Run<'a> {
                 })
             })
             .collect();
-        let status = if opts.cancel.load(Ordering::Relaxed) {
-            RunStatus::Interrupted
-        } else if records.iter().any(|r| r.status == NodeStatus::Failed) {
-            RunStatus::Failed
-        } else {
-            RunStatus::Ok
-        };
         RunOutcome {
-            status,
+            status: run_status(opts.cancel.load(Ordering::Relaxed), &records),
             records,
             wall,
             blackboard: board,
             store: opts.store.clone(),
         }
+    }
+}
+
+fn run_status(cancelled: bool, records: &[NodeRecord]) -> RunStatus {
+    if cancelled {
+        RunStatus::Interrupted
+    } else if records.iter().any(|r| r.status == NodeStatus::Failed) {
+        RunStatus::Failed
+    } else {
+        RunStatus::Ok
     }
 }

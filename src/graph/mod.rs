@@ -4,11 +4,10 @@
 mod plan;
 pub mod plot;
 mod select;
-mod suggest;
 
+pub use crate::suggest::{closest, did_you_mean};
 pub use plan::Plan;
 pub use select::Selection;
-pub use suggest::{closest, did_you_mean};
 
 use crate::op::{ArtifactType, Op, Registry};
 use crate::spec::{interpolate, ParamUse, PipelineSpec};

@@ -3,8 +3,10 @@
 //! A [`PipelineSpec`] is the file as written. Turning it into a runnable graph (ops
 //! resolved, edges drawn, everything checked) is the job of [`crate::graph`].
 
+mod overrides;
 mod params;
 
+pub use overrides::{Overrides, MAX_PARAMS_FILE};
 pub use params::{
     apply_overrides, interpolate, parse_override, referenced_params, InterpolationError, ParamUse,
 };
@@ -31,6 +33,15 @@ pub enum SpecError {
     },
     #[error("invalid override `{text}`: {reason}")]
     Override { text: String, reason: String },
+    #[error("{given_by}: {} has no parameter `{name}`{help}", .file.display())]
+    UnknownParam {
+        given_by: String,
+        file: PathBuf,
+        name: String,
+        help: String,
+    },
+    #[error("--params {}: {reason}", .path.display())]
+    ParamsFile { path: PathBuf, reason: String },
 }
 
 /// `[pipeline]`: the header.
