@@ -7,12 +7,12 @@ use std::process::ExitCode;
 pub(crate) fn info(args: StoreDirArg) -> Result<ExitCode, CliError> {
     let store = args.open()?;
     let i = store.info();
-    println!("store:     {}", i.root);
-    println!("size:      {}", human_bytes(i.bytes));
-    println!("entries:   {} manifests, {} blobs", i.manifests, i.blobs);
-    println!("runs:      {} recorded, {} running now", i.runs, i.live_runs);
+    say!("store:     {}", i.root);
+    say!("size:      {}", human_bytes(i.bytes));
+    say!("entries:   {} manifests, {} blobs", i.manifests, i.blobs);
+    say!("runs:      {} recorded, {} running now", i.runs, i.live_runs);
     if let Some(newest) = i.newest_run {
-        println!("newest:    {newest}");
+        say!("newest:    {newest}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -25,7 +25,7 @@ pub(crate) fn gc(args: GcArgs) -> Result<ExitCode, CliError> {
         dry_run: args.dry_run,
     })?;
     let verb = if args.dry_run { "would remove" } else { "removed" };
-    println!(
+    say!(
         "{verb} {} manifests, {} blobs ({}) and {} run records; kept {} runs ({}){}",
         r.manifests_removed,
         r.blobs_removed,

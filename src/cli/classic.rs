@@ -216,12 +216,12 @@ pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliEr
     let run = orchestrator.last_run_dir().map(PathBuf::from).unwrap_or_default();
     if let Ok(text) = std::fs::read_to_string(run.join("sample_prediction.json")) {
         if let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) {
-            println!(
+            say!(
                 "Sample prediction (\"{}\"):",
                 json["record"]["description"].as_str().unwrap_or("")
             );
             for p in json["predictions"].as_array().into_iter().flatten() {
-                println!(
+                say!(
                     "  {:<22} {} ({:.2})",
                     p["target"].as_str().unwrap_or(""),
                     p["label"].as_str().unwrap_or(""),
@@ -230,21 +230,21 @@ pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliEr
             }
         }
     }
-    println!("\n{}\n", metrics.table());
+    say!("\n{}\n", metrics.table());
     let model = args.output_dir.join(format!("{}_latest.nxm", args.model_name));
-    println!("model:    {}", model.display());
-    println!(
+    say!("model:    {}", model.display());
+    say!(
         "metadata: {}",
         args.output_dir
             .join(format!("{}_latest_metadata.json", args.model_name))
             .display()
     );
-    println!(
+    say!(
         "run:      {} (report.json, run.log, metrics.json, plots/)",
         run.display()
     );
     if let Some(search) = orchestrator.context().and_then(|c| c.config.get("search")) {
-        println!(
+        say!(
             "search:   best {} (mean macro-F1 {:.4} over {} folds); every point in {}",
             search["best"],
             search["best_score"].as_f64().unwrap_or(0.0),
@@ -255,7 +255,7 @@ pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliEr
     if args.visualize {
         let dest = args.output_dir.join("visualizations");
         let n = copy_plots(&run, &dest)?;
-        println!("plots:    {} ({n} files)", dest.display());
+        say!("plots:    {} ({n} files)", dest.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -309,7 +309,7 @@ pub(crate) fn predict(args: PredictArgs, run_log: &RunLog) -> Result<ExitCode, C
     let predictions = orchestrator
         .predict_mapped(&args.model_path, &args.input_file, &args.output_file, &map, keep)
         .map_err(fail)?;
-    println!(
+    say!(
         "predicted {} rows; wrote {}",
         predictions.height(),
         args.output_file.display()
@@ -334,7 +334,7 @@ pub(crate) fn evaluate(args: EvaluateArgs, run_log: &RunLog) -> Result<ExitCode,
     let metrics = orchestrator
         .evaluate(&args.model_path, &args.data_path, args.feature_config.as_deref())
         .map_err(fail)?;
-    println!("{}\n", metrics.table());
+    say!("{}\n", metrics.table());
     let run = orchestrator.last_run_dir().map(PathBuf::from).unwrap_or_default();
     if let Some(out) = &args.output {
         let json = serde_json::to_vec_pretty(&metrics).map_err(|e| CliError::Failed(e.to_string()))?;
@@ -350,9 +350,9 @@ pub(crate) fn evaluate(args: EvaluateArgs, run_log: &RunLog) -> Result<ExitCode,
             path: out.clone(),
             source,
         })?;
-        println!("metrics: {}", out.display());
+        say!("metrics: {}", out.display());
     }
-    println!("run:     {} (metrics.json, plots/)", run.display());
+    say!("run:     {} (metrics.json, plots/)", run.display());
     if args.visualize {
         let dest = args
             .output
@@ -361,9 +361,9 @@ pub(crate) fn evaluate(args: EvaluateArgs, run_log: &RunLog) -> Result<ExitCode,
             .map_or_else(|| run.join("plots"), |p| p.join("visualizations"));
         if dest != run.join("plots") {
             let n = copy_plots(&run, &dest)?;
-            println!("plots:   {} ({n} files)", dest.display());
+            say!("plots:   {} ({n} files)", dest.display());
         } else {
-            println!("plots:   {}", dest.display());
+            say!("plots:   {}", dest.display());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -57,7 +57,7 @@ pub(crate) fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
     p.check_input_files(&mask)?;
     let plan = p.plan(&mask, None);
     let selected = mask.iter().filter(|&&m| m).count();
-    println!(
+    say!(
         "ok: pipeline `{}` ({}): {} nodes{}, {} edges, {} artifacts, {} waves, {} warning{}",
         p.name,
         p.file.display(),
@@ -73,7 +73,7 @@ pub(crate) fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
         p.warnings.len(),
         if p.warnings.len() == 1 { "" } else { "s" }
     );
-    print!("{}", describe_plan(&p, &plan));
+    say_raw!("{}", describe_plan(&p, &plan));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -114,9 +114,9 @@ pub(crate) fn status(args: StatusArgs) -> Result<ExitCode, CliError> {
     let store = args.store.open()?;
     let states = freshness::status(&p, &store);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&states).unwrap_or_default());
+        say!("{}", serde_json::to_string_pretty(&states).unwrap_or_default());
     } else {
-        print!("{}", freshness::render(&states));
+        say_raw!("{}", freshness::render(&states));
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -142,11 +142,11 @@ pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError>
     let p = &session.pipeline;
     if args.dry_run {
         let (plan, states) = session.dry_run();
-        println!("plan for `{}` ({}):", p.name, p.file.display());
-        print!("{}", describe_plan(p, &plan));
+        say!("plan for `{}` ({}):", p.name, p.file.display());
+        say_raw!("{}", describe_plan(p, &plan));
         if let (Some(store), Some(states)) = (&session.store, states) {
-            println!("against the store {}:", store.root().display());
-            print!("{}", freshness::render(&states));
+            say!("against the store {}:", store.root().display());
+            say_raw!("{}", freshness::render(&states));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -177,8 +177,8 @@ pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError>
     // Closing the run span (every clone) clears the progress bars before the table prints.
     drop(progress);
     drop(span);
-    eprintln!("{}", finished.report.table());
-    eprintln!("run directory: {}", finished.run_dir.display());
+    say_err!("{}", finished.report.table());
+    say_err!("run directory: {}", finished.run_dir.display());
     Ok(ExitCode::from(Session::exit_code(finished.outcome.status)))
 }
 
@@ -273,13 +273,15 @@ pub(crate) fn plot(args: PlotArgs) -> Result<ExitCode, CliError> {
                     "a PNG is binary: pass -o FILE.png or redirect stdout".into(),
                 ));
             }
-            std::io::stdout()
-                .write_all(&bytes)
-                .map_err(|source| CliError::Io {
+            match std::io::stdout().write_all(&bytes) {
+                // `| head -c 0`: the reader wanted no more.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other.map_err(|source| CliError::Io {
                     what: "cannot write",
                     path: "<stdout>".into(),
                     source,
-                })?;
+                })?,
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -323,6 +325,6 @@ pub(crate) fn ops() -> Result<ExitCode, CliError> {
         }
         out.push('\n');
     }
-    print!("{out}");
+    say_raw!("{out}");
     Ok(ExitCode::SUCCESS)
 }

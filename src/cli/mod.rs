@@ -1,5 +1,30 @@
 //! The command line: `nexusml dag {run, check, plot, ops}`.
 
+/// `println!` that stays quiet on a closed pipe (`nexusml dag status --json | head`): the
+/// command goes on (a run still writes its report) and nothing panics.
+macro_rules! say {
+    () => {
+        $crate::cli::emit(false, true, format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::emit(false, true, format_args!($($arg)*))
+    };
+}
+
+/// `print!`, quiet on a closed pipe.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {
+        $crate::cli::emit(false, false, format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!`, quiet on a closed pipe (`nexusml dag run … 2>&1 | head -1`).
+macro_rules! say_err {
+    ($($arg:tt)*) => {
+        $crate::cli::emit(true, true, format_args!($($arg)*))
+    };
+}
+
 mod cache;
 mod classic;
 mod cluster;
@@ -372,6 +397,24 @@ pub struct PlotArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Write to stdout or stderr, ignoring a closed pipe (and any other write error: there is
+/// nowhere left to report it).
+pub(crate) fn emit(stderr: bool, newline: bool, args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    fn put(w: &mut dyn Write, newline: bool, args: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+        w.write_fmt(args)?;
+        if newline {
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+    let _ = if stderr {
+        put(&mut std::io::stderr().lock(), newline, args)
+    } else {
+        put(&mut std::io::stdout().lock(), newline, args)
+    };
+}
+
 /// Run the command line; the binary maps the result to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -394,9 +437,9 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             let chain = crate::engine::error_chain(&e);
-            eprintln!("error: {}", chain[0]);
+            say_err!("error: {}", chain[0]);
             for cause in &chain[1..] {
-                eprintln!("  caused by: {cause}");
+                say_err!("  caused by: {cause}");
             }
             ExitCode::from(e.exit_code())
         }
