@@ -155,3 +155,120 @@ impl Executor for Caching<'_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::executor::{Observer, Silent};
+    use super::super::run::{run, RunOptions};
+    use super::super::NodeStatus;
+    use crate::graph::Pipeline;
+    use crate::op::{NodeContext, Op, OpError, OpSpec, Port, Registry};
+    use crate::spec::PipelineSpec;
+    use serde_json::Value;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// How often each test op ran, by op name.
+    static SOURCE_RUNS: AtomicUsize = AtomicUsize::new(0);
+    static STEP_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    struct Source;
+    impl Op for Source {
+        fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+            SOURCE_RUNS.fetch_add(1, Ordering::SeqCst);
+            ctx.output("out", Value::from(1))?;
+            Ok(())
+        }
+    }
+
+    /// Adds one to its input.
+    struct Step;
+    impl Op for Step {
+        fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+            STEP_RUNS.fetch_add(1, Ordering::SeqCst);
+            let x = ctx.input::<Value>("x")?.as_i64().unwrap_or(0);
+            ctx.output("out", Value::from(x + 1))?;
+            Ok(())
+        }
+    }
+
+    /// `a → b → c`, on a registry of its own (`engine` sits below `ops`).
+    fn chain() -> Pipeline {
+        let mut r = Registry::empty();
+        r.register(
+            OpSpec::new("t.source", "1", |_: toml::Table| Ok(Source)).output(Port::new::<Value>("out", "")),
+        );
+        r.register(
+            OpSpec::new("t.step", "x + 1", |_: toml::Table| Ok(Step))
+                .input(Port::new::<Value>("x", ""))
+                .output(Port::new::<Value>("out", "")),
+        );
+        let registry: &'static Registry = Box::leak(Box::new(r));
+        let spec = PipelineSpec::parse(
+            "[pipeline]\nname = \"chain\"\n\
+             [nodes.a]\nop = \"t.source\"\nout = { out = \"a\" }\n\
+             [nodes.b]\nop = \"t.step\"\nin = { x = \"a\" }\nout = { out = \"b\" }\n\
+             [nodes.c]\nop = \"t.step\"\nin = { x = \"b\" }\nout = { out = \"c\" }\n",
+            std::path::Path::new("chain.toml"),
+        )
+        .unwrap();
+        Pipeline::build(&spec, registry).unwrap()
+    }
+
+    #[test]
+    fn a_lost_stored_value_is_recomputed_from_its_producer() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(crate::store::Store::open(dir.path().join("store")).unwrap());
+        let p = chain();
+        let opts = RunOptions {
+            store: Some(Arc::clone(&store)),
+            ..RunOptions::new(dir.path().join("run"))
+        };
+        let silent: &dyn Observer = &Silent;
+        let first = run(&p, &opts, silent).unwrap();
+        assert!(first.records.iter().all(|r| r.status == NodeStatus::Ok));
+        // Damage `b`'s stored value (same size: the lookup still finds it), then ask for
+        // `c` alone, forced: `b` is answered from the store, but its value must come back,
+        // so `b` runs again (from `a`'s stored value) and `c` gets 3.
+        let b = p.artifacts.iter().position(|a| a.name == "b").unwrap();
+        let hex = first.blackboard.digest(b).unwrap().hex();
+        let blob = dir.path().join("store/blobs").join(&hex[..2]).join(&hex);
+        let mut bytes = std::fs::read(&blob).unwrap();
+        bytes[0] ^= 0xff;
+        std::fs::write(&blob, bytes).unwrap();
+        let (source_runs, step_runs) = (
+            SOURCE_RUNS.load(Ordering::SeqCst),
+            STEP_RUNS.load(Ordering::SeqCst),
+        );
+        let c = p.node_index("c").unwrap();
+        let mut mask = vec![false; 3];
+        mask[c] = true;
+        let again = run(
+            &p,
+            &RunOptions {
+                mask: Some(mask),
+                force: Some(vec![]),
+                ..opts.clone()
+            },
+            silent,
+        )
+        .unwrap();
+        assert_eq!(again.records[c].status, NodeStatus::Ok, "{:?}", again.records[c]);
+        assert_eq!(
+            again.records[p.node_index("b").unwrap()].status,
+            NodeStatus::Cached
+        );
+        assert_eq!(
+            SOURCE_RUNS.load(Ordering::SeqCst),
+            source_runs,
+            "`a`'s value was still stored"
+        );
+        assert_eq!(
+            STEP_RUNS.load(Ordering::SeqCst),
+            step_runs + 2,
+            "`b` recomputed, `c` forced"
+        );
+        let out = p.artifacts.iter().position(|a| a.name == "c").unwrap();
+        assert_eq!(*again.value::<Value>(&p, out).unwrap(), Value::from(3));
+    }
+}
