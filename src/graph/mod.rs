@@ -734,6 +734,14 @@ mod tests {
         s
     }
 
+    #[derive(Default, serde::Deserialize, serde::Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoFields {}
+
+    impl crate::op::OpConfig for NoFields {
+        const FIELDS: &'static [crate::op::FieldDoc] = &[];
+    }
+
     struct Nothing;
     impl Op for Nothing {
         fn run(&self, _: &mut crate::op::NodeContext<'_>) -> Result<(), crate::op::OpError> {
@@ -745,7 +753,7 @@ mod tests {
     fn build(text: &str) -> Result<Pipeline, GraphError> {
         let mut registry = Registry::empty();
         registry.register(
-            crate::op::OpSpec::new("util.noop", "nothing", |_: toml::Table| Ok(Nothing))
+            crate::op::OpSpec::new("util.noop", "nothing", |_: NoFields| Ok(Nothing))
                 .any_inputs(ArtifactType::ANY)
                 .any_outputs(ArtifactType::ANY),
         );
