@@ -91,7 +91,9 @@ pub fn text_width(text: &str, size: f64, bold: bool) -> f64 {
     };
     let charmap = font.charmap();
     let metrics = font.glyph_metrics(Size::new(size as f32), skrifa::instance::LocationRef::default());
-    text.chars()
+    // As drawn: with the characters XML cannot hold replaced.
+    xml_chars(text)
+        .chars()
         .map(|c| {
             charmap
                 .map(c)
@@ -101,10 +103,59 @@ pub fn text_width(text: &str, size: f64, bold: bool) -> f64 {
         .sum()
 }
 
-/// Text made safe for SVG.
+/// Text made safe for SVG: markup characters escaped, and characters XML cannot hold
+/// replaced ([`xml_chars`]). Every SVG nexusml writes passes its text through here (or,
+/// for text a library escapes itself, through [`xml_chars`]).
 pub fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in xml_chars(s).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `s` with every character XML 1.0 cannot hold (the C0 controls but tab, line feed
+/// and carriage return; U+FFFE, U+FFFF) replaced by U+FFFD, the replacement character
+/// (which the embedded font draws), so a control character in a class label shows
+/// where it is instead of breaking the picture.
+pub fn xml_chars(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| matches!(c, '\u{0}'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{fffe}' | '\u{ffff}');
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    s.chars()
+        .map(|c| if bad(c) { '\u{fffd}' } else { c })
+        .collect::<String>()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_xml_cannot_hold_is_replaced_and_the_svg_renders() {
+        assert_eq!(xml_chars("Pump\u{7}A\u{1b}"), "Pump\u{fffd}A\u{fffd}");
+        assert_eq!(xml_chars("tab\tline\n"), "tab\tline\n");
+        assert_eq!(xml_chars("\u{fffe}"), "\u{fffd}");
+        assert_eq!(
+            xml_escape("a<b & \"c\" \u{0}"),
+            "a&lt;b &amp; &quot;c&quot; \u{fffd}"
+        );
+        let every_control: String = (0u8..0x20).map(char::from).collect();
+        let svg = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"400\" height=\"40\">\
+             <text x=\"5\" y=\"20\" font-size=\"12\">{}</text></svg>",
+            xml_escape(&every_control)
+        );
+        let png = svg_to_png(&svg, 1.0, None).expect("every control character renders");
+        assert!(png.starts_with(b"\x89PNG"));
+    }
 }

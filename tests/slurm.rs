@@ -18,8 +18,7 @@ const TRAIN: &[&str] = &[
 
 fn train(dir: &Path, extra: &[&str]) -> Output {
     let train = repo("dags/train.toml");
-    let features = format!("features={}", repo("dags/features.toml").display());
-    let mut args = vec!["dag", "run", train.to_str().unwrap(), "--set", &features];
+    let mut args = vec!["dag", "run", train.to_str().unwrap()];
     args.extend_from_slice(TRAIN);
     args.extend_from_slice(extra);
     nexusml(dir, &args)
@@ -253,5 +252,73 @@ fn an_exported_script_submits_the_same_jobs() {
         local.stderr.contains("0 ok, 5 cached"),
         "the jobs filled the store: {}",
         local.stderr
+    );
+}
+
+/// The README's scale-out command, as written there, with `store` for its shared store.
+fn readme_command(store: &Path) -> Vec<String> {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let line = readme
+        .lines()
+        .find(|l| l.starts_with("nexusml dag run dags/train.toml --executor slurm"))
+        .expect("the README shows the scale-out command");
+    let line = line.split('#').next().unwrap().trim();
+    line.replace("/shared/nexusml-store", store.to_str().unwrap())
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_readme_scale_out_command_works_from_the_checkout_and_from_elsewhere() {
+    if !slurm_cluster() {
+        return;
+    }
+    // A checkout of the pipeline files and the bundled inventory, as the README assumes.
+    let root = tempfile::tempdir().unwrap();
+    let checkout = root.path().join("checkout");
+    for rel in ["dags", "examples/data"] {
+        std::fs::create_dir_all(checkout.join(rel)).unwrap();
+        for e in std::fs::read_dir(repo(rel)).unwrap() {
+            let e = e.unwrap();
+            if e.path().is_file() {
+                std::fs::copy(e.path(), checkout.join(rel).join(e.file_name())).unwrap();
+            }
+        }
+    }
+    let args = readme_command(&root.path().join("shared"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = nexusml(&checkout, &args);
+    assert_eq!(out.code, 0, "from the checkout root: {}", out.all());
+    let model = checkout.join("outputs/models/equipment_classifier_latest.nxm");
+    let first = std::fs::read(&model).unwrap();
+
+    // From another directory, with the pipeline named by its path and a fresh store:
+    // every job runs again, and paths written in the file still follow the file.
+    let elsewhere = root.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let file = checkout.join("dags/train.toml");
+    let mut args = readme_command(&root.path().join("shared2"));
+    for a in args.iter_mut().filter(|a| *a == "dags/train.toml") {
+        *a = file.display().to_string();
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    std::fs::remove_file(&model).unwrap();
+    let out = nexusml(&elsewhere, &args);
+    assert_eq!(out.code, 0, "from another directory: {}", out.all());
+    let report = read_json(&newest_run(&elsewhere.join("outputs/runs")).join("report.json"));
+    assert!(
+        report["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["status"] == "ok"),
+        "{report}"
+    );
+    assert_eq!(
+        std::fs::read(&model).unwrap(),
+        first,
+        "the same model, beside the pipeline's dags/"
     );
 }

@@ -291,6 +291,9 @@ pub(crate) fn ops() -> Result<ExitCode, CliError> {
     let mut out = String::new();
     for op in crate::ops::builtin().iter() {
         out.push_str(&format!("{}\n    {}\n", op.name, op.summary));
+        if !op.version_note.is_empty() {
+            out.push_str(&format!("    version {}: {}\n", op.version, op.version_note));
+        }
         let ports = |list: &[crate::ops::Port],
                      variadic: Option<crate::ops::ArtifactType>,
                      kind: &str,
@@ -311,6 +314,7 @@ pub(crate) fn ops() -> Result<ExitCode, CliError> {
         for f in &op.config {
             let default = f
                 .default
+                .as_ref()
                 .map_or_else(|| "required".to_string(), |d| format!("default {d}"));
             // A path field: relative to the pipeline file when written in it.
             let path = if op.path_fields.iter().any(|p| p.name == f.name) {

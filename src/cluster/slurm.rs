@@ -41,32 +41,6 @@ fn run(cmd: &'static str, args: &[String]) -> Result<String, SlurmError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// `2h`, `90m`, `30s`, `1d` → Slurm's `D-HH:MM:SS`; anything else is passed as written
-/// (`1:00:00`, `2-00:00:00`, minutes).
-pub fn slurm_time(text: &str) -> Result<String, String> {
-    let t = text.trim();
-    let unit = t.chars().last().unwrap_or(' ');
-    let secs_per = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86400,
-        _ => return Ok(t.to_string()),
-    };
-    let n: u64 = t[..t.len() - 1]
-        .trim()
-        .parse()
-        .map_err(|_| format!("time `{text}` is not a duration (e.g. 30m, 2h, 1d, 1:00:00)"))?;
-    let s = n * secs_per;
-    Ok(format!(
-        "{}-{:02}:{:02}:{:02}",
-        s / 86400,
-        s % 86400 / 3600,
-        s % 3600 / 60,
-        s % 60
-    ))
-}
-
 /// The `sbatch` options of one job (without the dependency, which needs job ids).
 pub fn sbatch_options(p: &Pipeline, job: &JobSpec, env: &JobEnv) -> Result<Vec<String>, SlurmError> {
     let node = &p.nodes[job.node];
@@ -81,22 +55,26 @@ pub fn sbatch_options(p: &Pipeline, job: &JobSpec, env: &JobEnv) -> Result<Vec<S
         // A job whose dependency failed is cancelled, not left pending forever.
         "--kill-on-invalid-dep=yes".to_string(),
     ];
+    // `dag check` applied these rules already; a pipeline built otherwise gets the same.
     let r = &node.resources;
+    let refused = |e: crate::spec::ResourceError| SlurmError::Resources {
+        node: node.id.clone(),
+        message: e.to_string(),
+    };
     if let Some(c) = r.cpus {
         o.push(format!("--cpus-per-task={c}"));
     }
     if let Some(m) = &r.mem {
-        o.push(format!("--mem={m}"));
+        o.push(format!("--mem={}", crate::spec::slurm_mem(m).map_err(refused)?));
     }
     if let Some(t) = &r.time {
-        let t = slurm_time(t).map_err(|message| SlurmError::Resources {
-            node: node.id.clone(),
-            message,
-        })?;
-        o.push(format!("--time={t}"));
+        o.push(format!("--time={}", crate::spec::slurm_time(t).map_err(refused)?));
     }
     if let Some(part) = &r.partition {
-        o.push(format!("--partition={part}"));
+        o.push(format!(
+            "--partition={}",
+            crate::spec::slurm_partition(part).map_err(refused)?
+        ));
     }
     Ok(o)
 }
@@ -348,30 +326,52 @@ fn blame_cancellations(p: &Pipeline, outcomes: &mut HashMap<usize, JobOutcome>) 
 }
 
 /// A standalone script with the same jobs and dependencies, for submitting by hand.
+///
+/// Every value from the pipeline or the command line is quoted for the shell
+/// ([`shell_quote`]), comments hold no line break and the parameters' here-document ends
+/// with a word that is no line of them, so no name or value can run as a command.
 pub fn script(p: &Pipeline, jobs: &[JobSpec], env: &JobEnv, params_toml: &str) -> Result<String, SlurmError> {
+    let comment = |text: &str| crate::spec::names::printable(text).into_owned();
     let mut s = String::from("#!/usr/bin/env bash\n");
     s.push_str(&format!(
         "# Submits pipeline `{}` ({}) to Slurm, one job per node, edges as dependencies.\n\
          # Written by `nexusml dag export --to slurm`. Each job runs one node against the\n\
          # shared artifact store and skips itself when the store already holds its result.\n\
          set -euo pipefail\n\n",
-        p.name,
-        p.file.display()
+        comment(&p.name),
+        comment(&p.file.display().to_string())
     ));
     s.push_str(&format!(
         "mkdir -p {}\n",
         shell_quote(&env.job_dir.display().to_string())
     ));
+    let mut end = String::from("NEXUSML_PARAMS");
+    while params_toml.lines().any(|l| l == end) {
+        end.push('_');
+    }
+    let newline = if params_toml.is_empty() || params_toml.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
     s.push_str(&format!(
-        "cat > {} <<'NEXUSML_PARAMS'\n{}NEXUSML_PARAMS\n\n",
+        "cat > {} <<'{end}'\n{params_toml}{newline}{end}\n\n",
         shell_quote(&env.params.display().to_string()),
-        params_toml
     ));
+    // A shell variable per job, named after its node; ids that read alike as variable
+    // names (`a-b`, `a_b`) get the node's index too, so two jobs never share one.
+    let plain = |v: usize| p.nodes[v].id.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for job in jobs {
+        *seen.entry(plain(job.node)).or_default() += 1;
+    }
     let var = |v: usize| {
-        format!(
-            "job_{}",
-            p.nodes[v].id.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
-        )
+        let name = plain(v);
+        if seen.get(&name).copied().unwrap_or(0) > 1 {
+            format!("job_{name}_{v}")
+        } else {
+            format!("job_{name}")
+        }
     };
     for job in jobs {
         let mut args: Vec<String> = sbatch_options(p, job, env)?
@@ -385,24 +385,10 @@ pub fn script(p: &Pipeline, jobs: &[JobSpec], env: &JobEnv, params_toml: &str) -
         args.push(shell_quote(&format!("--wrap={}", wrap(job))));
         s.push_str(&format!("{}=$(sbatch {})\n", var(job.node), args.join(" ")));
         s.push_str(&format!(
-            "echo \"node {}: job ${{{}}}\"\n",
-            p.nodes[job.node].id,
+            "echo {} \"job ${{{}}}\"\n",
+            shell_quote(&format!("node {}:", p.nodes[job.node].id)),
             var(job.node)
         ));
     }
     Ok(s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_become_slurm_times() {
-        assert_eq!(slurm_time("2h").unwrap(), "0-02:00:00");
-        assert_eq!(slurm_time("90m").unwrap(), "0-01:30:00");
-        assert_eq!(slurm_time("1d").unwrap(), "1-00:00:00");
-        assert_eq!(slurm_time("1:00:00").unwrap(), "1:00:00");
-        assert!(slurm_time("xh").is_err());
-    }
 }

@@ -162,7 +162,7 @@ mod tests {
     use super::super::run::{run, RunOptions};
     use super::super::NodeStatus;
     use crate::graph::Pipeline;
-    use crate::op::{NodeContext, Op, OpError, OpSpec, Port, Registry};
+    use crate::op::{NoConfig, NodeContext, Op, OpError, OpSpec, Port, Registry};
     use crate::spec::PipelineSpec;
     use serde_json::Value;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -196,10 +196,10 @@ mod tests {
     fn chain() -> Pipeline {
         let mut r = Registry::empty();
         r.register(
-            OpSpec::new("t.source", "1", |_: toml::Table| Ok(Source)).output(Port::new::<Value>("out", "")),
+            OpSpec::new("t.source", "1", |_: NoConfig| Ok(Source)).output(Port::new::<Value>("out", "")),
         );
         r.register(
-            OpSpec::new("t.step", "x + 1", |_: toml::Table| Ok(Step))
+            OpSpec::new("t.step", "x + 1", |_: NoConfig| Ok(Step))
                 .input(Port::new::<Value>("x", ""))
                 .output(Port::new::<Value>("out", "")),
         );

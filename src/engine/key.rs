@@ -174,7 +174,7 @@ fn param_refs(raw: &toml::Table) -> BTreeMap<String, String> {
     while let Some((path, v)) = stack.pop() {
         match v {
             toml::Value::String(s) => {
-                if let Some(name) = whole_reference(s) {
+                if let Some(name) = crate::spec::whole_reference(s) {
                     out.insert(path, name.to_string());
                 }
             }
@@ -183,13 +183,6 @@ fn param_refs(raw: &toml::Table) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-/// `"${ name }"` → `name`: a string that is exactly one reference, trimmed as
-/// interpolation trims it.
-fn whole_reference(s: &str) -> Option<&str> {
-    let name = s.strip_prefix("${")?.strip_suffix('}')?;
-    (!name.contains(['$', '{', '}'])).then(|| name.trim())
 }
 
 fn join(prefix: &str, key: &str) -> String {
@@ -382,6 +375,21 @@ mod tests {
         }
     }
 
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct ValueConfig {
+        value: toml::Value,
+    }
+    impl Default for ValueConfig {
+        fn default() -> Self {
+            ValueConfig {
+                value: toml::Value::Boolean(false),
+            }
+        }
+    }
+    impl crate::op::OpConfig for ValueConfig {
+        const FIELDS: &'static [crate::op::FieldDoc] = &[crate::op::FieldDoc::required("value", "any", "")];
+    }
+
     struct Nothing;
     impl crate::op::Op for Nothing {
         fn run(&self, _: &mut crate::op::NodeContext<'_>) -> Result<(), crate::op::OpError> {
@@ -401,7 +409,7 @@ mod tests {
         )
         .unwrap();
         let mut registry = crate::op::Registry::empty();
-        registry.register(crate::op::OpSpec::new("t.value", "a value", |_: toml::Table| {
+        registry.register(crate::op::OpSpec::new("t.value", "a value", |_: ValueConfig| {
             Ok(Nothing)
         }));
         Pipeline::build(&spec, &registry).unwrap()

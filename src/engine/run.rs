@@ -48,8 +48,8 @@ fn limit_reason(limit: usize, cores: usize) -> String {
 pub const JOBS_PER_CORE: usize = 4;
 /// A ceiling for big machines: a pipeline's waves are rarely wider, and a rayon pool's
 /// idle search and wake-ups cost more per run as it grows (`-j 5000` took 23 s for a 2 ms
-/// pipeline).
-pub const MAX_JOBS: usize = 256;
+/// pipeline). The same bound as a node's cluster `cpus` (which become its `--jobs`).
+pub const MAX_JOBS: usize = crate::spec::MAX_CPUS as usize;
 
 /// The most worker threads a run may use on this machine:
 /// `min(JOBS_PER_CORE × cores, MAX_JOBS)`.

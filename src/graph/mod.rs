@@ -4,13 +4,16 @@
 mod plan;
 pub mod plot;
 mod select;
+mod writes;
 
 pub use crate::suggest::{closest, did_you_mean};
 pub use plan::Plan;
 pub use select::Selection;
+pub use writes::{Reserved, RESERVED};
 
 use crate::op::{ArtifactType, Op, Registry};
-use crate::spec::{interpolate, ParamUse, PipelineSpec};
+use crate::spec::names::printable;
+use crate::spec::{check_name, interpolate, NameError, ParamUse, PipelineSpec};
 use petgraph::graph::{DiGraph, NodeIndex};
 use std::collections::HashMap;
 use std::fmt;
@@ -42,7 +45,7 @@ impl fmt::Display for Diagnostic {
         };
         write!(f, "{level}: {}", self.file.display())?;
         if let Some(node) = &self.node {
-            write!(f, ": node `{node}`")?;
+            write!(f, ": node `{}`", printable(node))?;
         }
         write!(f, ": {}", self.message)?;
         if let Some(help) = &self.help {
@@ -146,7 +149,7 @@ pub struct Pipeline {
 impl Pipeline {
     /// Resolve ops, draw edges and validate. All errors are collected and returned together.
     pub fn build(spec: &PipelineSpec, registry: &Registry) -> Result<Pipeline, GraphError> {
-        Builder::new(spec).build(registry)
+        Builder::new(spec, registry).build()
     }
 
     pub fn node_index(&self, id: &str) -> Option<usize> {
@@ -219,18 +222,50 @@ impl Pipeline {
     }
 }
 
+/// The pipeline being built: each pass is one method, and each adds what it learns
+/// (resolved ops, artifacts, bindings, edges) and every problem it finds, so all of
+/// them are reported together.
 struct Builder<'s> {
     spec: &'s PipelineSpec,
+    registry: &'s Registry,
+    /// Node ids in file order; node `i` is `ids[i]`.
+    ids: Vec<&'s str>,
+    index_of: HashMap<&'s str, usize>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
+    usage: ParamUse,
+    /// Each node's op and `with` after interpolation and path resolution; `None` when
+    /// either failed (the error is recorded).
+    resolved: Vec<Option<(Arc<dyn Op>, toml::Table)>>,
+    artifacts: Vec<Artifact>,
+    artifact_index: HashMap<&'s str, usize>,
+    outputs: Vec<Vec<Binding>>,
+    discarded: Vec<Vec<String>>,
+    inputs: Vec<Vec<Binding>>,
+    after: Vec<Vec<usize>>,
+    graph: DiGraph<(), Edge>,
 }
 
 impl<'s> Builder<'s> {
-    fn new(spec: &'s PipelineSpec) -> Self {
+    fn new(spec: &'s PipelineSpec, registry: &'s Registry) -> Self {
+        let ids: Vec<&str> = spec.nodes.keys().map(String::as_str).collect();
+        let n = ids.len();
         Builder {
             spec,
+            registry,
+            index_of: ids.iter().enumerate().map(|(i, id)| (*id, i)).collect(),
+            ids,
             errors: Vec::new(),
             warnings: Vec::new(),
+            usage: ParamUse::default(),
+            resolved: Vec::with_capacity(n),
+            artifacts: Vec::new(),
+            artifact_index: HashMap::new(),
+            outputs: vec![Vec::new(); n],
+            discarded: vec![Vec::new(); n],
+            inputs: vec![Vec::new(); n],
+            after: vec![Vec::new(); n],
+            graph: DiGraph::with_capacity(n, n),
         }
     }
 
@@ -254,35 +289,113 @@ impl<'s> Builder<'s> {
         });
     }
 
-    fn build(mut self, registry: &Registry) -> Result<Pipeline, GraphError> {
-        let spec = self.spec;
-        if spec.header.name.trim().is_empty() {
+    fn build(mut self) -> Result<Pipeline, GraphError> {
+        self.check_header();
+        self.check_names();
+        self.resolve_ops();
+        self.check_resources();
+        self.bind_outputs();
+        self.bind_inputs();
+        self.resolve_after();
+        self.draw_edges();
+        self.check_cycles();
+        self.check_run_dir_writes();
+        self.warn_unused_params();
+        if !self.errors.is_empty() {
+            return Err(GraphError::Invalid {
+                file: self.spec.path.clone(),
+                errors: self.errors,
+            });
+        }
+        Ok(self.assemble())
+    }
+
+    /// A name, and a pipeline with at least one node.
+    fn check_header(&mut self) {
+        if self.spec.header.name.trim().is_empty() {
             self.error(None, "`[pipeline] name` is empty".into(), None);
         }
-        if spec.nodes.is_empty() {
+        if self.spec.nodes.is_empty() {
             self.error(
                 None,
                 "the pipeline has no nodes".into(),
                 Some("add a `[nodes.<id>]` table with an `op`".into()),
             );
         }
-        let ids: Vec<&str> = spec.nodes.keys().map(String::as_str).collect();
-        let index_of: HashMap<&str, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+    }
 
-        // 1. Ops and their configuration.
-        let mut usage = ParamUse::default();
-        let mut resolved: Vec<Option<(Arc<dyn Op>, toml::Table)>> = Vec::with_capacity(ids.len());
+    /// Node ids, artifact names and port names keep to the character set of
+    /// [`crate::spec::names`]: they reach file names, shell scripts and pictures.
+    fn check_names(&mut self) {
+        let spec = self.spec;
         for (id, node) in &spec.nodes {
-            resolved.push(self.resolve_op(id, node, registry, &mut usage));
+            // A node with an empty id is named by the message, not the node column.
+            let owner = (!id.is_empty()).then_some(id.as_str());
+            let on = |what: String| match owner {
+                Some(_) => what,
+                None => format!("in the node with the empty id (`[nodes.\"\"]`): {what}"),
+            };
+            match check_name(id) {
+                Ok(()) => {}
+                Err(NameError::Empty) => self.name_error(None, "a node id is empty (`[nodes.\"\"]`)".into()),
+                Err(e) => self.name_error(owner, format!("the node id {e}")),
+            }
+            for (direction, ports) in [("in", &node.inputs), ("out", &node.outputs)] {
+                for (port, artifact) in ports {
+                    if let Err(e) = check_name(port) {
+                        self.name_error(
+                            owner,
+                            on(format!("port name `{}` in `{direction}` {e}", printable(port))),
+                        );
+                    }
+                    if let Err(e) = check_name(artifact) {
+                        self.name_error(
+                            owner,
+                            on(format!(
+                                "artifact name `{}` of `{direction}.{}` {e}",
+                                printable(artifact),
+                                printable(port)
+                            )),
+                        );
+                    }
+                }
+            }
         }
+    }
 
-        // 2. Artifacts: exactly one producer each; port names and types checked against the op.
-        let mut artifacts: Vec<Artifact> = Vec::new();
-        let mut artifact_index: HashMap<&str, usize> = HashMap::new();
-        let mut outputs: Vec<Vec<Binding>> = vec![Vec::new(); ids.len()];
-        let mut discarded: Vec<Vec<String>> = vec![Vec::new(); ids.len()];
+    fn name_error(&mut self, node: Option<&str>, message: String) {
+        self.error(node, message, Some(crate::spec::names::name_rule()));
+    }
+
+    /// Each node's op, its `with` interpolated, paths resolved, then built
+    /// (which checks the configuration).
+    fn resolve_ops(&mut self) {
+        let spec = self.spec;
+        for (id, node) in &spec.nodes {
+            let resolved = self.resolve_op(id, node);
+            self.resolved.push(resolved);
+        }
+    }
+
+    /// Cluster resources, as Slurm reads them: the pipeline's defaults and each node's own.
+    fn check_resources(&mut self) {
+        let spec = self.spec;
+        for e in spec.header.resources.check() {
+            self.error(None, format!("in `[pipeline] resources`: {e}"), None);
+        }
+        for (id, node) in &spec.nodes {
+            for e in node.resources.check() {
+                self.error(Some(id), format!("in `resources`: {e}"), None);
+            }
+        }
+    }
+
+    /// Artifacts, exactly one producer each; output port names and types
+    /// checked against the op.
+    fn bind_outputs(&mut self) {
+        let spec = self.spec;
         for (i, (id, node)) in spec.nodes.iter().enumerate() {
-            let op = registry.get(&node.op);
+            let op = self.registry.get(&node.op);
             for (port, name) in &node.outputs {
                 let ty = match op {
                     Some(op) => match op.output_port(port) {
@@ -299,8 +412,8 @@ impl<'s> Builder<'s> {
                     },
                     None => ArtifactType::ANY,
                 };
-                if let Some(&a) = artifact_index.get(name.as_str()) {
-                    let other = &ids[artifacts[a].producer];
+                if let Some(&a) = self.artifact_index.get(name.as_str()) {
+                    let other = self.ids[self.artifacts[a].producer];
                     self.error(
                         Some(id),
                         format!("artifact `{name}` is produced by both `{other}` and `{id}`"),
@@ -308,44 +421,46 @@ impl<'s> Builder<'s> {
                     );
                     continue;
                 }
-                artifact_index.insert(name.as_str(), artifacts.len());
-                outputs[i].push(Binding {
+                self.artifact_index.insert(name.as_str(), self.artifacts.len());
+                self.outputs[i].push(Binding {
                     port: port.clone(),
-                    artifact: artifacts.len(),
+                    artifact: self.artifacts.len(),
                     ty,
                 });
-                artifacts.push(Artifact {
+                self.artifacts.push(Artifact {
                     name: name.clone(),
                     producer: i,
                     ty,
                     consumers: Vec::new(),
                 });
             }
-            if let Some(op) = op {
-                for p in &op.outputs {
-                    if node.outputs.contains_key(p.name) {
-                        continue;
-                    }
-                    discarded[i].push(p.name.to_string());
-                    if !p.optional {
-                        // An unbound output is dropped; say so, since it is often a typo.
-                        self.warn(
-                            Some(id),
-                            format!(
-                                "output `{}` of `{}` is not bound to an artifact; its value is discarded",
-                                p.name, node.op
-                            ),
-                            None,
-                        );
-                    }
+            let Some(op) = op else { continue };
+            for p in &op.outputs {
+                if node.outputs.contains_key(p.name) {
+                    continue;
+                }
+                self.discarded[i].push(p.name.to_string());
+                if !p.optional {
+                    // An unbound output is dropped; say so, since it is often a typo.
+                    self.warn(
+                        Some(id),
+                        format!(
+                            "output `{}` of `{}` is not bound to an artifact; its value is discarded",
+                            p.name, node.op
+                        ),
+                        None,
+                    );
                 }
             }
         }
+    }
 
-        // 3. Inputs: each names a produced artifact of a fitting type.
-        let mut inputs: Vec<Vec<Binding>> = vec![Vec::new(); ids.len()];
+    /// Each input names a produced artifact of a fitting type; every required
+    /// input is bound.
+    fn bind_inputs(&mut self) {
+        let spec = self.spec;
         for (i, (id, node)) in spec.nodes.iter().enumerate() {
-            let op = registry.get(&node.op);
+            let op = self.registry.get(&node.op);
             for (port, name) in &node.inputs {
                 let port_ty = match op {
                     Some(op) => match op.input_port(port) {
@@ -362,8 +477,8 @@ impl<'s> Builder<'s> {
                     },
                     None => ArtifactType::ANY,
                 };
-                let Some(&a) = artifact_index.get(name.as_str()) else {
-                    let help = did_you_mean(name, artifact_index.keys().copied())
+                let Some(&a) = self.artifact_index.get(name.as_str()) else {
+                    let help = did_you_mean(name, self.artifact_index.keys().copied())
                         .or_else(|| Some("no node lists it in `out`".into()));
                     self.error(
                         Some(id),
@@ -372,7 +487,7 @@ impl<'s> Builder<'s> {
                     );
                     continue;
                 };
-                let art = &artifacts[a];
+                let art = &self.artifacts[a];
                 if art.producer == i {
                     self.error(
                         Some(id),
@@ -382,64 +497,63 @@ impl<'s> Builder<'s> {
                     continue;
                 }
                 if !art.ty.fits(&port_ty) {
-                    let producer = ids[art.producer];
-                    self.error(
-                        Some(id),
-                        format!(
-                            "input `{port}` expects {port_ty}, but artifact `{name}` from node `{producer}` is {}",
-                            art.ty
-                        ),
-                        None,
+                    let message = format!(
+                        "input `{port}` expects {port_ty}, but artifact `{name}` from node `{}` is {}",
+                        self.ids[art.producer], art.ty
                     );
+                    self.error(Some(id), message, None);
                     continue;
                 }
-                artifacts[a].consumers.push(i);
-                inputs[i].push(Binding {
+                self.artifacts[a].consumers.push(i);
+                self.inputs[i].push(Binding {
                     port: port.clone(),
                     artifact: a,
                     ty: port_ty,
                 });
             }
-            if let Some(op) = op {
-                for p in op.inputs.iter().filter(|p| !p.optional) {
-                    if !node.inputs.contains_key(p.name) {
-                        self.error(
-                            Some(id),
-                            format!(
-                                "required input `{}` ({}) of `{}` is not bound",
-                                p.name, p.ty, node.op
-                            ),
-                            Some(format!("add `in = {{ {} = \"<artifact>\" }}`", p.name)),
-                        );
-                    }
+            let Some(op) = op else { continue };
+            for p in op.inputs.iter().filter(|p| !p.optional) {
+                if !node.inputs.contains_key(p.name) {
+                    self.error(
+                        Some(id),
+                        format!(
+                            "required input `{}` ({}) of `{}` is not bound",
+                            p.name, p.ty, node.op
+                        ),
+                        Some(format!("add `in = {{ {} = \"<artifact>\" }}`", p.name)),
+                    );
                 }
             }
         }
+    }
 
-        // 4. `after` targets.
-        let mut after: Vec<Vec<usize>> = vec![Vec::new(); ids.len()];
+    /// `after` names known nodes.
+    fn resolve_after(&mut self) {
+        let spec = self.spec;
         for (i, (id, node)) in spec.nodes.iter().enumerate() {
             for target in &node.after {
-                match index_of.get(target.as_str()) {
-                    Some(&t) => after[i].push(t),
+                match self.index_of.get(target.as_str()) {
+                    Some(&t) => self.after[i].push(t),
                     None => {
-                        let help = did_you_mean(target, ids.iter().copied());
+                        let help = did_you_mean(target, self.ids.iter().copied());
                         self.error(Some(id), format!("`after` names unknown node `{target}`"), help);
                     }
                 }
             }
         }
+    }
 
-        // 5. Edges, then cycles.
-        let mut graph: DiGraph<(), Edge> = DiGraph::with_capacity(ids.len(), artifacts.len());
-        for _ in &ids {
-            graph.add_node(());
+    /// One data edge per (producer, consumer) pair carrying its artifacts, in
+    /// the order the inputs name them, then the `after` edges not already drawn.
+    fn draw_edges(&mut self) {
+        for _ in &self.ids {
+            self.graph.add_node(());
         }
         let mut data_edges: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
         let mut edge_order: Vec<(usize, usize)> = Vec::new();
-        for (i, ins) in inputs.iter().enumerate() {
+        for (i, ins) in self.inputs.iter().enumerate() {
             for b in ins {
-                let key = (artifacts[b.artifact].producer, i);
+                let key = (self.artifacts[b.artifact].producer, i);
                 let arts = data_edges.entry(key).or_insert_with(|| {
                     edge_order.push(key);
                     Vec::new()
@@ -451,43 +565,119 @@ impl<'s> Builder<'s> {
         }
         for key in edge_order {
             let arts = data_edges.remove(&key).unwrap_or_default();
-            graph.add_edge(NodeIndex::new(key.0), NodeIndex::new(key.1), Edge::Data(arts));
+            self.graph
+                .add_edge(NodeIndex::new(key.0), NodeIndex::new(key.1), Edge::Data(arts));
         }
-        for (i, targets) in after.iter().enumerate() {
+        for (i, targets) in self.after.iter().enumerate() {
             for &t in targets {
-                if graph.find_edge(NodeIndex::new(t), NodeIndex::new(i)).is_none() {
-                    graph.add_edge(NodeIndex::new(t), NodeIndex::new(i), Edge::Order);
+                if self
+                    .graph
+                    .find_edge(NodeIndex::new(t), NodeIndex::new(i))
+                    .is_none()
+                {
+                    self.graph
+                        .add_edge(NodeIndex::new(t), NodeIndex::new(i), Edge::Order);
                 }
             }
         }
-        for cycle in find_cycles(&graph) {
-            let mut path: Vec<&str> = cycle.iter().map(|&i| ids[i]).collect();
-            path.push(ids[cycle[0]]);
+    }
+
+    /// The graph is acyclic; each cycle is printed as a path.
+    fn check_cycles(&mut self) {
+        for cycle in find_cycles(&self.graph) {
+            let mut path: Vec<&str> = cycle.iter().map(|&i| self.ids[i]).collect();
+            path.push(self.ids[cycle[0]]);
             self.error(
-                Some(ids[cycle[0]]),
+                Some(self.ids[cycle[0]]),
                 format!("cycle: {}", path.join(" → ")),
                 Some("a pipeline must be acyclic: remove one of these edges (an input or an `after`)".into()),
             );
         }
+    }
 
-        // 6. Parameters nobody reads.
+    /// No node writes a file the engine writes in the run directory, and no two
+    /// nodes write one path (or one inside the other's directory).
+    fn check_run_dir_writes(&mut self) {
+        let spec = self.spec;
+        let writes: Vec<Vec<crate::op::RunDirWrite>> = spec
+            .nodes
+            .values()
+            .zip(&self.resolved)
+            .map(|(node, resolved)| match (resolved, self.registry.get(&node.op)) {
+                (Some((_, with)), Some(op)) => op.run_dir_writes(with),
+                _ => Vec::new(),
+            })
+            .collect();
+        let (overlaps, not_places) = writes::overlaps_of(&writes);
+        for n in not_places {
+            let (id, op) = (self.ids[n.node], &spec.nodes[n.node].op);
+            self.error(
+                Some(id),
+                format!("`{op}` writes `{}`, which is the run directory itself", n.write),
+                Some("name a file inside it".into()),
+            );
+        }
+        for o in overlaps {
+            let (id, op) = (self.ids[o.node], &spec.nodes[o.node].op);
+            let (message, help) = match o.other {
+                writes::Owner::Engine(r) => (
+                    format!(
+                        "`{op}` writes `{}` in the run directory, where the engine writes `{}` ({})",
+                        o.write,
+                        o.other_write,
+                        writes::RESERVED[r].what
+                    ),
+                    format!(
+                        "choose another name; the engine's own are {}",
+                        writes::RESERVED
+                            .iter()
+                            .map(|r| format!("`{}{}`", r.path, if r.dir { "/" } else { "" }))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+                writes::Owner::Node(other) if other == o.node => (
+                    if o.write == o.other_write {
+                        format!("`{op}` writes `{}` in the run directory twice: the second would overwrite the first", o.write)
+                    } else {
+                        format!(
+                            "`{op}` writes `{}` in the run directory, and `{}` too: one would overwrite the other",
+                            o.write, o.other_write
+                        )
+                    },
+                    "give each file its own name".to_string(),
+                ),
+                writes::Owner::Node(other) => (
+                    format!(
+                        "`{op}` writes `{}` in the run directory, and node `{}` (`{}`) writes `{}`: one would \
+                         overwrite the other",
+                        o.write, self.ids[other], spec.nodes[other].op, o.other_write
+                    ),
+                    "give each node its own file or directory (`file`, `dir`, `path`)".to_string(),
+                ),
+            };
+            self.error(Some(id), message, Some(help));
+        }
+    }
+
+    /// Parameters nobody reads are a warning.
+    fn warn_unused_params(&mut self) {
+        let spec = self.spec;
         for name in spec.params.keys() {
-            if !usage.used.contains(name) {
+            if !self.usage.used.contains(name) {
                 self.warn(None, format!("parameter `{name}` is never referenced"), None);
             }
         }
+    }
 
-        if !self.errors.is_empty() {
-            return Err(GraphError::Invalid {
-                file: spec.path.clone(),
-                errors: self.errors,
-            });
-        }
-
-        let n = ids.len();
+    /// The validated pipeline, from what the passes found (called with no errors).
+    fn assemble(self) -> Pipeline {
+        let spec = self.spec;
+        let registry = self.registry;
+        let n = self.ids.len();
         let mut successors = vec![Vec::new(); n];
         let mut predecessors = vec![Vec::new(); n];
-        for e in graph.raw_edges() {
+        for e in self.graph.raw_edges() {
             successors[e.source().index()].push(e.target().index());
             predecessors[e.target().index()].push(e.source().index());
         }
@@ -498,12 +688,12 @@ impl<'s> Builder<'s> {
         let nodes = spec
             .nodes
             .iter()
-            .zip(resolved)
-            .zip(inputs.into_iter().zip(outputs).zip(discarded))
-            .zip(after)
+            .zip(self.resolved)
+            .zip(self.inputs.into_iter().zip(self.outputs).zip(self.discarded))
+            .zip(self.after)
             .map(|((((id, node), op), ((ins, outs), discarded)), after)| {
                 let (op, with) = op.expect("no errors means every op resolved");
-                let spec = registry.get(&node.op);
+                let op_spec = registry.get(&node.op);
                 // Through serde_json's key-sorted map: key order in the file does not matter.
                 let canonical_with = serde_json::to_value(&with)
                     .map(|v| v.to_string())
@@ -515,30 +705,30 @@ impl<'s> Builder<'s> {
                     with,
                     canonical_with,
                     raw_with: node.with.clone(),
-                    op_version: spec.map_or(1, |s| s.version),
-                    reads_params: spec.is_some_and(|s| s.reads_params),
-                    seeded_by_node: spec.is_some_and(|s| s.seeded_by_node),
+                    op_version: op_spec.map_or(1, |s| s.version),
+                    reads_params: op_spec.is_some_and(|s| s.reads_params),
+                    seeded_by_node: op_spec.is_some_and(|s| s.seeded_by_node),
                     inputs: ins,
                     outputs: outs,
                     discarded_outputs: discarded,
                     after,
                     tags: node.tags.clone(),
-                    resources: node.resources.or(&self.spec.header.resources),
+                    resources: node.resources.or(&spec.header.resources),
                 }
             })
             .collect();
-        Ok(Pipeline {
+        Pipeline {
             name: spec.header.name.clone(),
             description: spec.header.description.clone(),
             file: spec.path.clone(),
             params: spec.params.clone(),
             nodes,
-            artifacts,
+            artifacts: self.artifacts,
             warnings: self.warnings,
-            graph,
+            graph: self.graph,
             successors,
             predecessors,
-        })
+        }
     }
 
     /// A relative path written in the pipeline file (literally or through a parameter
@@ -561,14 +751,12 @@ impl<'s> Builder<'s> {
         Some(lexically_normal(&base.join(value)).to_string_lossy().into_owned())
     }
 
-    fn resolve_op(
-        &mut self,
-        id: &str,
-        node: &crate::spec::NodeSpec,
-        registry: &Registry,
-        usage: &mut ParamUse,
-    ) -> Option<(Arc<dyn Op>, toml::Table)> {
-        let with = match interpolate(&toml::Value::Table(node.with.clone()), &self.spec.params, usage) {
+    fn resolve_op(&mut self, id: &str, node: &crate::spec::NodeSpec) -> Option<(Arc<dyn Op>, toml::Table)> {
+        let with = match interpolate(
+            &toml::Value::Table(node.with.clone()),
+            &self.spec.params,
+            &mut self.usage,
+        ) {
             Ok(toml::Value::Table(t)) => t,
             Ok(_) => unreachable!("interpolating a table yields a table"),
             Err(e) => {
@@ -583,6 +771,7 @@ impl<'s> Builder<'s> {
                 return None;
             }
         };
+        let registry = self.registry;
         let Some(op) = registry.get(&node.op) else {
             let help = did_you_mean(&node.op, registry.names())
                 .or_else(|| Some("`nexusml dag ops` lists every op".into()));
@@ -733,6 +922,14 @@ mod tests {
         s
     }
 
+    #[derive(Default, serde::Deserialize, serde::Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoFields {}
+
+    impl crate::op::OpConfig for NoFields {
+        const FIELDS: &'static [crate::op::FieldDoc] = &[];
+    }
+
     struct Nothing;
     impl Op for Nothing {
         fn run(&self, _: &mut crate::op::NodeContext<'_>) -> Result<(), crate::op::OpError> {
@@ -744,7 +941,7 @@ mod tests {
     fn build(text: &str) -> Result<Pipeline, GraphError> {
         let mut registry = Registry::empty();
         registry.register(
-            crate::op::OpSpec::new("util.noop", "nothing", |_: toml::Table| Ok(Nothing))
+            crate::op::OpSpec::new("util.noop", "nothing", |_: NoFields| Ok(Nothing))
                 .any_inputs(ArtifactType::ANY)
                 .any_outputs(ArtifactType::ANY),
         );

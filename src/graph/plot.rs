@@ -281,7 +281,8 @@ pub fn to_svg(g: &PlotGraph) -> Result<String, PlotError> {
         .nodes
         .iter()
         .map(|n| {
-            let label = node_lines(n).join("\n");
+            // layout-rs escapes markup but not what XML cannot hold.
+            let label = crate::raster::xml_chars(&node_lines(n).join("\n")).into_owned();
             let look = StyleAttr::new(
                 Color::fast("#37474f"),
                 1,
@@ -303,15 +304,15 @@ pub fn to_svg(g: &PlotGraph) -> Result<String, PlotError> {
     for e in &g.edges {
         let look = StyleAttr::new(Color::fast("#546e7a"), 1, None, 0, 11);
         let (style, text) = if e.ordering_only {
-            (LineStyleKind::Dashed, "after")
+            (LineStyleKind::Dashed, "after".into())
         } else {
-            (LineStyleKind::Normal, e.label.as_str())
+            (LineStyleKind::Normal, crate::raster::xml_chars(&e.label))
         };
         let arrow = Arrow::new(
             LineEndKind::None,
             LineEndKind::Arrow,
             style,
-            text,
+            &text,
             &look,
             &None,
             &None,

@@ -50,6 +50,22 @@ fn default_min_labelled_rows() -> usize {
     2
 }
 
+/// The rules an empty `with` table gives.
+impl Default for ValidationRules {
+    fn default() -> Self {
+        ValidationRules {
+            required_columns: Vec::new(),
+            critical_columns: Vec::new(),
+            numeric_columns: Vec::new(),
+            max_invalid_numeric: default_max_invalid_numeric(),
+            min_rows: 0,
+            target_columns: Vec::new(),
+            min_labelled_rows: default_min_labelled_rows(),
+            strict: yes(),
+        }
+    }
+}
+
 /// How many lines a message names.
 const FIRST_LINES: usize = 5;
 

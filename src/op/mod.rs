@@ -1,18 +1,24 @@
 //! The op contract: what an op is (`Op`), what it declares (`OpSpec`: ports, config
-//! fields, version), the types that flow between ops (`ArtifactType`, with each type's
-//! storage codec) and the registry of ops by name. It knows nothing of graphs, engines
+//! fields with their docs and defaults, version, what it writes in the run directory),
+//! the types that flow between ops (`ArtifactType`, with each type's storage codec) and
+//! the registry of ops by name. It knows nothing of graphs, engines
 //! or equipment: `graph` and `engine` build on it, `ops` implements it.
 
 mod artifact;
+mod config;
 mod context;
 
 pub use artifact::{from_json, from_msgpack, to_json, to_msgpack, Artifact, Codec, CodecError};
+pub use config::{
+    check_config_docs, describe, field_names, inline, ConfigField, FieldDoc, NoConfig, OpConfig,
+};
 pub use context::{NodeContext, NodeIo, PortError, Slot, WrittenFile};
 
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
 use std::any::TypeId;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What an op's `run` returns on failure. Each op family has its own `thiserror` enum;
@@ -147,43 +153,53 @@ impl Port {
     }
 }
 
-/// One field of an op's `with` table, for `dag ops`.
-#[derive(Debug, Clone)]
-pub struct ConfigField {
-    pub name: &'static str,
-    pub ty: &'static str,
-    /// `None`: the field is required.
-    pub default: Option<&'static str>,
-    pub doc: &'static str,
+/// A place in the run directory an op writes, relative to it. Ops declare these as a
+/// function of their `with`, so `dag check` refuses two nodes writing one file and a
+/// node writing a file the engine writes itself (`report.json`, `run.log`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunDirWrite {
+    /// One file.
+    File(PathBuf),
+    /// Files directly in `dir` named `<prefix>…<suffix>`, the middle known only when
+    /// the op runs (`plots/confusion_<target>.png`, one per target).
+    Files {
+        dir: PathBuf,
+        prefix: String,
+        suffix: String,
+    },
+    /// A whole directory and everything in it.
+    Dir(PathBuf),
 }
 
-impl ConfigField {
-    pub const fn required(name: &'static str, ty: &'static str, doc: &'static str) -> Self {
-        ConfigField {
-            name,
-            ty,
-            default: None,
-            doc,
-        }
+impl RunDirWrite {
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        RunDirWrite::File(path.into())
     }
 
-    pub const fn with_default(
-        name: &'static str,
-        ty: &'static str,
-        default: &'static str,
-        doc: &'static str,
-    ) -> Self {
-        ConfigField {
-            name,
-            ty,
-            default: Some(default),
-            doc,
+    pub fn files(dir: impl Into<PathBuf>, prefix: &str, suffix: &str) -> Self {
+        RunDirWrite::Files {
+            dir: dir.into(),
+            prefix: prefix.into(),
+            suffix: suffix.into(),
+        }
+    }
+}
+
+impl fmt::Display for RunDirWrite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunDirWrite::File(p) => write!(f, "{}", p.display()),
+            RunDirWrite::Files { dir, prefix, suffix } => {
+                write!(f, "{}", dir.join(format!("{prefix}<…>{suffix}")).display())
+            }
+            RunDirWrite::Dir(p) => write!(f, "{}/", p.display()),
         }
     }
 }
 
 type Builder = dyn Fn(&toml::Table) -> Result<Arc<dyn Op>, String> + Send + Sync;
 type Linter = dyn Fn(&toml::Table) -> Vec<String> + Send + Sync;
+type Writes = dyn Fn(&toml::Table) -> Vec<RunDirWrite> + Send + Sync;
 
 /// Everything the graph needs to know about an op before running it.
 pub struct OpSpec {
@@ -195,10 +211,13 @@ pub struct OpSpec {
     pub variadic_inputs: Option<ArtifactType>,
     /// When set, any output port name is accepted with this type (utility ops).
     pub variadic_outputs: Option<ArtifactType>,
+    /// The `with` fields, from the config type's [`OpConfig`] list and `Default`.
     pub config: Vec<ConfigField>,
     /// Bumped when the op's behaviour changes: part of every node key, so results of the
     /// old behaviour are never reused.
     pub version: u32,
+    /// What changed in `version` (empty for 1), for `dag ops`.
+    pub version_note: &'static str,
     /// The op reads the pipeline's whole parameter table (e.g. to record it): all
     /// parameters then enter its key.
     pub reads_params: bool,
@@ -211,6 +230,10 @@ pub struct OpSpec {
     pub path_fields: Vec<PathField>,
     build: Box<Builder>,
     lint: Option<Box<Linter>>,
+    writes: Option<Box<Writes>>,
+    /// The config type, so `linter` and `writes_in_run_dir` read the same one.
+    config_type: TypeId,
+    check_docs: fn() -> Vec<String>,
 }
 
 /// A `with` field that is a path, and when it is not one.
@@ -262,14 +285,15 @@ impl PathField {
 
 impl OpSpec {
     /// An op whose configuration deserializes into `C` (which should use
-    /// `#[serde(deny_unknown_fields)]`) and is then turned into the op by `make`.
+    /// `#[serde(deny_unknown_fields)]`) and is then turned into the op by `make`. Its
+    /// `with` fields, with their docs and defaults, come from `C`.
     pub fn new<C, O>(
         name: &'static str,
         summary: &'static str,
         make: impl Fn(C) -> Result<O, String> + Send + Sync + 'static,
     ) -> Self
     where
-        C: DeserializeOwned,
+        C: OpConfig,
         O: Op + 'static,
     {
         OpSpec {
@@ -279,8 +303,9 @@ impl OpSpec {
             outputs: Vec::new(),
             variadic_inputs: None,
             variadic_outputs: None,
-            config: Vec::new(),
+            config: config::describe::<C>(),
             version: 1,
+            version_note: "",
             reads_params: false,
             seeded_by_node: false,
             path_fields: Vec::new(),
@@ -291,14 +316,27 @@ impl OpSpec {
                 Ok(Arc::new(make(config)?) as Arc<dyn Op>)
             }),
             lint: None,
+            writes: None,
+            config_type: TypeId::of::<C>(),
+            check_docs: check_config_docs::<C>,
         }
     }
 
+    fn assert_config_type<C: 'static>(&self, what: &str) {
+        assert!(
+            self.config_type == TypeId::of::<C>(),
+            "op `{}`: `{what}` reads {}, not the op's config type",
+            self.name,
+            std::any::type_name::<C>()
+        );
+    }
+
     /// Warnings about a valid configuration (label leakage, say), shown by `dag check`.
-    pub fn linter<C: DeserializeOwned>(
+    pub fn linter<C: DeserializeOwned + 'static>(
         mut self,
         lint: impl Fn(C) -> Vec<String> + Send + Sync + 'static,
     ) -> Self {
+        self.assert_config_type::<C>("linter");
         self.lint = Some(Box::new(move |with: &toml::Table| {
             match toml::Value::Table(with.clone()).try_into::<C>() {
                 Ok(config) => lint(config),
@@ -311,6 +349,33 @@ impl OpSpec {
     /// Run the linter, if any.
     pub fn lint(&self, with: &toml::Table) -> Vec<String> {
         self.lint.as_ref().map_or_else(Vec::new, |l| l(with))
+    }
+
+    /// Declare what the op writes in the run directory, from its configuration.
+    pub fn writes_in_run_dir<C: DeserializeOwned + 'static>(
+        mut self,
+        writes: impl Fn(&C) -> Vec<RunDirWrite> + Send + Sync + 'static,
+    ) -> Self {
+        self.assert_config_type::<C>("writes_in_run_dir");
+        self.writes = Some(Box::new(move |with: &toml::Table| {
+            match toml::Value::Table(with.clone()).try_into::<C>() {
+                Ok(config) => writes(&config),
+                Err(_) => Vec::new(), // build() reports the error
+            }
+        }));
+        self
+    }
+
+    /// What a node with this `with` writes in the run directory.
+    pub fn run_dir_writes(&self, with: &toml::Table) -> Vec<RunDirWrite> {
+        self.writes.as_ref().map_or_else(Vec::new, |w| w(with))
+    }
+
+    /// Problems with the config type's documentation ([`check_config_docs`]); empty
+    /// when every documented field exists, none is undocumented and every default
+    /// shown is the real one.
+    pub fn check_config_docs(&self) -> Vec<String> {
+        (self.check_docs)()
     }
 
     pub fn input(mut self, port: Port) -> Self {
@@ -333,9 +398,10 @@ impl OpSpec {
         self
     }
 
-    /// Set the op's behaviour version (default 1).
-    pub fn version(mut self, version: u32) -> Self {
+    /// Set the op's behaviour version (default 1) and what changed in it.
+    pub fn version(mut self, version: u32, note: &'static str) -> Self {
         self.version = version;
+        self.version_note = note;
         self
     }
 
@@ -354,11 +420,6 @@ impl OpSpec {
     /// Declare that the op reads the whole parameter table.
     pub fn reads_params(mut self) -> Self {
         self.reads_params = true;
-        self
-    }
-
-    pub fn field(mut self, field: ConfigField) -> Self {
-        self.config.push(field);
         self
     }
 
@@ -417,6 +478,50 @@ mod tests {
         assert_eq!(short_type_name("alloc::string::String"), "String");
         assert_eq!(short_type_name("alloc::vec::Vec<nexusml::ml::Foo>"), "Vec<Foo>");
         assert_eq!(ArtifactType::of::<u64>().name(), "u64");
+    }
+
+    #[derive(Default, serde::Deserialize, serde::Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct FileConfig {
+        file: String,
+    }
+
+    impl OpConfig for FileConfig {
+        const FIELDS: &'static [FieldDoc] = &[FieldDoc::required("file", "string", "a file")];
+    }
+
+    struct Nothing;
+    impl Op for Nothing {
+        fn run(&self, _: &mut NodeContext<'_>) -> Result<(), OpError> {
+            Ok(())
+        }
+    }
+
+    fn spec() -> OpSpec {
+        OpSpec::new("t.write", "writes", |_: FileConfig| Ok(Nothing))
+    }
+
+    #[test]
+    fn writes_come_from_the_config() {
+        let op = spec().writes_in_run_dir(|c: &FileConfig| vec![RunDirWrite::file(&c.file)]);
+        let with: toml::Table = "file = \"out/a.json\"".parse().unwrap();
+        assert_eq!(op.run_dir_writes(&with), [RunDirWrite::file("out/a.json")]);
+        // An invalid `with` declares nothing: building it reports the error.
+        let bad: toml::Table = "fil = 1".parse().unwrap();
+        assert!(op.run_dir_writes(&bad).is_empty());
+        assert!(op.build(&bad).is_err());
+        assert_eq!(
+            RunDirWrite::files("plots", "confusion_", ".png").to_string(),
+            "plots/confusion_<…>.png"
+        );
+        assert_eq!(op.config[0].name, "file");
+        assert_eq!(op.config[0].default, None);
+    }
+
+    #[test]
+    #[should_panic(expected = "not the op's config type")]
+    fn a_declaration_must_read_the_ops_own_config_type() {
+        let _ = spec().writes_in_run_dir(|_: &toml::Table| Vec::new());
     }
 
     #[test]

@@ -1,18 +1,29 @@
 //! `features.engineer`: derive the model's inputs and targets from an inventory.
 
-use super::{ConfigField, Op, OpError, OpSpec, PathField, Port, Registry};
+use super::{FieldDoc, Op, OpConfig, OpError, OpSpec, PathField, Port, Registry};
 use crate::ml::features::{FeatureConfig, Mode, BUILTIN_NAME};
 use crate::op::NodeContext;
 use polars::prelude::DataFrame;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
     config: PathBuf,
     #[serde(default)]
     predict: bool,
+}
+
+impl OpConfig for Config {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::required(
+            "config",
+            "string",
+            "feature config TOML file, or \"builtin\" for the one compiled in (dags/features.toml)",
+        ),
+        FieldDoc::optional("predict", "bool", "prediction: do not derive target columns"),
+    ];
 }
 
 pub(crate) fn register(r: &mut Registry) {
@@ -38,25 +49,17 @@ pub(crate) fn register(r: &mut Registry) {
         })
         // The built-in config is part of the key through this version: it changes when
         // the compiled-in text does.
-        .version(builtin_version())
+        .version(
+            builtin_version(),
+            "a digest of the built-in feature config: a changed built-in config is a new version",
+        )
         .path_field(PathField::new("config").except(BUILTIN_NAME))
         .input(Port::new::<DataFrame>("table", "the inventory"))
         .output(Port::new::<DataFrame>(
             "table",
             "the inventory with the engineered columns",
         ))
-        .output(Port::new::<FeatureConfig>("features", "the feature config, for the model").optional())
-        .field(ConfigField::required(
-            "config",
-            "string",
-            "feature config TOML file, or \"builtin\" for the one compiled in (dags/features.toml)",
-        ))
-        .field(ConfigField::with_default(
-            "predict",
-            "bool",
-            "false",
-            "prediction: do not derive target columns",
-        )),
+        .output(Port::new::<FeatureConfig>("features", "the feature config, for the model").optional()),
     );
 }
 

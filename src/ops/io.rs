@@ -1,11 +1,11 @@
 //! `csv.load` and `csv.write`: tables in and out.
 
-use super::{ConfigField, Op, OpError, OpSpec, PathField, Port, Registry};
+use super::{FieldDoc, Op, OpConfig, OpError, OpSpec, PathField, Port, Registry, RunDirWrite};
 use crate::ml::table::{self, ColumnType, Encoding};
 use crate::op::NodeContext;
 use indexmap::IndexMap;
 use polars::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +18,7 @@ pub enum IoError {
     },
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct LoadConfig {
     path: PathBuf,
@@ -26,7 +26,18 @@ struct LoadConfig {
     schema: IndexMap<String, ColumnType>,
 }
 
-#[derive(Deserialize)]
+impl OpConfig for LoadConfig {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::required("path", "string", "CSV file"),
+        FieldDoc::optional(
+            "schema",
+            "table",
+            "column → str | f64 | i64 for columns that are not text",
+        ),
+    ];
+}
+
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct WriteConfig {
     path: PathBuf,
@@ -35,10 +46,25 @@ struct WriteConfig {
     in_run_dir: bool,
 }
 
-#[derive(Deserialize)]
+impl OpConfig for WriteConfig {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::required("path", "string", "output file"),
+        FieldDoc::optional(
+            "in_run_dir",
+            "bool",
+            "resolve a relative `path` inside the run directory",
+        ),
+    ];
+}
+
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RenameConfig {
     columns: IndexMap<String, String>,
+}
+
+impl OpConfig for RenameConfig {
+    const FIELDS: &'static [FieldDoc] = &[FieldDoc::required("columns", "table", "from → to")];
 }
 
 pub(crate) fn register(r: &mut Registry) {
@@ -52,8 +78,7 @@ pub(crate) fn register(r: &mut Registry) {
         .output(Port::new::<DataFrame>(
             "table",
             "the table with the columns renamed",
-        ))
-        .field(ConfigField::required("columns", "table", "from → to")),
+        )),
     );
     r.register(
         OpSpec::new(
@@ -63,14 +88,7 @@ pub(crate) fn register(r: &mut Registry) {
             |c: LoadConfig| Ok(Load(c)),
         )
         .path_field(PathField::new("path"))
-        .output(Port::new::<DataFrame>("table", "the inventory"))
-        .field(ConfigField::required("path", "string", "CSV file"))
-        .field(ConfigField::with_default(
-            "schema",
-            "table",
-            "{}",
-            "column → str | f64 | i64 for columns that are not text",
-        )),
+        .output(Port::new::<DataFrame>("table", "the inventory")),
     );
     r.register(
         OpSpec::new(
@@ -84,14 +102,14 @@ pub(crate) fn register(r: &mut Registry) {
             },
         )
         .path_field(PathField::new("path").unless_flag("in_run_dir"))
-        .input(Port::new::<DataFrame>("table", "the table to write"))
-        .field(ConfigField::required("path", "string", "output file"))
-        .field(ConfigField::with_default(
-            "in_run_dir",
-            "bool",
-            "false",
-            "resolve a relative `path` inside the run directory",
-        )),
+        .writes_in_run_dir(|c: &WriteConfig| {
+            if c.in_run_dir && c.path.is_relative() {
+                vec![RunDirWrite::File(c.path.clone())]
+            } else {
+                Vec::new()
+            }
+        })
+        .input(Port::new::<DataFrame>("table", "the table to write")),
     );
 }
 

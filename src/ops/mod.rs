@@ -13,7 +13,8 @@ pub mod util;
 mod validate;
 
 pub use crate::op::{
-    short_type_name, ArtifactType, ConfigField, Op, OpError, OpSpec, PathField, Port, Registry,
+    short_type_name, ArtifactType, ConfigField, FieldDoc, Op, OpConfig, OpError, OpSpec, PathField, Port,
+    Registry, RunDirWrite,
 };
 
 use std::path::{Component, Path};

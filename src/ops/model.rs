@@ -1,7 +1,7 @@
 //! Model ops: `text.tfidf`, `model.train_forest`, `model.evaluate`, `model.save`,
 //! `model.load`, `model.predict`, `model.predict_one`.
 
-use super::{ConfigField, Op, OpError, OpSpec, PathField, Port, Registry};
+use super::{FieldDoc, Op, OpConfig, OpError, OpSpec, PathField, Port, Registry, RunDirWrite};
 use crate::clock::Utc;
 use crate::ml::bundle;
 use crate::ml::features::FeatureConfig;
@@ -51,18 +51,30 @@ fn write_json<T: Serialize>(ctx: &mut NodeContext<'_>, path: &Path, value: &T) -
     write_file(ctx, path, serde_json::to_vec_pretty(value)?)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 struct EvaluateConfig {
-    #[serde(default = "top_terms")]
     top_terms: usize,
 }
 
-fn top_terms() -> usize {
-    15
+impl Default for EvaluateConfig {
+    fn default() -> Self {
+        EvaluateConfig { top_terms: 15 }
+    }
 }
 
-#[derive(Deserialize)]
+impl OpConfig for EvaluateConfig {
+    const FIELDS: &'static [FieldDoc] = &[FieldDoc::optional(
+        "top_terms",
+        "integer",
+        "terms listed per target",
+    )];
+}
+
+/// What `model.evaluate` writes in the run directory.
+const METRICS_FILE: &str = "metrics.json";
+
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct SaveConfig {
     output_dir: PathBuf,
@@ -77,29 +89,74 @@ fn model_name() -> String {
     "equipment_classifier".into()
 }
 
-#[derive(Deserialize)]
+impl Default for SaveConfig {
+    fn default() -> Self {
+        SaveConfig {
+            output_dir: PathBuf::new(),
+            model_name: model_name(),
+            data: String::new(),
+        }
+    }
+}
+
+impl OpConfig for SaveConfig {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::required("output_dir", "string", "directory for model files"),
+        FieldDoc::optional("model_name", "string", "file name stem"),
+        FieldDoc::optional("data", "string", "training data file to fingerprint"),
+    ];
+}
+
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct LoadConfig {
     path: PathBuf,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl OpConfig for LoadConfig {
+    const FIELDS: &'static [FieldDoc] = &[FieldDoc::required("path", "string", "a .nxm file")];
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 struct PredictConfig {
-    #[serde(default = "id_column")]
     id_column: String,
     /// Model column → the input column that holds it.
-    #[serde(default)]
     map: IndexMap<String, String>,
-    #[serde(default)]
     keep: Keep,
 }
 
-fn id_column() -> String {
-    "equipment_tag".into()
+impl Default for PredictConfig {
+    fn default() -> Self {
+        PredictConfig {
+            id_column: "equipment_tag".into(),
+            map: IndexMap::new(),
+            keep: Keep::default(),
+        }
+    }
 }
 
-#[derive(Deserialize)]
+impl OpConfig for PredictConfig {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::optional(
+            "id_column",
+            "string",
+            "the input's id column (kept with keep = \"id\")",
+        ),
+        FieldDoc::optional(
+            "map",
+            "table",
+            "model column = input column, e.g. { manufacturer = \"Mfr\" }",
+        ),
+        FieldDoc::optional(
+            "keep",
+            "\"all\" | \"id\"",
+            "input columns in the output: all of them (their own names), or the id and the text used",
+        ),
+    ];
+}
+
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct PredictOneConfig {
     record: toml::Table,
@@ -109,6 +166,69 @@ struct PredictOneConfig {
 
 fn sample_file() -> String {
     "sample_prediction.json".into()
+}
+
+impl Default for PredictOneConfig {
+    fn default() -> Self {
+        PredictOneConfig {
+            record: toml::Table::new(),
+            file: sample_file(),
+        }
+    }
+}
+
+impl OpConfig for PredictOneConfig {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::required(
+            "record",
+            "table",
+            "column → value, e.g. { description = \"...\", service_life = 20 }",
+        ),
+        FieldDoc::optional("file", "string", "output file name, in the run directory"),
+    ];
+}
+
+/// `text.tfidf`'s fields; the defaults are `TfidfConfig`'s own.
+impl OpConfig for TfidfConfig {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::optional("ngram_min", "integer", "smallest n-gram"),
+        FieldDoc::optional("ngram_max", "integer", "largest n-gram"),
+        FieldDoc::optional("max_features", "integer", "keep the most frequent terms"),
+        FieldDoc::optional(
+            "min_df",
+            "integer | float",
+            "fewest documents (count or fraction)",
+        ),
+        FieldDoc::optional("max_df", "integer | float", "most documents (count or fraction)"),
+        FieldDoc::optional("sublinear_tf", "bool", "tf → 1 + ln(tf)"),
+    ];
+}
+
+/// `model.train_forest`'s fields; the defaults are `ForestConfig`'s own.
+impl OpConfig for ForestConfig {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::optional("n_trees", "integer", "trees per forest"),
+        FieldDoc::optional(
+            "max_features",
+            "\"sqrt\" | \"log2\" | \"all\" | {count=N} | {fraction=F}",
+            "features tried per split",
+        ),
+        FieldDoc::optional("min_samples_split", "integer", "fewest samples to split a node"),
+        FieldDoc::optional("min_samples_leaf", "integer", "fewest samples in a leaf"),
+        FieldDoc::optional("max_depth", "integer", "deepest tree (none: unlimited)"),
+        FieldDoc::optional("bootstrap", "bool", "sample rows with replacement per tree"),
+        FieldDoc::optional(
+            "class_weight",
+            "\"none\" | \"balanced\" | \"balanced_subsample\"",
+            "per-class weights",
+        ),
+        FieldDoc::optional("seed", "integer", "every tree's seed derives from it"),
+        FieldDoc::optional(
+            "learner",
+            "\"sparse\" | \"linfa_tree\"",
+            "who grows the trees: nexusml's sparse trees, or linfa-trees (for comparison; slow)",
+        ),
+    ];
 }
 
 /// Where `model.save` put the model.
@@ -136,43 +256,7 @@ pub(crate) fn register(r: &mut Registry) {
             "featurizer",
             "vocabulary, idf and scaler",
         ))
-        .output(Port::new::<Csr>("matrix", "training feature matrix (sparse)"))
-        .field(ConfigField::with_default(
-            "ngram_min",
-            "integer",
-            "1",
-            "smallest n-gram",
-        ))
-        .field(ConfigField::with_default(
-            "ngram_max",
-            "integer",
-            "3",
-            "largest n-gram",
-        ))
-        .field(ConfigField::with_default(
-            "max_features",
-            "integer",
-            "5000",
-            "keep the most frequent terms",
-        ))
-        .field(ConfigField::with_default(
-            "min_df",
-            "integer | float",
-            "2",
-            "fewest documents (count or fraction)",
-        ))
-        .field(ConfigField::with_default(
-            "max_df",
-            "integer | float",
-            "0.9",
-            "most documents (count or fraction)",
-        ))
-        .field(ConfigField::with_default(
-            "sublinear_tf",
-            "bool",
-            "true",
-            "tf → 1 + ln(tf)",
-        )),
+        .output(Port::new::<Csr>("matrix", "training feature matrix (sparse)")),
     );
     r.register(
         OpSpec::new(
@@ -188,32 +272,7 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<Featurizer>("featurizer", "from text.tfidf"))
         .input(Port::new::<Csr>("matrix", "from text.tfidf"))
         .output(Port::new::<EquipmentModel>("model", "the trained classifier"))
-        // 2: a row with an empty label is left out of that target's trees.
-        .version(2)
-        .field(ConfigField::with_default("n_trees", "integer", "200", "trees per forest"))
-        .field(ConfigField::with_default(
-            "max_features",
-            "\"sqrt\" | \"log2\" | \"all\" | {count=N} | {fraction=F}",
-            "\"sqrt\"",
-            "features tried per split",
-        ))
-        .field(ConfigField::with_default("min_samples_split", "integer", "2", "fewest samples to split a node"))
-        .field(ConfigField::with_default("min_samples_leaf", "integer", "1", "fewest samples in a leaf"))
-        .field(ConfigField::with_default("max_depth", "integer", "none", "deepest tree"))
-        .field(ConfigField::with_default("bootstrap", "bool", "true", "sample rows with replacement per tree"))
-        .field(ConfigField::with_default(
-            "class_weight",
-            "\"none\" | \"balanced\" | \"balanced_subsample\"",
-            "\"balanced_subsample\"",
-            "per-class weights",
-        ))
-        .field(ConfigField::with_default("seed", "integer", "42", "every tree's seed derives from it"))
-        .field(ConfigField::with_default(
-            "learner",
-            "\"sparse\" | \"linfa_tree\"",
-            "\"sparse\"",
-            "who grows the trees: nexusml's sparse trees, or linfa-trees (for comparison; slow)",
-        )),
+        .version(2, "a row with an empty label is left out of that target's trees"),
     );
     r.register(
         OpSpec::new(
@@ -222,12 +281,11 @@ pub(crate) fn register(r: &mut Registry) {
              writes metrics.json.",
             |c: EvaluateConfig| Ok(Evaluate(c)),
         )
+        .writes_in_run_dir(|_: &EvaluateConfig| vec![RunDirWrite::file(METRICS_FILE)])
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
         .input(Port::new::<DataFrame>("table", "engineered test rows"))
         .output(Port::new::<EvaluationReport>("metrics", "the report").optional())
-        // 2: rows with an empty label are not scored; single-class warnings.
-        .version(2)
-        .field(ConfigField::with_default("top_terms", "integer", "15", "terms listed per target")),
+        .version(2, "rows with an empty label are not scored; single-class warnings"),
     );
     r.register(
         OpSpec::new(
@@ -244,26 +302,8 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<EvaluationReport>("metrics", "metrics for the metadata").optional())
         .input(Port::new::<SplitIndices>("split", "row counts for the metadata").optional())
         .output(Port::new::<SavedModel>("saved", "the written paths").optional())
-        // 2: labelled rows per target in the metadata.
-        .version(2)
-        .reads_params()
-        .field(ConfigField::required(
-            "output_dir",
-            "string",
-            "directory for model files",
-        ))
-        .field(ConfigField::with_default(
-            "model_name",
-            "string",
-            "\"equipment_classifier\"",
-            "file name stem",
-        ))
-        .field(ConfigField::with_default(
-            "data",
-            "string",
-            "\"\"",
-            "training data file to fingerprint",
-        )),
+        .version(2, "labelled rows per target in the metadata")
+        .reads_params(),
     );
     r.register(
         OpSpec::new(
@@ -272,8 +312,7 @@ pub(crate) fn register(r: &mut Registry) {
             |c: LoadConfig| Ok(Load(c)),
         )
         .path_field(PathField::new("path"))
-        .output(Port::new::<EquipmentModel>("model", "the classifier"))
-        .field(ConfigField::required("path", "string", "a .nxm file")),
+        .output(Port::new::<EquipmentModel>("model", "the classifier")),
     );
     r.register(
         OpSpec::new(
@@ -288,26 +327,7 @@ pub(crate) fn register(r: &mut Registry) {
             "the inventory (raw: it is engineered here)",
         ))
         .output(Port::new::<DataFrame>("predictions", "one row per input row"))
-        .field(ConfigField::with_default(
-            "id_column",
-            "string",
-            "\"equipment_tag\"",
-            "the input's id column (kept with keep = \"id\")",
-        ))
-        .field(ConfigField::with_default(
-            "map",
-            "table",
-            "{}",
-            "model column = input column, e.g. { manufacturer = \"Mfr\" }",
-        ))
-        .field(ConfigField::with_default(
-            "keep",
-            "\"all\" | \"id\"",
-            "\"all\"",
-            "input columns in the output: all of them (their own names), or the id and the text used",
-        ))
-        // 2: keeps the input's columns; `map`.
-        .version(2),
+        .version(2, "keeps the input's columns; `map`"),
     );
     r.register(
         OpSpec::new(
@@ -318,10 +338,9 @@ pub(crate) fn register(r: &mut Registry) {
                 Ok(PredictOne(c))
             },
         )
+        .writes_in_run_dir(|c: &PredictOneConfig| vec![RunDirWrite::file(&c.file)])
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
-        .output(Port::new::<Vec<Prediction>>("prediction", "per target label and probability").optional())
-        .field(ConfigField::required("record", "table", "column → value, e.g. { description = \"...\", service_life = 20 }"))
-        .field(ConfigField::with_default("file", "string", "\"sample_prediction.json\"", "output file name")),
+        .output(Port::new::<Vec<Prediction>>("prediction", "per target label and probability").optional()),
     );
 }
 
@@ -411,7 +430,7 @@ impl Op for Evaluate {
             }
         }
         let report = model.evaluation(&table, &[], self.0.top_terms)?;
-        let path = ctx.run_dir().join("metrics.json");
+        let path = ctx.run_dir().join(METRICS_FILE);
         write_json(ctx, &path, &report)?;
         for line in report.table().lines() {
             tracing::info!("{line}");

@@ -1,15 +1,15 @@
 //! `plot.distribution` and `plot.confusion`: PNG charts in the run directory.
 
-use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
+use super::{FieldDoc, Op, OpConfig, OpError, OpSpec, Port, Registry, RunDirWrite};
 use crate::charts::{bar_chart_png, heatmap_png, top_k_confusion, worst_confused};
 use crate::ml::metrics::EvaluationReport;
 use crate::ml::table::text_column;
 use crate::op::NodeContext;
 use polars::prelude::DataFrame;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct DistributionConfig {
     columns: Vec<String>,
@@ -27,17 +27,45 @@ fn default_dir() -> String {
     "plots".into()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl Default for DistributionConfig {
+    fn default() -> Self {
+        DistributionConfig {
+            columns: Vec::new(),
+            top_n: default_top_n(),
+            dir: default_dir(),
+        }
+    }
+}
+
+impl OpConfig for DistributionConfig {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::required("columns", "[string]", "columns to plot"),
+        FieldDoc::optional("top_n", "integer", "most bars per chart"),
+        FieldDoc::optional("dir", "string", "directory inside the run directory"),
+    ];
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 struct ConfusionConfig {
-    #[serde(default = "default_top_k")]
     top_k: usize,
-    #[serde(default = "default_dir")]
     dir: String,
 }
 
-fn default_top_k() -> usize {
-    30
+impl Default for ConfusionConfig {
+    fn default() -> Self {
+        ConfusionConfig {
+            top_k: 30,
+            dir: default_dir(),
+        }
+    }
+}
+
+impl OpConfig for ConfusionConfig {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::optional("top_k", "integer", "classes shown before folding into \"other\""),
+        FieldDoc::optional("dir", "string", "directory inside the run directory"),
+    ];
 }
 
 pub(crate) fn register(r: &mut Registry) {
@@ -51,11 +79,10 @@ pub(crate) fn register(r: &mut Registry) {
                 Ok(Confusion(c))
             },
         )
+        // One per target (and `_worst` beside it): the names are known when it runs.
+        .writes_in_run_dir(|c: &ConfusionConfig| vec![RunDirWrite::files(&c.dir, "confusion_", ".png")])
         .input(Port::new::<EvaluationReport>("metrics", "from model.evaluate"))
-        // 2: the worst-confused picture; full labels and a legend.
-        .version(2)
-        .field(ConfigField::with_default("top_k", "integer", "30", "classes shown before folding into \"other\""))
-        .field(ConfigField::with_default("dir", "string", "\"plots\"", "directory inside the run directory")),
+        .version(2, "the worst-confused picture; full labels and a legend"),
     );
     r.register(
         OpSpec::new(
@@ -69,21 +96,19 @@ pub(crate) fn register(r: &mut Registry) {
                 Ok(Distribution(c))
             },
         )
-        .input(Port::new::<DataFrame>("table", "the table"))
-        .field(ConfigField::required("columns", "[string]", "columns to plot"))
-        .field(ConfigField::with_default(
-            "top_n",
-            "integer",
-            "30",
-            "most bars per chart",
-        ))
-        .field(ConfigField::with_default(
-            "dir",
-            "string",
-            "\"plots\"",
-            "directory inside the run directory",
-        )),
+        .writes_in_run_dir(|c: &DistributionConfig| {
+            c.columns
+                .iter()
+                .map(|column| RunDirWrite::file(std::path::Path::new(&c.dir).join(distribution_file(column))))
+                .collect()
+        })
+        .input(Port::new::<DataFrame>("table", "the table")),
     );
+}
+
+/// The chart of `column`: what `plot.distribution` writes and declares.
+fn distribution_file(column: &str) -> String {
+    format!("distribution_{}.png", file_safe(column))
 }
 
 struct Distribution(DistributionConfig);
@@ -100,7 +125,7 @@ impl Op for Distribution {
                     .or_default() += 1;
             }
             let counts: Vec<(String, usize)> = counts.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
-            let path = dir.join(format!("distribution_{}.png", file_safe(column)));
+            let path = dir.join(distribution_file(column));
             let title = format!("{column}: {} rows, {} classes", values.len(), counts.len());
             bar_chart_png(&path, &title, &counts, self.0.top_n)?;
             ctx.wrote_file(&path)?;

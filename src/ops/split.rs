@@ -1,34 +1,54 @@
 //! `data.split`: train and test tables.
 
-use super::{ConfigField, Op, OpError, OpSpec, PathField, Port, Registry};
+use super::{FieldDoc, Op, OpConfig, OpError, OpSpec, PathField, Port, Registry};
 use crate::ml::split::{from_test_rows, split, SplitIndices, TestSize};
 use crate::ml::table::{take_rows, text_column};
 use crate::op::NodeContext;
 use polars::prelude::DataFrame;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 struct Config {
-    #[serde(default = "default_test_size")]
     test_size: TestSize,
-    #[serde(default = "default_seed")]
     seed: u64,
     /// Column to stratify on; empty: none.
-    #[serde(default)]
     stratify: String,
     /// File of 0-based test row indices; empty: a random split.
-    #[serde(default)]
     test_rows: String,
 }
 
-fn default_test_size() -> TestSize {
-    TestSize::Fraction(0.3)
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            test_size: TestSize::Fraction(0.3),
+            seed: 42,
+            stratify: String::new(),
+            test_rows: String::new(),
+        }
+    }
 }
 
-fn default_seed() -> u64 {
-    42
+impl OpConfig for Config {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::optional(
+            "test_size",
+            "float | integer",
+            "fraction of rows (0 < x < 1) or a row count",
+        ),
+        FieldDoc::optional("seed", "integer", "shuffle seed"),
+        FieldDoc::optional(
+            "stratify",
+            "string",
+            "column whose class proportions both sides keep",
+        ),
+        FieldDoc::optional(
+            "test_rows",
+            "string",
+            "file of 0-based test row indices (one per line) instead of a random split",
+        ),
+    ];
 }
 
 pub(crate) fn register(r: &mut Registry) {
@@ -50,26 +70,7 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<DataFrame>("table", "the table to split"))
         .output(Port::new::<DataFrame>("train", "training rows"))
         .output(Port::new::<DataFrame>("test", "test rows"))
-        .output(Port::new::<SplitIndices>("split", "the row indices of each side").optional())
-        .field(ConfigField::with_default(
-            "test_size",
-            "float | integer",
-            "0.3",
-            "fraction of rows (0 < x < 1) or a row count",
-        ))
-        .field(ConfigField::with_default("seed", "integer", "42", "shuffle seed"))
-        .field(ConfigField::with_default(
-            "stratify",
-            "string",
-            "\"\"",
-            "column whose class proportions both sides keep",
-        ))
-        .field(ConfigField::with_default(
-            "test_rows",
-            "string",
-            "\"\"",
-            "file of 0-based test row indices (one per line) instead of a random split",
-        )),
+        .output(Port::new::<SplitIndices>("split", "the row indices of each side").optional()),
     );
 }
 

@@ -1,9 +1,9 @@
 //! Utility ops for tests, benchmarks and wiring: they do no domain work, but they exercise
 //! every engine path (ordering, parallelism, failure, panics, data flow, determinism).
 
-use super::{ArtifactType, ConfigField, Op, OpError, OpSpec, Port, Registry};
+use super::{ArtifactType, FieldDoc, Op, OpConfig, OpError, OpSpec, Port, Registry, RunDirWrite};
 use crate::op::NodeContext;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -35,57 +35,122 @@ pub enum UtilError {
 /// a count that would abort the run on allocation.
 pub const MAX_RANDOM_COUNT: u64 = 1_000_000;
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-#[derive(Deserialize)]
+impl OpConfig for Empty {
+    const FIELDS: &'static [FieldDoc] = &[];
+}
+
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct SpinConfig {
     ms: u64,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+impl OpConfig for SpinConfig {
+    const FIELDS: &'static [FieldDoc] = &[FieldDoc::required(
+        "ms",
+        "integer",
+        "how long to compute, in milliseconds",
+    )];
+}
+
+/// `util.fail` and `util.panic`.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 struct MessageConfig {
-    #[serde(default = "default_message")]
     message: String,
 }
 
-fn default_message() -> String {
-    "failed on purpose".into()
+impl Default for MessageConfig {
+    fn default() -> Self {
+        MessageConfig {
+            message: "failed on purpose".into(),
+        }
+    }
 }
 
-#[derive(Deserialize)]
+impl OpConfig for MessageConfig {
+    const FIELDS: &'static [FieldDoc] = &[FieldDoc::optional(
+        "message",
+        "string",
+        "the error (util.fail) or panic (util.panic) text",
+    )];
+}
+
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct ValueConfig {
     value: toml::Value,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `value` is required: the placeholder is never shown.
+impl Default for ValueConfig {
+    fn default() -> Self {
+        ValueConfig {
+            value: toml::Value::Table(toml::Table::new()),
+        }
+    }
+}
+
+impl OpConfig for ValueConfig {
+    const FIELDS: &'static [FieldDoc] = &[FieldDoc::required("value", "any", "the value to emit")];
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
 struct RandomConfig {
-    #[serde(default)]
     seed: u64,
     // u64, not usize: a count too big for usize gets the limit's message, not serde's.
-    #[serde(default = "default_count")]
     count: u64,
 }
 
-fn default_count() -> u64 {
-    4
+impl Default for RandomConfig {
+    fn default() -> Self {
+        RandomConfig { seed: 0, count: 4 }
+    }
 }
 
-#[derive(Deserialize)]
+impl OpConfig for RandomConfig {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::optional("seed", "integer", "base seed"),
+        FieldDoc::optional("count", "integer", "how many numbers (at most 1,000,000)"),
+    ];
+}
+
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct AssertConfig {
     expected: toml::Value,
 }
 
-#[derive(Deserialize)]
+/// `expected` is required: the placeholder is never shown.
+impl Default for AssertConfig {
+    fn default() -> Self {
+        AssertConfig {
+            expected: toml::Value::Table(toml::Table::new()),
+        }
+    }
+}
+
+impl OpConfig for AssertConfig {
+    const FIELDS: &'static [FieldDoc] = &[FieldDoc::required("expected", "any", "the value it must equal")];
+}
+
+#[derive(Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct WriteConfig {
     file: String,
+}
+
+impl OpConfig for WriteConfig {
+    const FIELDS: &'static [FieldDoc] = &[FieldDoc::required(
+        "file",
+        "string",
+        "file name, relative to the run directory",
+    )];
 }
 
 pub(crate) fn register(r: &mut Registry) {
@@ -105,25 +170,14 @@ pub(crate) fn register(r: &mut Registry) {
             |c: SpinConfig| Ok(Spin(Duration::from_millis(c.ms))),
         )
         .any_inputs(ArtifactType::ANY)
-        .any_outputs(ArtifactType::of::<Token>())
-        .field(ConfigField::required(
-            "ms",
-            "integer",
-            "how long to compute, in milliseconds",
-        )),
+        .any_outputs(ArtifactType::of::<Token>()),
     );
     r.register(
         OpSpec::new("util.fail", "Fail with `message`.", |c: MessageConfig| {
             Ok(Fail(c.message))
         })
         .any_inputs(ArtifactType::ANY)
-        .any_outputs(ArtifactType::of::<Token>())
-        .field(ConfigField::with_default(
-            "message",
-            "string",
-            "\"failed on purpose\"",
-            "the error text",
-        )),
+        .any_outputs(ArtifactType::of::<Token>()),
     );
     r.register(
         OpSpec::new(
@@ -132,13 +186,7 @@ pub(crate) fn register(r: &mut Registry) {
             |c: MessageConfig| Ok(Panic(c.message)),
         )
         .any_inputs(ArtifactType::ANY)
-        .any_outputs(ArtifactType::of::<Token>())
-        .field(ConfigField::with_default(
-            "message",
-            "string",
-            "\"failed on purpose\"",
-            "the panic text",
-        )),
+        .any_outputs(ArtifactType::of::<Token>()),
     );
     r.register(
         OpSpec::new(
@@ -150,8 +198,7 @@ pub(crate) fn register(r: &mut Registry) {
                     .map_err(|e| e.to_string())
             },
         )
-        .output(Port::new::<Value>("value", "the configured value"))
-        .field(ConfigField::required("value", "any", "the value to emit")),
+        .output(Port::new::<Value>("value", "the configured value")),
     );
     r.register(
         OpSpec::new(
@@ -166,14 +213,7 @@ pub(crate) fn register(r: &mut Registry) {
         )
         .any_inputs(ArtifactType::ANY)
         .seeded_by_node()
-        .output(Port::new::<Value>("value", "an array of integers"))
-        .field(ConfigField::with_default("seed", "integer", "0", "base seed"))
-        .field(ConfigField::with_default(
-            "count",
-            "integer",
-            "4",
-            "how many numbers (at most 1,000,000)",
-        )),
+        .output(Port::new::<Value>("value", "an array of integers")),
     );
     r.register(
         OpSpec::new(
@@ -194,12 +234,7 @@ pub(crate) fn register(r: &mut Registry) {
                     .map_err(|e| e.to_string())
             },
         )
-        .input(Port::new::<Value>("value", "the value to check"))
-        .field(ConfigField::required(
-            "expected",
-            "any",
-            "the value it must equal",
-        )),
+        .input(Port::new::<Value>("value", "the value to check")),
     );
     r.register(
         OpSpec::new(
@@ -210,12 +245,8 @@ pub(crate) fn register(r: &mut Registry) {
                 Ok(Write(c.file))
             },
         )
-        .any_inputs(ArtifactType::ANY)
-        .field(ConfigField::required(
-            "file",
-            "string",
-            "file name, relative to the run directory",
-        )),
+        .writes_in_run_dir(|c: &WriteConfig| vec![RunDirWrite::file(&c.file)])
+        .any_inputs(ArtifactType::ANY),
     );
 }
 

@@ -1,6 +1,6 @@
 //! `data.validate`: check an inventory; in strict mode, stop the pipeline on bad data.
 
-use super::{ConfigField, Op, OpError, OpSpec, Port, Registry};
+use super::{FieldDoc, Op, OpConfig, OpError, OpSpec, Port, Registry, RunDirWrite};
 use crate::ml::validate::{validate, ValidationReport, ValidationRules};
 use crate::op::NodeContext;
 use polars::prelude::DataFrame;
@@ -27,58 +27,46 @@ pub(crate) fn register(r: &mut Registry) {
         )
         .input(Port::new::<DataFrame>("table", "the inventory"))
         .output(Port::new::<ValidationReport>("report", "the findings").optional())
-        // 2: empty target cells are counted and warned about, not errors.
-        .version(2)
-        .field(ConfigField::with_default(
-            "required_columns",
-            "[string]",
-            "[]",
-            "columns that must exist",
-        ))
-        .field(ConfigField::with_default(
+        .writes_in_run_dir(|_: &ValidationRules| vec![RunDirWrite::file(VALIDATION_FILE)])
+        .version(2, "empty target cells are counted and warned about, not errors"),
+    );
+}
+
+/// What `data.validate` writes in the run directory.
+const VALIDATION_FILE: &str = "validation.json";
+
+impl OpConfig for ValidationRules {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::optional("required_columns", "[string]", "columns that must exist"),
+        FieldDoc::optional(
             "critical_columns",
             "[string]",
-            "[]",
             "columns that must have no empty cell",
-        ))
-        .field(ConfigField::with_default(
+        ),
+        FieldDoc::optional(
             "numeric_columns",
             "[string]",
-            "[]",
             "columns whose filled cells must be numbers",
-        ))
-        .field(ConfigField::with_default(
+        ),
+        FieldDoc::optional(
             "max_invalid_numeric",
             "float",
-            "0.05",
             "tolerated fraction of non-numeric filled cells (above: error, else warning)",
-        ))
-        .field(ConfigField::with_default(
-            "min_rows",
-            "integer",
-            "0",
-            "fewest rows accepted",
-        ))
-        .field(ConfigField::with_default(
+        ),
+        FieldDoc::optional("min_rows", "integer", "fewest rows accepted"),
+        FieldDoc::optional(
             "target_columns",
             "[string]",
-            "[]",
             "targets: rows without a label are counted (a warning; they are left out of that target only), \
              single-row classes and single-class targets reported",
-        ))
-        .field(ConfigField::with_default(
+        ),
+        FieldDoc::optional(
             "min_labelled_rows",
             "integer",
-            "2",
             "fewest labelled rows per target (fewer: error)",
-        ))
-        .field(ConfigField::with_default(
-            "strict",
-            "bool",
-            "true",
-            "fail the node when the data is invalid",
-        )),
-    );
+        ),
+        FieldDoc::optional("strict", "bool", "fail the node when the data is invalid"),
+    ];
 }
 
 struct Validate(ValidationRules);
@@ -86,7 +74,7 @@ impl Op for Validate {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let frame = ctx.input::<DataFrame>("table")?;
         let report = validate(&frame, &self.0);
-        let path = ctx.run_dir().join("validation.json");
+        let path = ctx.run_dir().join(VALIDATION_FILE);
         let json = serde_json::to_vec_pretty(&report)?;
         ctx.write_file(&path, json)
             .map_err(|source| ValidateError::Write { path, source })?;

@@ -1,14 +1,22 @@
-//! The pipeline file: its TOML schema, parameters, `${name}` interpolation and overrides.
+//! The pipeline file: its TOML schema, parameters, `${name}` interpolation and overrides,
+//! the character set of names and the rules of cluster resources.
 //!
 //! A [`PipelineSpec`] is the file as written. Turning it into a runnable graph (ops
 //! resolved, edges drawn, everything checked) is the job of [`crate::graph`].
 
+pub mod names;
 mod overrides;
 mod params;
+mod resources;
 
+pub use names::{check_name, NameError, MAX_NAME_LEN};
 pub use overrides::{Overrides, MAX_PARAMS_FILE};
 pub use params::{
-    apply_overrides, interpolate, parse_override, referenced_params, InterpolationError, ParamUse,
+    apply_overrides, interpolate, parse_override, pieces, referenced_params, whole_reference,
+    InterpolationError, ParamUse, Piece, Pieces, Unterminated,
+};
+pub use resources::{
+    slurm_mem, slurm_partition, slurm_time, ResourceError, Resources, MAX_CPUS, MAX_TIME_SECS,
 };
 
 use indexmap::IndexMap;
@@ -54,31 +62,6 @@ pub struct Header {
     /// Defaults for every node's cluster resources.
     #[serde(default)]
     pub resources: Resources,
-}
-
-/// What a node asks of a cluster when it runs as a job (`--executor slurm`): CPUs (also
-/// its worker threads), memory, time limit and partition, as the scheduler spells them.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Resources {
-    pub cpus: Option<u32>,
-    /// `16G`, `500M`.
-    pub mem: Option<String>,
-    /// `2h`, `30m`, `1-00:00:00`.
-    pub time: Option<String>,
-    pub partition: Option<String>,
-}
-
-impl Resources {
-    /// `self`, with each unset field taken from `defaults`.
-    pub fn or(&self, defaults: &Resources) -> Resources {
-        Resources {
-            cpus: self.cpus.or(defaults.cpus),
-            mem: self.mem.clone().or_else(|| defaults.mem.clone()),
-            time: self.time.clone().or_else(|| defaults.time.clone()),
-            partition: self.partition.clone().or_else(|| defaults.partition.clone()),
-        }
-    }
 }
 
 /// `[nodes.<id>]`: one step of the pipeline.

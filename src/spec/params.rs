@@ -45,18 +45,83 @@ pub fn parse_override(text: &str) -> Result<(String, Value), super::SpecError> {
     Ok((key.to_string(), value))
 }
 
-/// The parameter names `${name}` references in `text` (an unterminated one is ignored:
-/// interpolation reports it).
-pub fn referenced_params(text: &str) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else { break };
-        names.push(after[..end].to_string());
-        rest = &after[end + 1..];
+/// One piece of a string with `${name}` references.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece<'a> {
+    /// Literal text.
+    Text(&'a str),
+    /// `${ name }`: the parameter's name, trimmed.
+    Reference(&'a str),
+}
+
+/// An unterminated `${` (no `}` after it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unterminated;
+
+/// Split `text` into literal text and `${name}` references: the one parser of
+/// references. A name is what lies between `${` and the next `}`, trimmed. An
+/// unterminated `${` ends the pieces with `Err(Unterminated)`.
+pub fn pieces(text: &str) -> Pieces<'_> {
+    Pieces { rest: Some(text) }
+}
+
+/// The iterator [`pieces`] returns.
+pub struct Pieces<'a> {
+    /// `None` once an unterminated reference was reported.
+    rest: Option<&'a str>,
+}
+
+impl<'a> Iterator for Pieces<'a> {
+    type Item = Result<Piece<'a>, Unterminated>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.rest.filter(|r| !r.is_empty())?;
+        match rest.find("${") {
+            None => {
+                self.rest = Some("");
+                Some(Ok(Piece::Text(rest)))
+            }
+            Some(0) => {
+                let after = &rest[2..];
+                match after.find('}') {
+                    Some(end) => {
+                        self.rest = Some(&after[end + 1..]);
+                        Some(Ok(Piece::Reference(after[..end].trim())))
+                    }
+                    None => {
+                        self.rest = None;
+                        Some(Err(Unterminated))
+                    }
+                }
+            }
+            Some(start) => {
+                self.rest = Some(&rest[start..]);
+                Some(Ok(Piece::Text(&rest[..start])))
+            }
+        }
     }
-    names
+}
+
+/// The parameter `text` names when it is exactly one reference (`"${seed}"`, `"${ seed }"`):
+/// such a value takes the parameter's value and type.
+pub fn whole_reference(text: &str) -> Option<&str> {
+    let mut it = pieces(text);
+    match (it.next(), it.next()) {
+        (Some(Ok(Piece::Reference(name))), None) => Some(name),
+        _ => None,
+    }
+}
+
+/// The parameter names `${name}` references in `text`, trimmed as interpolation trims
+/// them (those before an unterminated `${`: interpolation reports that one).
+pub fn referenced_params(text: &str) -> Vec<String> {
+    pieces(text)
+        .map_while(Result::ok)
+        .filter_map(|p| match p {
+            Piece::Reference(name) => Some(name.to_string()),
+            Piece::Text(_) => None,
+        })
+        .collect()
 }
 
 /// Apply overrides in order; a later one wins.
@@ -89,9 +154,6 @@ pub fn interpolate(value: &Value, params: &Table, usage: &mut ParamUse) -> Resul
 }
 
 fn interpolate_str(s: &str, params: &Table, usage: &mut ParamUse) -> Result<Value, InterpolationError> {
-    if !s.contains("${") {
-        return Ok(Value::String(s.to_string()));
-    }
     let lookup = |name: &str, usage: &mut ParamUse| -> Result<Value, InterpolationError> {
         let v = params
             .get(name)
@@ -99,21 +161,25 @@ fn interpolate_str(s: &str, params: &Table, usage: &mut ParamUse) -> Result<Valu
         usage.used.insert(name.to_string());
         Ok(v.clone())
     };
+    if !s.contains("${") {
+        return Ok(Value::String(s.to_string()));
+    }
+    let pieces = pieces(s)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|Unterminated| InterpolationError::Unterminated { text: s.into() })?;
     // Whole-string reference keeps the type.
-    if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-        if !name.contains(['$', '{', '}']) {
-            return lookup(name.trim(), usage);
-        }
+    if let [Piece::Reference(name)] = pieces.as_slice() {
+        return lookup(name, usage);
     }
     let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| InterpolationError::Unterminated { text: s.into() })?;
-        let name = after[..end].trim();
+    for piece in pieces {
+        let name = match piece {
+            Piece::Text(text) => {
+                out.push_str(text);
+                continue;
+            }
+            Piece::Reference(name) => name,
+        };
         match lookup(name, usage)? {
             Value::String(v) => out.push_str(&v),
             Value::Integer(i) => out.push_str(&i.to_string()),
@@ -127,9 +193,7 @@ fn interpolate_str(s: &str, params: &Table, usage: &mut ParamUse) -> Result<Valu
                 })
             }
         }
-        rest = &after[end + 1..];
     }
-    out.push_str(rest);
     Ok(Value::String(out))
 }
 
@@ -169,6 +233,31 @@ mod tests {
         assert!(matches!(e, InterpolationError::Unterminated { .. }));
         let e = interpolate(&Value::String("x${list}".into()), &params(), &mut u).unwrap_err();
         assert!(e.to_string().contains("is of type array"), "{e}");
+    }
+
+    #[test]
+    fn one_parser_names_references_trimmed() {
+        assert_eq!(whole_reference("${seed}"), Some("seed"));
+        assert_eq!(whole_reference("${ seed }"), Some("seed"));
+        assert_eq!(whole_reference("${a}${b}"), None);
+        assert_eq!(whole_reference("x${a}"), None);
+        assert_eq!(whole_reference("${a"), None);
+        assert_eq!(whole_reference("plain"), None);
+        assert_eq!(referenced_params("dir/${ data }-${ratio}"), ["data", "ratio"]);
+        // The references before an unterminated one are still named.
+        assert_eq!(referenced_params("${a} and ${b"), ["a"]);
+        assert_eq!(
+            pieces("a${b}c").collect::<Vec<_>>(),
+            [
+                Ok(Piece::Text("a")),
+                Ok(Piece::Reference("b")),
+                Ok(Piece::Text("c"))
+            ]
+        );
+        // A spaced whole reference keeps the type, as `whole_reference` says.
+        let mut u = ParamUse::default();
+        let v = interpolate(&Value::String("${ seed }".into()), &params(), &mut u).unwrap();
+        assert_eq!(v, Value::Integer(42));
     }
 
     #[test]
