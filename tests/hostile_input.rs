@@ -32,12 +32,19 @@ fn an_exported_script_quotes_every_name_and_value() {
     let dir = tmp.path().join("dir $(touch DIR_RAN) `touch DIR_TICK_RAN` x");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(fixture("odd_names.toml"), dir.join("p.toml")).unwrap();
+    // Only parameters given on the command line travel in the script (the jobs read the
+    // rest from the pipeline file, as this run did): give the hostile one there.
+    let text = std::fs::read_to_string(dir.join("p.toml")).unwrap();
+    let note = text.lines().find(|l| l.starts_with("note")).expect("the fixture has a note");
+    std::fs::write(dir.join("over.toml"), format!("{note}\n")).unwrap();
     let out = nexusml(
         &dir,
         &[
             "dag",
             "export",
             "p.toml",
+            "--params",
+            "over.toml",
             "--to",
             "slurm",
             "-o",
