@@ -24,8 +24,13 @@ pub(crate) fn load_pipeline(args: &PipelineArgs) -> Result<Pipeline, CliError> {
     let mut spec = PipelineSpec::load(&args.file)?;
     if let Some(path) = &args.params {
         // A bad command line is exit 2, as for --set.
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| CliError::Usage(format!("--params {}: cannot read it: {e}", path.display())))?;
+        let text = crate::fsx::read_to_string(path, crate::fsx::PARAMS).map_err(|e| {
+            CliError::Usage(format!(
+                "--params {}: cannot read it: {}",
+                path.display(),
+                e.reason()
+            ))
+        })?;
         let table: toml::Table =
             toml::from_str(&text).map_err(|e| crate::spec::parse_error(path, &text, &e))?;
         // An undeclared key is an error here too, as with --set: a typo must not pass.

@@ -124,11 +124,11 @@ struct RawSpec {
 }
 
 impl PipelineSpec {
-    /// Read and parse a pipeline file.
+    /// Read and parse a pipeline file (a regular file within [`crate::fsx::PIPELINE`]).
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        let text = crate::fsx::read_to_string(path, crate::fsx::PIPELINE).map_err(|e| SpecError::Read {
             path: path.to_path_buf(),
-            source,
+            source: e.into_io(),
         })?;
         let mut spec = Self::parse(&text, path)?;
         spec.base_dir = Some(match path.parent() {
