@@ -69,7 +69,11 @@ pub fn write_new_via(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Resu
 pub struct DirLock(std::fs::File);
 
 pub fn lock_dir(dir: &Path, exclusive: bool) -> std::io::Result<DirLock> {
-    let file = crate::fsx::open_lock(&dir.join(".nexusml.lock")).map_err(crate::fsx::FileError::into_io)?;
+    // A refusal names the lock file: callers name only the directory.
+    let file = crate::fsx::open_lock(&dir.join(".nexusml.lock")).map_err(|e| match e {
+        crate::fsx::FileError::Io { source, .. } => source,
+        refused => std::io::Error::new(std::io::ErrorKind::InvalidInput, refused.to_string()),
+    })?;
     if exclusive {
         file.lock()?;
     } else {

@@ -106,11 +106,11 @@ pub enum FileError {
 impl FileError {
     /// As an `io::Error` for callers whose errors carry one: an I/O failure keeps its
     /// kind (`NotFound` stays `NotFound`), the others are `InvalidInput` saying why
-    /// (with the path: a lock file is not the path its caller names).
+    /// ([`FileError::reason`]: the caller's message names the path).
     pub fn into_io(self) -> std::io::Error {
         match self {
             FileError::Io { source, .. } => source,
-            other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
+            other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.reason()),
         }
     }
 

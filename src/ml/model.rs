@@ -103,13 +103,13 @@ pub enum ModelError {
     },
     #[error(
         "the mapping {model_column}={input_column} names `{model_column}`, which is not a column the model \
-         reads; it reads {reads} (and the id column `{id_column}`)"
+         reads; it reads {reads}"
     )]
     UnknownModelColumn {
         model_column: String,
         input_column: String,
+        /// The model's input columns (and the id column, which may be mapped too).
         reads: String,
-        id_column: String,
     },
     #[error("polars: {0}")]
     Polars(#[from] PolarsError),
@@ -504,16 +504,15 @@ impl EquipmentModel {
     ) -> Result<DataFrame, ModelError> {
         // A key naming no column the model reads would be silently ignored (a typo such
         // as `descripton`): refuse it.
-        let reads = self.input_columns();
-        if let Some((model_column, input_column)) = map
-            .iter()
-            .find(|(k, _)| k.as_str() != id_column && !reads.contains(k))
-        {
+        let mut reads = self.input_columns();
+        if !reads.iter().any(|c| c == id_column) {
+            reads.push(id_column.to_string());
+        }
+        if let Some((model_column, input_column)) = map.iter().find(|(k, _)| !reads.contains(k)) {
             return Err(ModelError::UnknownModelColumn {
                 model_column: model_column.clone(),
                 input_column: input_column.clone(),
                 reads: reads.join(", "),
-                id_column: id_column.into(),
             });
         }
         let input = map_columns(raw, map)?;
