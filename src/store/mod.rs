@@ -630,4 +630,75 @@ mod tests {
         assert_eq!(Digest::parse("zz"), None);
         assert_eq!(file_safe("../a b"), "_a_b");
     }
+
+    #[test]
+    fn a_read_only_store_serves_hits_and_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Store::open(dir.path()).unwrap().put_blob(b"hello").unwrap();
+        std::fs::remove_file(dir.path().join("lock")).unwrap();
+        let leases = || std::fs::read_dir(dir.path().join("leases")).unwrap().count();
+        let leases_before = leases();
+        let ro = Store::open_read_only(dir.path()).unwrap();
+        assert!(ro.is_read_only());
+        assert_eq!(ro.get_blob(&d).unwrap(), b"hello");
+        let other = ro.put_blob(b"other").unwrap();
+        assert!(!ro.has_blob(&other, 5), "a put is a no-op");
+        let record = RunRecord {
+            pipeline: "p".into(),
+            file: "p.toml".into(),
+            started_at: "2026-12-01T00:00:00.000Z".into(),
+            started_compact: "20261201T000000Z".into(),
+            status: "ok".into(),
+            nodes: Default::default(),
+        };
+        assert!(ro.put_run(&record).unwrap().is_none());
+        assert!(!dir.path().join("lock").exists(), "no lock file made");
+        assert_eq!(leases(), leases_before, "no lease");
+        assert_eq!(std::fs::read_dir(dir.path().join("runs")).unwrap().count(), 0);
+        let e = ro
+            .gc(&GcOptions {
+                keep_runs: 1,
+                max_size: None,
+                dry_run: false,
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("`cache gc` needs to write it"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn special_and_linked_entries_are_misses_not_hangs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = Digest::of(b"k");
+        let path = store.manifest_path(&key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let fifo = |p: &Path| {
+            assert!(std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .unwrap()
+                .success());
+        };
+        fifo(&path);
+        assert!(store.get_manifest(&key).is_none());
+        assert!(store.peek_manifest(&key).is_none());
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        assert!(store.get_manifest(&key).is_none());
+        let last = store.last_path("p", "n");
+        std::fs::create_dir_all(last.parent().unwrap()).unwrap();
+        fifo(&last);
+        assert_eq!(store.last_key("p", "n"), None);
+        let e = digest_file(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(e.to_string(), "it is a character device, not a regular file");
+        let e = digest_file(&last).unwrap_err();
+        assert_eq!(e.to_string(), "it is a FIFO, not a regular file");
+        let blob = Digest::of(b"blob");
+        let bp = store.blob_path(&blob);
+        std::fs::create_dir_all(bp.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &bp).unwrap();
+        assert!(!store.has_blob(&blob, 0), "a link is no blob");
+        assert!(store.get_blob(&blob).is_err());
+    }
 }
