@@ -528,3 +528,22 @@ fn metadata_larger_than_its_limit_is_not_read() {
     );
     assert!(start.elapsed() < Duration::from_secs(3));
 }
+
+#[test]
+fn a_leaf_whose_probabilities_are_no_distribution() {
+    let mut leaf = 0;
+    let e = crafted("zero_probs.nxm", |m| {
+        let tree = &mut m.forests[0].forest.trees[1];
+        leaf = tree.nodes.iter().position(|n| n.feature == u32::MAX).unwrap();
+        let (start, end) = (tree.nodes[leaf].left as usize, tree.nodes[leaf].right as usize);
+        for p in &mut tree.leaf_prob[start..end] {
+            *p = 0.0;
+        }
+    });
+    assert_has(
+        &e,
+        &[&format!(
+            "forest 0 (category_name), tree 1, node {leaf}: the leaf's probabilities sum to 0, not 1"
+        )],
+    );
+}

@@ -149,6 +149,8 @@ pub enum ModelCheckError {
     },
     #[error("{place}: the leaf has no entries ({start}..{start}); a leaf answers at least one class")]
     EmptyLeaf { place: Place, start: u32 },
+    #[error("{place}: the leaf's probabilities sum to {sum}, not 1")]
+    LeafSum { place: Place, sum: f64 },
     #[error("{place}: leaf entries {start}..{end} are outside the leaf tables ({len} entries)")]
     LeafRange {
         place: Place,
@@ -399,6 +401,13 @@ fn check_tree(
             probability,
         });
     }
+    // Each leaf's probabilities sum to 1; prefix sums keep this linear however the
+    // leaves' ranges overlap.
+    let mut prefix = Vec::with_capacity(entries + 1);
+    prefix.push(0.0f64);
+    for &p in &tree.leaf_prob {
+        prefix.push(prefix[prefix.len() - 1] + f64::from(p));
+    }
     // parent[j]: the node pointing to node j (none for the root).
     let mut parent: Vec<Option<usize>> = vec![None; n_nodes];
     for (i, n) in tree.nodes.iter().enumerate() {
@@ -416,6 +425,14 @@ fn check_tree(
                     start: n.left,
                     end: n.right,
                     len: entries,
+                });
+            }
+            // Otherwise a row reaching it gets probabilities that are not a distribution.
+            let sum = prefix[n.right as usize] - prefix[n.left as usize];
+            if (sum - 1.0).abs() > 1e-3 {
+                return Err(E::LeafSum {
+                    place: at(Some(i)),
+                    sum,
                 });
             }
             continue;
