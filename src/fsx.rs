@@ -11,7 +11,7 @@
 //! - [`read_entry`]: the same for entries nexusml itself wrote (store manifests, run
 //!   records, `last/` pointers), where a symbolic link is refused: nobody links there.
 //! - [`open_lock`]: a lock file, created if absent, never through a symbolic link.
-//! - [`dir_below`]: directories nexusml makes under a root the user named (the store's
+//! - [`dir_below`], [`dir`]: directories nexusml makes under a root the user named (the store's
 //!   layout, `visualizations/`), each created or accepted only if it is a real
 //!   directory, never a symbolic link.
 
@@ -442,6 +442,23 @@ fn check_lock(path: &Path, file: &File) -> Result<(), FileError> {
     Ok(())
 }
 
+/// `path`, made a directory that is not a symbolic link (its parents are created as
+/// needed and may be links: they are the user's).
+pub fn dir(path: &Path) -> Result<PathBuf, FileError> {
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            dir_below(parent, Path::new(name))
+        }
+        // `/`, `.` or a path ending in `..`: nothing of nexusml's own to check.
+        _ => dir_below(path, Path::new("")),
+    }
+}
+
 /// `root/rel`, made a directory: `root` is created as needed (it is the user's and may
 /// be a link), then each component of `rel` is created or accepted only if it is a real
 /// directory. A symbolic link there is refused, so nothing nexusml writes below it goes
@@ -604,6 +621,11 @@ mod tests {
         let elsewhere = dir.path().join("elsewhere");
         std::fs::create_dir(&elsewhere).unwrap();
         std::os::unix::fs::symlink(&elsewhere, root.join("c")).unwrap();
+        assert!(super::dir(&root.join("g")).unwrap().is_dir());
+        assert!(matches!(
+            super::dir(&root.join("c")),
+            Err(FileError::Symlink { .. })
+        ));
         let e = dir_below(&root, Path::new("c/d")).unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -150,19 +150,7 @@ fn copy_plots(run: &std::path::Path, dest: &std::path::Path) -> Result<usize, Cl
             source,
         }
     };
-    let (root, name) = match (dest.parent(), dest.file_name()) {
-        (Some(p), Some(n)) => (
-            if p.as_os_str().is_empty() {
-                std::path::Path::new(".")
-            } else {
-                p
-            },
-            n,
-        ),
-        _ => (dest, std::ffi::OsStr::new("")),
-    };
-    crate::fsx::dir_below(root, std::path::Path::new(name))
-        .map_err(|e| io(dest.into())(std::io::Error::other(e.reason())))?;
+    crate::fsx::dir(dest).map_err(|e| io(dest.into())(std::io::Error::other(e.reason())))?;
     let mut n = 0;
     for entry in std::fs::read_dir(run.join("plots")).map_err(io(dest.into()))? {
         let path = entry.map_err(io(dest.into()))?.path();
