@@ -64,15 +64,16 @@ pub fn write_new_via(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Resu
 /// A lock on a directory's `.nexusml.lock`, released on drop. Writers of a group of
 /// files that belong together (a model and its metadata) hold it exclusively while they
 /// replace them; readers hold it shared while they read them, so a reader never sees
-/// one file of the group new and the other old.
+/// one file of the group new and the other old. The lock file is never opened through a
+/// symbolic link ([`crate::fsx::open_lock`]): one planted there is refused.
 pub struct DirLock(std::fs::File);
 
 pub fn lock_dir(dir: &Path, exclusive: bool) -> std::io::Result<DirLock> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(".nexusml.lock"))?;
+    // A refusal names the lock file: callers name only the directory.
+    let file = crate::fsx::open_lock(&dir.join(".nexusml.lock")).map_err(|e| match e {
+        crate::fsx::FileError::Io { source, .. } => source,
+        refused => std::io::Error::new(std::io::ErrorKind::InvalidInput, refused.to_string()),
+    })?;
     if exclusive {
         file.lock()?;
     } else {

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod engine;
+pub mod fsx;
 pub mod graph;
 pub mod ml;
 pub mod op;

@@ -3,7 +3,8 @@
 //! * `model_files_never_panic_or_hang`: a valid small model's payload is mutated (bit
 //!   flips, byte sets, small-integer edits, truncation, splices, deletions, duplications)
 //!   and re-checksummed, or its header's length field is edited; each file is decoded,
-//!   validated and, when accepted, used to predict one record and a small table.
+//!   validated and, when accepted, used to predict one record (whose probabilities must
+//!   be in (0, 1]) and a small table.
 //! * `pipeline_specs_never_panic`: `dags/train.toml`'s text is mutated (bytes, lines,
 //!   TOML fragments) and parsed, then built into a pipeline with the builtin ops.
 //!
@@ -238,6 +239,14 @@ fn model_files_never_panic_or_hang() {
                 m.restore();
                 let answers = m.predict_record(&record);
                 assert_eq!(answers.len(), m.features.targets.len(), "one answer per target");
+                // A model that passed validation answers a distribution's most likely
+                // class: never probability 0 (every leaf empty, or its entries all 0).
+                for a in &answers {
+                    assert!(
+                        a.probability > 0.0 && a.probability <= 1.0 + 1e-6,
+                        "an accepted model answers garbage: {a:?}"
+                    );
+                }
                 if let Ok((_, x)) = m.prepare(&raw) {
                     let rows = m.predict_matrix(&x);
                     return 3 + rows.first().map_or(0, |r| r.1.len());

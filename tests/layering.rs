@@ -6,14 +6,16 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Module → the crate modules it may name. Foundation modules (`atomic_file`, `clock`,
-/// `textpos`, `raster`) may be named by anyone and name nothing.
+/// Module → the crate modules it may name. Foundation modules (`fsx`, `atomic_file`,
+/// `clock`, `textpos`, `raster`) may be named by anyone and name nothing but `fsx`
+/// (`atomic_file` opens its lock files through it).
 fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
-    let foundation = ["atomic_file", "clock", "textpos", "raster", "suggest"];
+    let foundation = ["fsx", "atomic_file", "clock", "textpos", "raster", "suggest"];
     let with =
         |mods: &[&'static str]| -> Vec<&'static str> { mods.iter().chain(&foundation).copied().collect() };
     BTreeMap::from([
-        ("atomic_file", vec![]),
+        ("fsx", vec![]),
+        ("atomic_file", vec!["fsx"]),
         ("clock", vec![]),
         ("textpos", vec![]),
         ("raster", vec![]),

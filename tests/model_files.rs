@@ -400,3 +400,150 @@ fn a_missing_file() {
     let e = load(Path::new("no/such/model.nxm")).unwrap_err().to_string();
     assert_has(&e, &["cannot read model no/such/model.nxm: "]);
 }
+
+#[test]
+fn every_leaf_range_empty() {
+    // Every row would get one class with probability 0.0.
+    let e = crafted("empty_leaves.nxm", |m| {
+        for f in &mut m.forests {
+            for t in &mut f.forest.trees {
+                for n in t.nodes.iter_mut().filter(|n| n.feature == u32::MAX) {
+                    n.right = n.left;
+                }
+            }
+        }
+    });
+    assert_has(
+        &e,
+        &[
+            "is not a valid model: forest 0 (category_name), tree 0, node ",
+            ": the leaf has no entries (",
+            "); a leaf answers at least one class",
+        ],
+    );
+}
+
+#[test]
+fn one_empty_leaf() {
+    let mut leaf = 0;
+    let e = crafted("one_empty_leaf.nxm", |m| {
+        let tree = &mut m.forests[2].forest.trees[3];
+        leaf = tree.nodes.iter().rposition(|n| n.feature == u32::MAX).unwrap();
+        tree.nodes[leaf].left = tree.nodes[leaf].right;
+    });
+    assert_has(
+        &e,
+        &[&format!(
+            "forest 2 (mcaa_system_category), tree 3, node {leaf}: the leaf has no entries"
+        )],
+    );
+}
+
+#[test]
+fn a_vocabulary_out_of_order() {
+    let (mut first, mut second) = (String::new(), String::new());
+    let e = crafted("unsorted.nxm", |m| {
+        let t = &mut m.featurizer.tfidf;
+        t.terms.swap(0, 1);
+        t.idf.swap(0, 1);
+        (first, second) = (t.terms[0].clone(), t.terms[1].clone());
+    });
+    assert_has(
+        &e,
+        &[&format!(
+            "is not a valid model: the TF-IDF vocabulary is not sorted: term 1 `{second}` comes after `{first}` \
+             (a vocabulary holds each term once, in sorted order)"
+        )],
+    );
+    let e = crafted("repeated.nxm", |m| {
+        let t = &mut m.featurizer.tfidf;
+        t.terms[1] = t.terms[0].clone();
+    });
+    assert_has(&e, &["the TF-IDF vocabulary is not sorted: term 1 "]);
+}
+
+#[test]
+fn format_version_zero() {
+    let e = load_bytes("v0.nxm", &bundle::encode(base(), 0).unwrap());
+    assert_has(
+        &e,
+        &["v0.nxm declares model format version 0, which no nexusml writes (versions start at 1)"],
+    );
+}
+
+#[test]
+fn a_large_file_of_something_else_is_refused_by_its_first_bytes() {
+    // 2 GB (sparse: zeros, no disk used) within the size limit: its magic is read, not the file.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zeros.nxm");
+    std::fs::File::create(&path).unwrap().set_len(2 << 30).unwrap();
+    let start = std::time::Instant::now();
+    let e = load(&path).unwrap_err().to_string();
+    assert!(
+        e.ends_with("zeros.nxm is not a nexusml model file (no NEXUSML header)"),
+        "{e}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "read whole: {:?}",
+        start.elapsed()
+    );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_beside_its_metadata() {
+    // The metadata check hashes the model: it must not open a FIFO to do so.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("m.nxm");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    std::fs::write(dir.path().join("m_metadata.json"), r#"{"model_sha256": "00"}"#).unwrap();
+    let e = load(&fifo).unwrap_err().to_string();
+    assert!(
+        e.ends_with("m.nxm is not a regular file (a FIFO); a model must be a .nxm file"),
+        "{e}"
+    );
+}
+
+#[test]
+fn metadata_larger_than_its_limit_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.nxm");
+    bundle::save(base(), FORMAT_VERSION, &path).unwrap();
+    let meta = dir.path().join("m_metadata.json");
+    std::fs::File::create(&meta).unwrap().set_len(3 << 30).unwrap();
+    let start = std::time::Instant::now();
+    let e = load(&path).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!(
+            "cannot read the model's metadata {}: it is 3221225472 bytes, more than model metadata may be \
+             (16777216 bytes = 16 MiB)",
+            meta.display()
+        )
+    );
+    assert!(start.elapsed() < Duration::from_secs(3));
+}
+
+#[test]
+fn a_leaf_whose_probabilities_are_no_distribution() {
+    let mut leaf = 0;
+    let e = crafted("zero_probs.nxm", |m| {
+        let tree = &mut m.forests[0].forest.trees[1];
+        leaf = tree.nodes.iter().position(|n| n.feature == u32::MAX).unwrap();
+        let (start, end) = (tree.nodes[leaf].left as usize, tree.nodes[leaf].right as usize);
+        for p in &mut tree.leaf_prob[start..end] {
+            *p = 0.0;
+        }
+    });
+    assert_has(
+        &e,
+        &[&format!(
+            "forest 0 (category_name), tree 1, node {leaf}: the leaf's probabilities sum to 0, not 1"
+        )],
+    );
+}

@@ -196,3 +196,61 @@ fn writes_that_would_leave_the_run_directory_are_refused_at_check_time() {
     assert_eq!(out.code, 2, "{}", out.all());
     assert!(out.stderr.contains("is not a plain file name"), "{}", out.stderr);
 }
+
+#[test]
+fn a_failed_model_write_leaves_no_orphan_metadata() {
+    // The save takes the name metadata first, then writes the model beside it. Make
+    // that second write fail (as a full disk would): a directory already stands where
+    // the model would go, for every second the save might pick, while the metadata's
+    // name is free.
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(
+        nexusml(
+            dir.path(),
+            &["data", "synth", "--rows", "120", "--seed", "3", "-o", "inv.csv"]
+        )
+        .code,
+        0
+    );
+    let out_dir = dir.path().join("m");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    for s in 0..300 {
+        let stamp = nexusml::clock::Utc::from_unix_millis(now + s * 1000).compact();
+        std::fs::create_dir_all(out_dir.join(format!("e_{stamp}.nxm"))).unwrap();
+    }
+    let start = std::time::Instant::now();
+    let out = nexusml(
+        dir.path(),
+        &[
+            "train",
+            "--data-path",
+            "inv.csv",
+            "--trees",
+            "1",
+            "--output-dir",
+            "m",
+            "--model-name",
+            "e",
+            "--no-cache",
+        ],
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(240),
+        "inside the planted window"
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr.contains("failed at node `save`: cannot write m/e_"),
+        "{}",
+        out.stderr
+    );
+    let left: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".nxm"))
+        .collect();
+    assert!(left.is_empty(), "orphans: {left:?}");
+}

@@ -139,7 +139,8 @@ fn fail(e: OrchestratorError) -> CliError {
     }
 }
 
-/// Copy the PNGs of `<run>/plots` into `dest`.
+/// Copy the PNGs of `<run>/plots` into `dest`, a real directory (a symbolic link planted
+/// there is refused, never written through).
 fn copy_plots(run: &std::path::Path, dest: &std::path::Path) -> Result<usize, CliError> {
     let io = |path: PathBuf| {
         move |source| CliError::Io {
@@ -148,7 +149,7 @@ fn copy_plots(run: &std::path::Path, dest: &std::path::Path) -> Result<usize, Cl
             source,
         }
     };
-    std::fs::create_dir_all(dest).map_err(io(dest.into()))?;
+    crate::fsx::dir(dest).map_err(|e| io(dest.into())(std::io::Error::other(e.reason())))?;
     let mut n = 0;
     for entry in std::fs::read_dir(run.join("plots")).map_err(io(dest.into()))? {
         let path = entry.map_err(io(dest.into()))?.path();

@@ -12,9 +12,10 @@
 //! A truncated file, a flipped bit and a file from a newer nexusml each get their own
 //! error. Files are written to a temporary file and renamed, never half written.
 //!
-//! Reading is bounded: only regular files are opened (never a FIFO, a device such as
-//! `/dev/zero` or a directory), a file larger than [`MAX_FILE_BYTES`] is refused before
-//! it is read, and the payload length in the header is checked without overflow. The
+//! Reading is bounded ([`crate::fsx`]): only regular files are opened (never a FIFO, a
+//! device such as `/dev/zero` or a directory), a file larger than [`MAX_FILE_BYTES`] is
+//! refused before it is read, the magic is checked on the first bytes before the rest is
+//! read, and the payload length in the header is checked without overflow. The
 //! checksum only proves the payload is the one that was written; a crafted file can carry
 //! a valid checksum, so the decoded model is then checked for structure
 //! ([`crate::ml::model_check`]).
@@ -32,7 +33,7 @@ pub const CHECKSUM: usize = 32;
 /// The largest model file [`load`] reads: 4 GiB. The 200-tree model of a 20,000-row
 /// inventory is about 90 MB; a file past this limit is refused before any byte is read
 /// into memory, and a header declaring a larger payload is refused as impossible.
-pub const MAX_FILE_BYTES: u64 = 4 << 30;
+pub const MAX_FILE_BYTES: u64 = crate::fsx::MODEL.bytes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -50,6 +51,8 @@ pub enum BundleError {
     },
     #[error("{path} is not a nexusml model file (no NEXUSML header)")]
     NotAModel { path: PathBuf },
+    #[error("{path} declares model format version 0, which no nexusml writes (versions start at 1)")]
+    VersionZero { path: PathBuf },
     #[error("{path} is model format version {found}, newer than this nexusml reads (up to {supported}); upgrade nexusml")]
     FutureVersion {
         path: PathBuf,
@@ -91,6 +94,14 @@ pub enum BundleError {
         expected: String,
         found: String,
     },
+    #[error("cannot read the model's metadata {path}: {}", .source.reason())]
+    MetadataRead {
+        path: PathBuf,
+        #[source]
+        source: crate::fsx::FileError,
+    },
+    #[error("the model's metadata {path} is not JSON: {message}")]
+    MetadataInvalid { path: PathBuf, message: String },
     #[error("the model cannot be encoded: {0}")]
     Encode(String),
 }
@@ -126,6 +137,9 @@ pub fn decode<T: DeserializeOwned>(
         });
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version == 0 {
+        return Err(BundleError::VersionZero { path: path() });
+    }
     if version > supported {
         return Err(BundleError::FutureVersion {
             path: path(),
@@ -183,81 +197,71 @@ pub fn load<T: DeserializeOwned>(path: &Path, supported: u32) -> Result<(T, u32)
     decode(&bytes, path, supported)
 }
 
-/// A file's bytes, if it is a regular file of at most [`MAX_FILE_BYTES`]. The type is
-/// checked before opening (opening a FIFO would wait for a writer) and again on the
-/// opened file; the read stops after the limit whatever the file claims.
+/// A model file's bytes, if it is a regular file of at most [`MAX_FILE_BYTES`] that
+/// starts with the magic: the type and size are checked before anything is read (opening
+/// a FIFO would wait for a writer), then the first 8 bytes, and only then the rest (a
+/// 2 GB file of something else is refused after 8 bytes, not read whole).
 pub fn read_bounded(path: &Path) -> Result<Vec<u8>, BundleError> {
-    let read_err = |source| BundleError::Read {
+    let (file, size) = crate::fsx::open(path, crate::fsx::MODEL).map_err(|e| file_error(path, e))?;
+    let mut head = Vec::with_capacity(MAGIC.len());
+    (&file)
+        .take(MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(|source| BundleError::Read {
+            path: path.into(),
+            source,
+        })?;
+    if head.as_slice() != MAGIC {
+        return Err(BundleError::NotAModel { path: path.into() });
+    }
+    crate::fsx::read_rest(path, file, size, head, crate::fsx::MODEL).map_err(|e| file_error(path, e))
+}
+
+/// The bundle's own words for why a model file was not read.
+fn file_error(path: &Path, e: crate::fsx::FileError) -> BundleError {
+    use crate::fsx::FileError;
+    match e {
+        FileError::NotAFile { kind, .. } => BundleError::NotAFile {
+            path: path.into(),
+            kind,
+        },
+        FileError::TooLarge { size, limit, .. } => BundleError::TooLarge {
+            path: path.into(),
+            size,
+            limit: limit.bytes,
+        },
+        other => BundleError::Read {
+            path: path.into(),
+            source: other.into_io(),
+        },
+    }
+}
+
+/// A model's `_metadata.json`, parsed: a regular file of at most
+/// [`crate::fsx::METADATA`] bytes.
+pub fn read_metadata(path: &Path) -> Result<serde_json::Value, BundleError> {
+    let bytes = crate::fsx::read(path, crate::fsx::METADATA).map_err(|source| BundleError::MetadataRead {
         path: path.into(),
         source,
-    };
-    check_regular(path, &std::fs::metadata(path).map_err(read_err)?)?;
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let meta = file.metadata().map_err(read_err)?;
-    check_regular(path, &meta)?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        // The file grew after it was checked; it is at least this large.
-        return Err(BundleError::TooLarge {
-            path: path.into(),
-            size: bytes.len() as u64,
-            limit: MAX_FILE_BYTES,
-        });
-    }
-    Ok(bytes)
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| BundleError::MetadataInvalid {
+        path: path.into(),
+        message: e.to_string(),
+    })
 }
 
-fn check_regular(path: &Path, meta: &std::fs::Metadata) -> Result<(), BundleError> {
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        return Err(BundleError::NotAFile {
-            path: path.into(),
-            kind: file_kind(&kind),
-        });
-    }
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(BundleError::TooLarge {
-            path: path.into(),
-            size: meta.len(),
-            limit: MAX_FILE_BYTES,
-        });
-    }
-    Ok(())
-}
-
-fn file_kind(kind: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if kind.is_fifo() {
-            return "a FIFO";
-        }
-        if kind.is_char_device() {
-            return "a character device";
-        }
-        if kind.is_block_device() {
-            return "a block device";
-        }
-        if kind.is_socket() {
-            return "a socket";
-        }
-    }
-    if kind.is_dir() {
-        "a directory"
-    } else {
-        "not a file"
-    }
-}
-
-/// SHA-256 of a file, as hex (the training data's fingerprint).
+/// SHA-256 of a file, as hex (the training data's fingerprint): streamed, and only a
+/// regular file of at most [`crate::fsx::DIGEST`] bytes.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
-    let mut file = std::fs::File::open(path)?;
-    std::io::copy(&mut file, &mut hasher)?;
+    let (file, _) = crate::fsx::open(path, crate::fsx::DIGEST).map_err(crate::fsx::FileError::into_io)?;
+    std::io::copy(&mut file.take(crate::fsx::DIGEST.bytes), &mut hasher)?;
     Ok(hex(&hasher.finalize()))
+}
+
+/// SHA-256 of bytes, as hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
 }
 
 pub fn hex(bytes: &[u8]) -> String {

@@ -171,11 +171,13 @@ pub struct EngineeringSummary {
 }
 
 impl FeatureConfig {
+    /// Read a feature config file (a regular file within [`crate::fsx::FEATURES`]).
     pub fn load(path: &Path) -> Result<Self, FeatureError> {
-        let text = std::fs::read_to_string(path).map_err(|source| FeatureError::Read {
-            path: path.into(),
-            source,
-        })?;
+        let text =
+            crate::fsx::read_to_string(path, crate::fsx::FEATURES).map_err(|e| FeatureError::Read {
+                path: path.into(),
+                source: e.into_io(),
+            })?;
         Self::parse(&text, path)
     }
 
@@ -376,7 +378,7 @@ impl FeatureConfig {
                             v.trim()
                                 .parse::<f64>()
                                 .ok()
-                                .filter(|x| x.is_finite())
+                                .filter(|&x| super::scale::usable(x))
                                 .unwrap_or_else(|| {
                                     filled += 1;
                                     n.fill

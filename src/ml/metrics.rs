@@ -45,7 +45,9 @@ pub struct TargetMetrics {
     #[serde(default)]
     pub trained_classes: usize,
     /// What makes these numbers mean less than they seem (e.g. a single class).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    // Never `skip_serializing_if` in a stored type: MessagePack stores structs as
+    // arrays, so a skipped field shifts the ones after it (ops/artifacts.rs tests this).
+    #[serde(default)]
     pub warnings: Vec<String>,
     pub accuracy: f64,
     pub macro_f1: f64,
@@ -54,7 +56,6 @@ pub struct TargetMetrics {
     /// Row = true label, column = predicted label, both in `labels` order.
     pub labels: Vec<String>,
     pub confusion: Vec<Vec<u64>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub other: Option<OtherAnalysis>,
 }
 

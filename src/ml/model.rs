@@ -14,7 +14,8 @@ use std::collections::HashMap;
 /// The model file format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
 
-/// Read a model file: the container ([`super::bundle::load`]: bounded read, header,
+/// Read a model file: the container ([`super::bundle::read_bounded`]: a regular file
+/// within the size limit, the magic checked before the rest is read; then header,
 /// checksum, decoding), then the model's structure ([`EquipmentModel::validate`]), then
 /// the lookups that are not stored. Every way of loading a model goes through here.
 pub fn load_model_file(path: &std::path::Path) -> Result<EquipmentModel, super::bundle::BundleError> {
@@ -30,13 +31,21 @@ pub fn load_model_file(path: &std::path::Path) -> Result<EquipmentModel, super::
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => std::path::Path::new("."),
     };
+    // A directory the reader cannot write has no lock to take; a planted link is refused
+    // (never followed); either way the read goes on, checked against the metadata.
     let _lock = with_meta
-        .then(|| crate::atomic_file::lock_dir(dir, false).ok())
+        .then(|| {
+            crate::atomic_file::lock_dir(dir, false)
+                .map_err(|e| tracing::debug!("reading {} without its lock: {e}", path.display()))
+                .ok()
+        })
         .flatten();
+    // The model file is checked (regular, bounded, magic) before anything hashes it.
+    let bytes = super::bundle::read_bounded(path)?;
     if with_meta {
-        check_metadata(path, &meta_path)?;
+        check_metadata(path, &meta_path, &bytes)?;
     }
-    let (mut model, _version): (EquipmentModel, u32) = super::bundle::load(path, FORMAT_VERSION)?;
+    let (mut model, _version): (EquipmentModel, u32) = super::bundle::decode(&bytes, path, FORMAT_VERSION)?;
     model
         .validate()
         .map_err(|source| super::bundle::BundleError::Invalid {
@@ -47,28 +56,19 @@ pub fn load_model_file(path: &std::path::Path) -> Result<EquipmentModel, super::
     Ok(model)
 }
 
-/// The metadata's `model_sha256` must be the model file's.
+/// The metadata's `model_sha256` must be the model file's (`bytes`).
 fn check_metadata(
     path: &std::path::Path,
     meta_path: &std::path::Path,
+    bytes: &[u8],
 ) -> Result<(), super::bundle::BundleError> {
-    use super::bundle::BundleError;
-    let read = |source| BundleError::Read {
-        path: meta_path.into(),
-        source,
-    };
-    let text = std::fs::read(meta_path).map_err(read)?;
-    let meta: serde_json::Value =
-        serde_json::from_slice(&text).map_err(|e| read(std::io::Error::other(e)))?;
+    let meta = super::bundle::read_metadata(meta_path)?;
     let Some(expected) = meta["model_sha256"].as_str() else {
         return Ok(()); // not nexusml's metadata
     };
-    let found = super::bundle::sha256_file(path).map_err(|source| BundleError::Read {
-        path: path.into(),
-        source,
-    })?;
+    let found = super::bundle::sha256_hex(bytes);
     if found != expected {
-        return Err(BundleError::MetadataMismatch {
+        return Err(super::bundle::BundleError::MetadataMismatch {
             path: path.into(),
             metadata: meta_path.into(),
             expected: expected.into(),
@@ -100,6 +100,16 @@ pub enum ModelError {
         model_column: String,
         input_column: String,
         present: String,
+    },
+    #[error(
+        "the mapping {model_column}={input_column} names `{model_column}`, which is not a column the model \
+         reads; it reads {reads}"
+    )]
+    UnknownModelColumn {
+        model_column: String,
+        input_column: String,
+        /// The model's input columns (and the id column, which may be mapped too).
+        reads: String,
     },
     #[error("polars: {0}")]
     Polars(#[from] PolarsError),
@@ -399,6 +409,30 @@ impl EquipmentModel {
         }
     }
 
+    /// The input columns the model reads: those joined into its text, then the source
+    /// columns of its numeric features, each once.
+    pub fn input_columns(&self) -> Vec<String> {
+        let text = self
+            .features
+            .text_combinations
+            .iter()
+            .filter(|t| t.name == self.features.model_text)
+            .flat_map(|t| t.columns.iter());
+        let numeric = self
+            .features
+            .numeric_columns
+            .iter()
+            .filter(|n| self.featurizer.numeric_columns.contains(&n.name))
+            .flat_map(|n| n.sources.iter());
+        let mut out: Vec<String> = Vec::new();
+        for c in text.chain(numeric) {
+            if !out.contains(c) {
+                out.push(c.clone());
+            }
+        }
+        out
+    }
+
     /// Predict one record given as column → value (missing columns are empty).
     pub fn predict_record(&self, record: &HashMap<String, String>) -> Vec<Prediction> {
         let get = |c: &str| record.get(c).map(String::as_str).unwrap_or("");
@@ -425,7 +459,7 @@ impl EquipmentModel {
                 let source = spec.and_then(|s| s.sources.iter().find(|c| record.contains_key(*c)));
                 source
                     .and_then(|c| get(c).trim().parse::<f64>().ok())
-                    .filter(|x| x.is_finite())
+                    .filter(|&x| super::scale::usable(x))
                     .unwrap_or(fill)
             })
             .collect();
@@ -468,6 +502,19 @@ impl EquipmentModel {
         map: &indexmap::IndexMap<String, String>,
         keep: Keep,
     ) -> Result<DataFrame, ModelError> {
+        // A key naming no column the model reads would be silently ignored (a typo such
+        // as `descripton`): refuse it.
+        let mut reads = self.input_columns();
+        if !reads.iter().any(|c| c == id_column) {
+            reads.push(id_column.to_string());
+        }
+        if let Some((model_column, input_column)) = map.iter().find(|(k, _)| !reads.contains(k)) {
+            return Err(ModelError::UnknownModelColumn {
+                model_column: model_column.clone(),
+                input_column: input_column.clone(),
+                reads: reads.join(", "),
+            });
+        }
         let input = map_columns(raw, map)?;
         let (engineered, x) = self.prepare(&input)?;
         let mut columns: Vec<Column> = Vec::new();

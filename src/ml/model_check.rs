@@ -66,6 +66,15 @@ pub enum ModelCheckError {
     },
     #[error("the TF-IDF vocabulary has {terms} terms but {idf} idf weights")]
     IdfLength { terms: usize, idf: usize },
+    #[error(
+        "the TF-IDF vocabulary is not sorted: term {index} `{term}` comes after `{previous}` (a vocabulary \
+         holds each term once, in sorted order)"
+    )]
+    VocabularyOrder {
+        index: usize,
+        previous: String,
+        term: String,
+    },
     #[error("the idf weight of term {index} (`{term}`) is {value}, not a finite number")]
     IdfValue { index: usize, term: String, value: f32 },
     #[error("the scaler has {len} {what} for {columns} numeric column{}", if *.columns == 1 { "" } else { "s" })]
@@ -138,6 +147,10 @@ pub enum ModelCheckError {
         entry: usize,
         probability: f32,
     },
+    #[error("{place}: the leaf has no entries ({start}..{start}); a leaf answers at least one class")]
+    EmptyLeaf { place: Place, start: u32 },
+    #[error("{place}: the leaf's probabilities sum to {sum}, not 1")]
+    LeafSum { place: Place, sum: f64 },
     #[error("{place}: leaf entries {start}..{end} are outside the leaf tables ({len} entries)")]
     LeafRange {
         place: Place,
@@ -209,6 +222,15 @@ impl EquipmentModel {
             return Err(E::IdfLength {
                 terms: terms.len(),
                 idf: idf.len(),
+            });
+        }
+        // Sorted and unique, as fitting makes it: a crafted order would still index, but
+        // it is not a vocabulary this build wrote.
+        if let Some(index) = (1..terms.len()).find(|&i| terms[i - 1] >= terms[i]) {
+            return Err(E::VocabularyOrder {
+                index,
+                previous: terms[index - 1].clone(),
+                term: terms[index].clone(),
             });
         }
         if let Some((index, &value)) = idf.iter().enumerate().find(|(_, v)| !v.is_finite()) {
@@ -379,16 +401,38 @@ fn check_tree(
             probability,
         });
     }
+    // Each leaf's probabilities sum to 1; prefix sums keep this linear however the
+    // leaves' ranges overlap.
+    let mut prefix = Vec::with_capacity(entries + 1);
+    prefix.push(0.0f64);
+    for &p in &tree.leaf_prob {
+        prefix.push(prefix[prefix.len() - 1] + f64::from(p));
+    }
     // parent[j]: the node pointing to node j (none for the root).
     let mut parent: Vec<Option<usize>> = vec![None; n_nodes];
     for (i, n) in tree.nodes.iter().enumerate() {
         if n.feature == LEAF {
+            // Every row reaching an empty leaf would get a class with probability 0.
+            if n.left == n.right {
+                return Err(E::EmptyLeaf {
+                    place: at(Some(i)),
+                    start: n.left,
+                });
+            }
             if n.left > n.right || n.right as usize > entries {
                 return Err(E::LeafRange {
                     place: at(Some(i)),
                     start: n.left,
                     end: n.right,
                     len: entries,
+                });
+            }
+            // Otherwise a row reaching it gets probabilities that are not a distribution.
+            let sum = prefix[n.right as usize] - prefix[n.left as usize];
+            if (sum - 1.0).abs() > 1e-3 {
+                return Err(E::LeafSum {
+                    place: at(Some(i)),
+                    sum,
                 });
             }
             continue;

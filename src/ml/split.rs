@@ -177,10 +177,11 @@ fn stratified(
 }
 
 /// Explicit test rows, one 0-based index per line (blank lines ignored).
+/// The file is a regular file within [`crate::fsx::TEST_ROWS`].
 pub fn from_test_rows(path: &Path, n: usize) -> Result<SplitIndices, SplitError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SplitError::Read {
+    let text = crate::fsx::read_to_string(path, crate::fsx::TEST_ROWS).map_err(|e| SplitError::Read {
         path: path.into(),
-        source,
+        source: e.into_io(),
     })?;
     let mut in_test = vec![false; n];
     for (k, line) in text.lines().enumerate() {

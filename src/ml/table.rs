@@ -23,6 +23,14 @@ pub enum TableError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "{path}:{line}: a NUL byte (byte {offset}): this is a binary file, or UTF-16 text, not a CSV nexusml reads (save it as UTF-8 CSV)"
+    )]
+    Binary {
+        path: PathBuf,
+        line: usize,
+        offset: usize,
+    },
     #[error("{path} is empty: no header row")]
     Empty { path: PathBuf },
     #[error("{path}:{line}: row has {found} fields, the header has {expected}")]
@@ -92,15 +100,16 @@ pub struct LoadedCsv {
     pub boms_stripped: usize,
 }
 
-/// Read a CSV file.
+/// Read a CSV file: a regular file within [`crate::fsx::DATA`] (a FIFO, a device or a
+/// larger file is refused before it is read).
 pub fn read_csv(path: &Path, schema: &IndexMap<String, ColumnType>) -> Result<LoadedCsv, TableError> {
-    let bytes = std::fs::read(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::NotFound {
+    let bytes = crate::fsx::read(path, crate::fsx::DATA).map_err(|e| {
+        if e.is_not_found() {
             TableError::Missing { path: path.into() }
         } else {
             TableError::Read {
                 path: path.into(),
-                source,
+                source: e.into_io(),
             }
         }
     })?;
@@ -113,6 +122,16 @@ pub fn parse_csv(
     path: &Path,
     schema: &IndexMap<String, ColumnType>,
 ) -> Result<LoadedCsv, TableError> {
+    // Neither UTF-8 nor Windows-1252 text has a NUL byte; refuse a binary file before decoding it
+    // (a NUL-filled file would otherwise be parsed as one enormous field).
+    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+        let line = 1 + bytes[..offset].iter().filter(|&&b| b == b'\n').count();
+        return Err(TableError::Binary {
+            path: path.into(),
+            line,
+            offset,
+        });
+    }
     let (text, encoding, boms_stripped) = decode(bytes);
     if text.trim().is_empty() {
         return Err(TableError::Empty { path: path.into() });

@@ -135,6 +135,21 @@ pub struct ValidationReport {
     pub singleton_classes: IndexMap<String, Vec<String>>,
 }
 
+impl ValidationRules {
+    /// The rules' own sense: `max_invalid_numeric` is a fraction in [0, 1] (`nan` would
+    /// compare false with every fraction and never fail validation; `inf` likewise).
+    pub fn check(&self) -> Result<(), String> {
+        let f = self.max_invalid_numeric;
+        if !(0.0..=1.0).contains(&f) {
+            return Err(format!(
+                "`max_invalid_numeric` = {f} is not a fraction: give a number from 0 to 1 \
+                 (0.05 tolerates 5% of filled numeric cells that are not usable numbers)"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Strings of a column, or `None` when the column is absent or not text.
 fn strings<'a>(frame: &'a DataFrame, name: &str) -> Option<&'a StringChunked> {
     frame.column(name).ok()?.str().ok()
@@ -218,7 +233,9 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
                 continue;
             }
             filled += 1;
-            if v.parse::<f64>().is_err() {
+            // `inf`, `NaN` and values past the scaler's bound parse but are not usable:
+            // feature engineering fills them as it fills text.
+            if !v.parse::<f64>().is_ok_and(super::scale::usable) {
                 check.invalid += 1;
                 if check.first_invalid.len() < 5 {
                     check.first_invalid.push((line_of(row), v.to_string()));
@@ -235,8 +252,10 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
             let issue = Issue {
                 check: "numeric_columns".into(),
                 message: format!(
-                    "numeric column `{c}`: {} of {filled} filled cells are not numbers ({:.1}%; first: {})",
+                    "numeric column `{c}`: {} of {filled} filled cells are not usable numbers (not a number, \
+                     infinite, or beyond ±{:e}) ({:.1}%; first: {})",
                     check.invalid,
+                    super::scale::MAX_ABS,
                     100.0 * fraction,
                     examples.join(", ")
                 ),

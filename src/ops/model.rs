@@ -570,7 +570,8 @@ impl Op for Save {
                 }
             })
             .expect("an unbounded range finds a free name")?;
-        crate::atomic_file::write_new(&path, &bytes).map_err(write_err(&path))?;
+        write_model_beside(&meta_path, &path, &bytes, crate::atomic_file::write_new)
+            .map_err(write_err(&path))?;
         // `_latest` switches as a pair, under the directory's lock: a reader (which takes
         // it shared) never sees one file of this save and the other of another.
         let latest = dir.join(format!("{}_latest.nxm", self.0.model_name));
@@ -607,6 +608,22 @@ impl Op for Save {
         )?;
         Ok(())
     }
+}
+
+/// Write the model (through `write`) beside its metadata, which took the name first. If
+/// the write fails (a full disk), the metadata goes too: it must never describe a model
+/// that is not there.
+fn write_model_beside(
+    meta_path: &Path,
+    path: &Path,
+    bytes: &[u8],
+    write: impl FnOnce(&Path, &[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    write(path, bytes).inspect_err(|_| {
+        if let Err(e) = std::fs::remove_file(meta_path) {
+            tracing::warn!("cannot remove {} after the failed save: {e}", meta_path.display());
+        }
+    })
 }
 
 fn sha2_digest(bytes: &[u8]) -> Vec<u8> {
@@ -692,5 +709,29 @@ impl Op for PredictOne {
         )?;
         ctx.output("prediction", predictions)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_model_write_takes_its_metadata_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = dir.path().join("m_20261201T000000Z_metadata.json");
+        let model = dir.path().join("m_20261201T000000Z.nxm");
+        crate::atomic_file::write_new(&meta, b"{}").unwrap();
+        let e = write_model_beside(&meta, &model, b"NEXUSML\0", |_, _| {
+            Err(std::io::Error::other("No space left on device"))
+        })
+        .unwrap_err();
+        assert_eq!(e.to_string(), "No space left on device");
+        assert!(!meta.exists(), "no orphan metadata");
+        assert!(!model.exists());
+
+        crate::atomic_file::write_new(&meta, b"{}").unwrap();
+        write_model_beside(&meta, &model, b"NEXUSML\0", crate::atomic_file::write_new).unwrap();
+        assert!(meta.exists() && model.exists(), "a good save keeps both");
     }
 }

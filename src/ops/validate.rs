@@ -23,7 +23,10 @@ pub(crate) fn register(r: &mut Registry) {
             "data.validate",
             "Check columns, empty critical cells, labels per target, numeric parsing, row count, duplicates \
              and rare classes; write validation.json; with `strict`, fail on any error.",
-            |c: ValidationRules| Ok(Validate(c)),
+            |c: ValidationRules| {
+                c.check()?;
+                Ok(Validate(c))
+            },
         )
         .input(Port::new::<DataFrame>("table", "the inventory"))
         .output(Port::new::<ValidationReport>("report", "the findings").optional())

@@ -10,7 +10,7 @@ mod params;
 mod resources;
 
 pub use names::{check_name, NameError, MAX_NAME_LEN};
-pub use overrides::{Overrides, MAX_PARAMS_FILE};
+pub use overrides::Overrides;
 pub use params::{
     apply_overrides, interpolate, parse_override, pieces, referenced_params, whole_reference,
     InterpolationError, ParamUse, Piece, Pieces, Unterminated,
@@ -118,11 +118,11 @@ struct RawSpec {
 }
 
 impl PipelineSpec {
-    /// Read and parse a pipeline file.
+    /// Read and parse a pipeline file (a regular file within [`crate::fsx::PIPELINE`]).
     pub fn load(path: &Path) -> Result<Self, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        let text = crate::fsx::read_to_string(path, crate::fsx::PIPELINE).map_err(|e| SpecError::Read {
             path: path.to_path_buf(),
-            source,
+            source: e.into_io(),
         })?;
         let mut spec = Self::parse(&text, path)?;
         spec.base_dir = Some(match path.parent() {

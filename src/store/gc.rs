@@ -93,7 +93,7 @@ fn runs(root: &Path) -> Vec<(PathBuf, RunRecord)> {
         .flatten()
         .flatten()
         .filter_map(|e| {
-            let bytes = std::fs::read(e.path()).ok()?;
+            let bytes = crate::fsx::read_entry(&e.path(), crate::fsx::STORE_ENTRY).ok()?;
             Some((e.path(), serde_json::from_slice(&bytes).ok()?))
         })
         .collect();
@@ -111,7 +111,8 @@ fn live_leases(root: &Path, remove_dead: bool) -> (usize, HashSet<Digest>, HashS
         .flatten()
         .flatten()
     {
-        let Ok(mut f) = File::open(e.path()) else {
+        // Never a FIFO or a link planted among the leases (opening one would block).
+        let Ok((mut f, _)) = crate::fsx::open_entry(&e.path(), crate::fsx::STORE_ENTRY) else {
             continue;
         };
         match f.try_lock_shared() {
@@ -125,7 +126,9 @@ fn live_leases(root: &Path, remove_dead: bool) -> (usize, HashSet<Digest>, HashS
             Err(_) => {
                 live += 1;
                 let mut text = String::new();
-                let _ = f.read_to_string(&mut text);
+                let _ = (&mut f)
+                    .take(crate::fsx::STORE_ENTRY.bytes)
+                    .read_to_string(&mut text);
                 for line in text.lines() {
                     match line.split_once(' ') {
                         Some(("m", d)) => keys.extend(Digest::parse(d)),
@@ -173,11 +176,20 @@ impl Store {
                     .into(),
             });
         }
+        if let Some(ro) = &self.read_only {
+            return Err(StoreError::Invalid {
+                path: self.root.clone(),
+                message: format!(
+                    "the store is read-only ({}); `cache gc` needs to write it",
+                    ro.why
+                ),
+            });
+        }
         let lock_path = self.root.join("lock");
-        let lock = std::fs::OpenOptions::new()
-            .write(true)
-            .open(&lock_path)
-            .map_err(io(&lock_path))?;
+        let lock = crate::fsx::open_lock(&lock_path).map_err(|e| StoreError::Io {
+            path: lock_path.clone(),
+            source: e.into_io(),
+        })?;
         // Waits for runs to finish the lookup or write they are in the middle of.
         lock.lock().map_err(io(&lock_path))?;
         let result = self.gc_locked(opts);
@@ -244,9 +256,9 @@ impl Store {
         }
         // Last-key pointers to removed manifests only explain misses; drop them too.
         for (path, _) in entries(&self.root.join("last")) {
-            let key = std::fs::read_to_string(&path)
+            let key = crate::fsx::read_entry(&path, super::LAST_KEY)
                 .ok()
-                .and_then(|t| Digest::parse(t.trim()));
+                .and_then(|t| Digest::parse(String::from_utf8_lossy(&t).trim()));
             if key.is_none_or(|k| !keys.contains(&k)) {
                 remove(&path);
             }

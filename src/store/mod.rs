@@ -12,6 +12,16 @@
 //! <root>/lock                    shared by runs while they touch entries; exclusive for gc
 //! ```
 //!
+//! Nothing here follows a symbolic link: the layout's directories are made or accepted
+//! only as real directories, the lock file is opened without following one, and entries
+//! (manifests, `last/` pointers, run records, leases, blobs) are read only as regular
+//! files within a size limit ([`crate::fsx`]), so a planted link, FIFO or device is an
+//! error or a miss, never a hang or a write elsewhere.
+//!
+//! A store nexusml cannot write (a shared CI cache, a colleague's results: a read-only
+//! directory, or `NEXUSML_STORE_READ_ONLY=1`) opens read-only: hits are served, no lock
+//! file or lease is created, and every put is a no-op, said once per process.
+//!
 //! Every write goes to an exclusive, unpredictably named temp file and is renamed into
 //! place, so a reader never sees half an entry. Every blob read is checked against its
 //! digest: a missing or corrupt blob is a miss (the caller recomputes), never a wrong
@@ -39,6 +49,17 @@ pub const SCHEMA: u32 = 1;
 
 /// The store used when neither `--store` nor `NEXUSML_STORE` names one.
 pub const DEFAULT_DIR: &str = ".nexusml/store";
+
+/// Set (to anything but empty or `0`) to open every directory store read-only, writable
+/// or not: for a shared store that must not change, and where permissions do not stop
+/// writes (root).
+pub const READ_ONLY_ENV: &str = "NEXUSML_STORE_READ_ONLY";
+
+/// The largest `last/` pointer (a digest in hex).
+pub(crate) const LAST_KEY: crate::fsx::Limit = crate::fsx::Limit {
+    what: "a store pointer",
+    bytes: 4096,
+};
 
 /// `flag`, else `$NEXUSML_STORE`, else `.nexusml/store` (in the current directory).
 pub fn resolve_dir(flag: Option<&Path>) -> PathBuf {
@@ -185,6 +206,14 @@ pub struct Store {
     gate: Option<Gate>,
     /// This process's lease, made on the first write or lookup that needs one.
     lease: Mutex<Option<File>>,
+    /// Opened read-only: puts are no-ops (said once), no lease is taken.
+    read_only: Option<ReadOnly>,
+}
+
+/// Why a store is read-only, and whether that was said yet.
+struct ReadOnly {
+    why: String,
+    said: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Store {
@@ -208,28 +237,101 @@ impl Store {
             Some(p) => PathBuf::from(p),
             None => root,
         };
+        let forced = std::env::var_os(READ_ONLY_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+        if forced {
+            return Self::open_dir_read_only(root, format!("{READ_ONLY_ENV} is set"));
+        }
+        match Self::open_dir_writable(&root) {
+            Ok(file) => Ok(Store {
+                backend: Backend::Dir {
+                    tmp: root.join("tmp"),
+                    root: root.clone(),
+                },
+                root,
+                gate: Some(Gate {
+                    file,
+                    holders: Mutex::new(0),
+                }),
+                lease: Mutex::new(None),
+                read_only: None,
+            }),
+            Err((path, e)) if unwritable(&e) && root.is_dir() => {
+                Self::open_dir_read_only(root, format!("{} is not writable: {e}", path.display()))
+            }
+            Err((path, source)) => Err(StoreError::Io { path, source }),
+        }
+    }
+
+    /// Open the directory store at `root` read-only, whether or not it could be written.
+    pub fn open_read_only(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        Self::open_dir_read_only(root.into(), "opened read-only".into())
+    }
+
+    /// The layout's directories (never through a link) and the lock file.
+    fn open_dir_writable(root: &Path) -> Result<File, (PathBuf, std::io::Error)> {
         for d in DIRS {
-            let p = root.join(d);
-            std::fs::create_dir_all(&p).map_err(io(&p))?;
+            crate::fsx::dir_below(root, Path::new(d)).map_err(|e| (root.join(d), e.into_io()))?;
         }
         let lock = root.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock)
-            .map_err(io(&lock))?;
+        crate::fsx::open_lock(&lock).map_err(|e| (lock, e.into_io()))
+    }
+
+    fn open_dir_read_only(root: PathBuf, why: String) -> Result<Store, StoreError> {
+        let meta = std::fs::metadata(&root).map_err(io(&root))?;
+        if !meta.is_dir() {
+            return Err(StoreError::Invalid {
+                path: root,
+                message: "not a directory".into(),
+            });
+        }
+        // Take the gate shared when the store has one, so its owner's gc still waits for
+        // this run's lookups; a store never written has no lock file, and none is made.
+        let lock = root.join("lock");
+        let gate = crate::fsx::open_lock_read(&lock)
+            .map_err(|e| StoreError::Io {
+                path: lock.clone(),
+                source: e.into_io(),
+            })?
+            .map(|file| Gate {
+                file,
+                holders: Mutex::new(0),
+            });
+        tracing::debug!("artifact store {} is read-only: {why}", root.display());
         Ok(Store {
             backend: Backend::Dir {
                 tmp: root.join("tmp"),
+                root: root.clone(),
             },
             root,
-            gate: Some(Gate {
-                file,
-                holders: Mutex::new(0),
-            }),
+            gate,
             lease: Mutex::new(None),
+            read_only: Some(ReadOnly {
+                why,
+                said: std::sync::atomic::AtomicBool::new(false),
+            }),
         })
+    }
+
+    /// Whether the store was opened read-only (puts are no-ops).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only.is_some()
+    }
+
+    /// For a put: `true` when the store is read-only and the put is to be skipped; the
+    /// first skip says so once.
+    fn skip_put(&self) -> bool {
+        let Some(ro) = &self.read_only else {
+            return false;
+        };
+        if !ro.said.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                "the artifact store {} is read-only ({}): cached results are used, but nothing this run \
+                 computes is stored",
+                self.root.display(),
+                ro.why
+            );
+        }
+        true
     }
 
     #[cfg(feature = "s3")]
@@ -240,6 +342,7 @@ impl Store {
             backend: Backend::S3(s3),
             gate: None,
             lease: Mutex::new(None),
+            read_only: None,
         })
     }
 
@@ -285,7 +388,7 @@ impl Store {
 
     /// Note `line` in this process's lease (under the gate), so a concurrent gc keeps it.
     fn lease_note(&self, line: &str) -> Result<(), StoreError> {
-        if self.gate.is_none() {
+        if self.gate.is_none() || self.read_only.is_some() {
             return Ok(());
         }
         let mut lease = self.lease.lock().unwrap_or_else(|e| e.into_inner());
@@ -309,6 +412,9 @@ impl Store {
 
     /// Store `bytes` already known to have digest `d`.
     pub fn put_blob_as(&self, d: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        if self.skip_put() {
+            return Ok(());
+        }
         let _gate = self.enter();
         self.lease_note(&format!("b {d}\n"))?;
         let path = self.blob_path(d);
@@ -332,7 +438,7 @@ impl Store {
     /// recomputed value can take its place.
     pub fn get_blob(&self, d: &Digest) -> Result<Vec<u8>, BlobMiss> {
         let path = self.blob_path(d);
-        let bytes = match self.backend.read(&path) {
+        let bytes = match self.backend.read(&path, crate::fsx::STORE_BLOB) {
             Ok(Some(b)) => b,
             Ok(None) => return Err(BlobMiss::Missing(d.short())),
             Err(source) => {
@@ -343,7 +449,9 @@ impl Store {
             }
         };
         if Digest::of(&bytes) != *d {
-            self.backend.remove(&path);
+            if self.read_only.is_none() {
+                self.backend.remove(&path);
+            }
             return Err(BlobMiss::Corrupt(d.short()));
         }
         Ok(bytes)
@@ -355,7 +463,7 @@ impl Store {
     pub fn get_manifest(&self, key: &Digest) -> Option<ManifestHead> {
         let _gate = self.enter();
         let path = self.manifest_path(key);
-        let bytes = match self.backend.read(&path) {
+        let bytes = match self.backend.read(&path, crate::fsx::STORE_ENTRY) {
             Ok(Some(b)) => b,
             Ok(None) => return None,
             Err(e) => {
@@ -379,7 +487,10 @@ impl Store {
 
     /// Read a manifest without taking a lease (for `dag status` and explanations).
     pub fn peek_manifest(&self, key: &Digest) -> Option<Manifest> {
-        let bytes = self.backend.read(&self.manifest_path(key)).ok()??;
+        let bytes = self
+            .backend
+            .read(&self.manifest_path(key), crate::fsx::STORE_ENTRY)
+            .ok()??;
         serde_json::from_slice::<Manifest>(&bytes)
             .ok()
             .filter(|m| m.key == *key)
@@ -388,6 +499,9 @@ impl Store {
     /// Store a manifest (its blobs must already be stored) and remember it as the node's
     /// last key.
     pub fn put_manifest(&self, m: &Manifest) -> Result<(), StoreError> {
+        if self.skip_put() {
+            return Ok(());
+        }
         let _gate = self.enter();
         self.lease_note(&format!("m {}\n", m.key))?;
         let bytes = serde_json::to_vec_pretty(m).map_err(|e| StoreError::Invalid {
@@ -407,7 +521,10 @@ impl Store {
 
     /// The key `node` of `pipeline` last ran with.
     pub fn last_key(&self, pipeline: &str, node: &str) -> Option<Digest> {
-        let bytes = self.backend.read(&self.last_path(pipeline, node)).ok()??;
+        let bytes = self
+            .backend
+            .read(&self.last_path(pipeline, node), LAST_KEY)
+            .ok()??;
         Digest::parse(String::from_utf8_lossy(&bytes).trim())
     }
 
@@ -424,15 +541,19 @@ impl Store {
             .collect();
         names.sort();
         names.into_iter().rev().find_map(|name| {
-            let bytes = self.backend.read(&self.root.join("runs").join(name)).ok()??;
+            let bytes = self.backend.read(&self.root.join("runs").join(name), crate::fsx::STORE_ENTRY).ok()??;
             serde_json::from_slice::<RunRecord>(&bytes)
                 .ok()
                 .filter(|r| r.pipeline == pipeline)
         })
     }
 
-    /// Record a finished run: its node keys become gc roots.
-    pub fn put_run(&self, record: &RunRecord) -> Result<PathBuf, StoreError> {
+    /// Record a finished run: its node keys become gc roots. `None` when the store is
+    /// read-only.
+    pub fn put_run(&self, record: &RunRecord) -> Result<Option<PathBuf>, StoreError> {
+        if self.skip_put() {
+            return Ok(None);
+        }
         let name = format!(
             "{}-{}-{:08x}.json",
             record.started_compact,
@@ -445,8 +566,16 @@ impl Store {
             message: e.to_string(),
         })?;
         self.publish(&path, &bytes)?;
-        Ok(path)
+        Ok(Some(path))
     }
+}
+
+/// A directory this process may read but not write (permissions, a read-only mount).
+fn unwritable(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    )
 }
 
 /// A name safe as one path component.
@@ -477,9 +606,13 @@ fn rand32() -> u32 {
     h.finish() as u32
 }
 
-/// Read a whole file, for digesting files a node reads.
+/// The digest of a file a node reads (streamed). Only a regular file of at most
+/// [`crate::fsx::DIGEST`] bytes is read: a FIFO, a device such as `/dev/zero` or a larger
+/// file is an error (the node's key then records the file as unreadable, and the op that
+/// reads it reports the real problem), never a hang.
 pub fn digest_file(path: &Path) -> std::io::Result<Digest> {
-    let mut f = File::open(path)?;
+    let (f, _) = crate::fsx::open(path, crate::fsx::DIGEST).map_err(crate::fsx::FileError::into_io)?;
+    let mut f = f.take(crate::fsx::DIGEST.bytes);
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
@@ -516,5 +649,76 @@ mod tests {
         assert_eq!(Digest::parse(&d.hex()), Some(d));
         assert_eq!(Digest::parse("zz"), None);
         assert_eq!(file_safe("../a b"), "_a_b");
+    }
+
+    #[test]
+    fn a_read_only_store_serves_hits_and_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = Store::open(dir.path()).unwrap().put_blob(b"hello").unwrap();
+        std::fs::remove_file(dir.path().join("lock")).unwrap();
+        let leases = || std::fs::read_dir(dir.path().join("leases")).unwrap().count();
+        let leases_before = leases();
+        let ro = Store::open_read_only(dir.path()).unwrap();
+        assert!(ro.is_read_only());
+        assert_eq!(ro.get_blob(&d).unwrap(), b"hello");
+        let other = ro.put_blob(b"other").unwrap();
+        assert!(!ro.has_blob(&other, 5), "a put is a no-op");
+        let record = RunRecord {
+            pipeline: "p".into(),
+            file: "p.toml".into(),
+            started_at: "2026-12-01T00:00:00.000Z".into(),
+            started_compact: "20261201T000000Z".into(),
+            status: "ok".into(),
+            nodes: Default::default(),
+        };
+        assert!(ro.put_run(&record).unwrap().is_none());
+        assert!(!dir.path().join("lock").exists(), "no lock file made");
+        assert_eq!(leases(), leases_before, "no lease");
+        assert_eq!(std::fs::read_dir(dir.path().join("runs")).unwrap().count(), 0);
+        let e = ro
+            .gc(&GcOptions {
+                keep_runs: 1,
+                max_size: None,
+                dry_run: false,
+            })
+            .unwrap_err();
+        assert!(e.to_string().contains("`cache gc` needs to write it"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn special_and_linked_entries_are_misses_not_hangs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let key = Digest::of(b"k");
+        let path = store.manifest_path(&key);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let fifo = |p: &Path| {
+            assert!(std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .unwrap()
+                .success());
+        };
+        fifo(&path);
+        assert!(store.get_manifest(&key).is_none());
+        assert!(store.peek_manifest(&key).is_none());
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        assert!(store.get_manifest(&key).is_none());
+        let last = store.last_path("p", "n");
+        std::fs::create_dir_all(last.parent().unwrap()).unwrap();
+        fifo(&last);
+        assert_eq!(store.last_key("p", "n"), None);
+        let e = digest_file(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(e.to_string(), "it is a character device, not a regular file");
+        let e = digest_file(&last).unwrap_err();
+        assert_eq!(e.to_string(), "it is a FIFO, not a regular file");
+        let blob = Digest::of(b"blob");
+        let bp = store.blob_path(&blob);
+        std::fs::create_dir_all(bp.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &bp).unwrap();
+        assert!(!store.has_blob(&blob, 0), "a link is no blob");
+        assert!(store.get_blob(&blob).is_err());
     }
 }

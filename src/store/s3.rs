@@ -65,10 +65,18 @@ impl S3 {
         }
     }
 
-    pub fn read(&self, path: &Path) -> io::Result<Option<Vec<u8>>> {
+    /// The object's bytes; one larger than `limit` is refused before its body is read.
+    pub fn read(&self, path: &Path, limit: crate::fsx::Limit) -> io::Result<Option<Vec<u8>>> {
         let key = self.key(path);
         self.rt.block_on(async {
             match self.store.get(&key).await {
+                Ok(r) if r.meta.size > limit.bytes => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "{key} is {} bytes, more than {} may be ({} bytes)",
+                        r.meta.size, limit.what, limit.bytes
+                    ),
+                )),
                 Ok(r) => Ok(Some(r.bytes().await.map_err(err)?.to_vec())),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(err(e)),
