@@ -35,7 +35,10 @@ fn an_exported_script_quotes_every_name_and_value() {
     // Only parameters given on the command line travel in the script (the jobs read the
     // rest from the pipeline file, as this run did): give the hostile one there.
     let text = std::fs::read_to_string(dir.join("p.toml")).unwrap();
-    let note = text.lines().find(|l| l.starts_with("note")).expect("the fixture has a note");
+    let note = text
+        .lines()
+        .find(|l| l.starts_with("note"))
+        .expect("the fixture has a note");
     std::fs::write(dir.join("over.toml"), format!("{note}\n")).unwrap();
     let out = nexusml(
         &dir,

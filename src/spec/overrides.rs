@@ -78,7 +78,7 @@ fn check_declared(spec: &PipelineSpec, key: &str, given_by: &str) -> Result<(), 
 fn read_params_file(path: &Path) -> Result<Table, SpecError> {
     let text = crate::fsx::read_to_string(path, crate::fsx::PARAMS).map_err(|e| SpecError::ParamsFile {
         path: path.to_path_buf(),
-        reason: e.reason(),
+        reason: format!("cannot read it: {}", e.reason()),
     })?;
     toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))
 }
@@ -159,6 +159,10 @@ mod tests {
         .apply(&mut spec())
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("--params /dev/zero: it is ") && e.ends_with(", not a regular file"), "{e}");
+        assert!(
+            e.starts_with("--params /dev/zero: cannot read it: it is ")
+                && e.ends_with(", not a regular file"),
+            "{e}"
+        );
     }
 }

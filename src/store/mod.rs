@@ -541,7 +541,10 @@ impl Store {
             .collect();
         names.sort();
         names.into_iter().rev().find_map(|name| {
-            let bytes = self.backend.read(&self.root.join("runs").join(name), crate::fsx::STORE_ENTRY).ok()??;
+            let bytes = self
+                .backend
+                .read(&self.root.join("runs").join(name), crate::fsx::STORE_ENTRY)
+                .ok()??;
             serde_json::from_slice::<RunRecord>(&bytes)
                 .ok()
                 .filter(|r| r.pipeline == pipeline)
