@@ -4,6 +4,7 @@
 //! `nexusml dag run FILE --only NODE --store STORE`: it reads its inputs from the shared
 //! store and writes its outputs there, with the same key and bytes as a local run.
 
+pub mod groups;
 mod runner;
 pub mod slurm;
 

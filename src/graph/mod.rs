@@ -110,6 +110,12 @@ pub struct Node {
     pub tags: Vec<String>,
     /// Cluster resources (the node's own over the pipeline's defaults).
     pub resources: crate::spec::Resources,
+    /// The node asks for resources of its own (it keeps a cluster job of its own).
+    pub own_resources: bool,
+    /// The cluster job group it was put in (`group = "…"`).
+    pub group: Option<String>,
+    /// Its family and place there, for a family's member.
+    pub member: Option<crate::spec::Member>,
 }
 
 /// A named value flowing along edges; produced by exactly one node.
@@ -149,7 +155,21 @@ pub struct Pipeline {
 impl Pipeline {
     /// Resolve ops, draw edges and validate. All errors are collected and returned together.
     pub fn build(spec: &PipelineSpec, registry: &Registry) -> Result<Pipeline, GraphError> {
-        Builder::new(spec, registry).build()
+        // Families first: every later check sees their members.
+        let expanded = spec.expand_families().map_err(|errors| GraphError::Invalid {
+            file: spec.path.clone(),
+            errors: errors
+                .into_iter()
+                .map(|e| Diagnostic {
+                    severity: Severity::Error,
+                    file: spec.path.clone(),
+                    node: Some(e.node),
+                    message: e.message,
+                    help: None,
+                })
+                .collect(),
+        })?;
+        Builder::new(expanded.as_ref().unwrap_or(spec), registry).build()
     }
 
     pub fn node_index(&self, id: &str) -> Option<usize> {
@@ -339,6 +359,9 @@ impl<'s> Builder<'s> {
                 Ok(()) => {}
                 Err(NameError::Empty) => self.name_error(None, "a node id is empty (`[nodes.\"\"]`)".into()),
                 Err(e) => self.name_error(owner, format!("the node id {e}")),
+            }
+            if let Some(Err(e)) = node.group.as_deref().map(check_name) {
+                self.name_error(owner, on(format!("the group name {e}")));
             }
             for (direction, ports) in [("in", &node.inputs), ("out", &node.outputs)] {
                 for (port, artifact) in ports {
@@ -714,6 +737,9 @@ impl<'s> Builder<'s> {
                     after,
                     tags: node.tags.clone(),
                     resources: node.resources.or(&spec.header.resources),
+                    own_resources: node.resources != crate::spec::Resources::default(),
+                    group: node.group.clone(),
+                    member: node.member.clone(),
                 }
             })
             .collect();

@@ -4,11 +4,13 @@
 //! A [`PipelineSpec`] is the file as written. Turning it into a runnable graph (ops
 //! resolved, edges drawn, everything checked) is the job of [`crate::graph`].
 
+mod families;
 pub mod names;
 mod overrides;
 mod params;
 mod resources;
 
+pub use families::{all_members, member_id, FamilyError, Member, MAX_MEMBERS};
 pub use names::{check_name, NameError, MAX_NAME_LEN};
 pub use overrides::Overrides;
 pub use params::{
@@ -88,6 +90,15 @@ pub struct NodeSpec {
     /// Cluster resources when the node runs as a job (over `[pipeline] resources`).
     #[serde(default)]
     pub resources: Resources,
+    /// Nodes of one group share a cluster job (`--executor slurm`, `dag export`).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// A family: one member per combination of these axes' values (see `families`).
+    #[serde(default)]
+    pub matrix: Option<toml::Table>,
+    /// Set on a family's members when the family is expanded.
+    #[serde(skip)]
+    pub member: Option<Member>,
 }
 
 /// A pipeline file as written.
