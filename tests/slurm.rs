@@ -100,6 +100,8 @@ fn a_failed_job_cancels_its_dependents() {
             "slurm",
             "--runs-dir",
             "runs",
+            "--group",
+            "none",
         ],
     );
     assert_eq!(out.code, 1, "{}", out.all());
@@ -163,7 +165,11 @@ fn ctrl_c_cancels_every_submitted_job() {
             .args(["-h", "-o", "%j %T"])
             .output()
             .unwrap();
-        if String::from_utf8_lossy(&q.stdout).contains("nexusml-slurm_ctrl_c-side RUNNING") {
+        // Job names carry the run directory's name (`slurm_ctrl_c-<UTC>`).
+        if String::from_utf8_lossy(&q.stdout)
+            .lines()
+            .any(|l| l.starts_with("nexusml-slurm_ctrl_c-") && l.ends_with(" RUNNING"))
+        {
             break;
         }
         assert!(t0.elapsed().as_secs() < 60, "the job never started");
@@ -181,7 +187,9 @@ fn ctrl_c_cancels_every_submitted_job() {
         .args(["-h", "-o", "%j %T"])
         .output()
         .unwrap();
-    assert!(!String::from_utf8_lossy(&q.stdout).contains("nexusml-slurm_ctrl_c-side RUNNING"));
+    assert!(!String::from_utf8_lossy(&q.stdout)
+        .lines()
+        .any(|l| l.starts_with("nexusml-slurm_ctrl_c-") && l.ends_with(" RUNNING")));
 }
 
 #[test]
@@ -203,6 +211,8 @@ fn an_exported_script_submits_the_same_jobs() {
             "submit.sh",
             "--store",
             "shared",
+            "--group",
+            "none",
         ],
     );
     assert_eq!(out.code, 0, "{}", out.all());
@@ -321,4 +331,57 @@ fn the_readme_scale_out_command_works_from_the_checkout_and_from_elsewhere() {
         first,
         "the same model, beside the pipeline's dags/"
     );
+}
+
+#[test]
+fn in_a_grouped_job_each_node_is_reported_as_its_job_ran_it() {
+    if !slurm_cluster() {
+        return;
+    }
+    // One job runs every node (default grouping); with --keep-going inside it, the
+    // independent branch still runs, and the report says which node failed.
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture("slurm_fail.toml");
+    let file = file.to_str().unwrap();
+    let check = nexusml(dir.path(), &["dag", "check", file]);
+    assert!(
+        check.stdout.contains("cluster jobs (1, --group auto):"),
+        "{}",
+        check.stdout
+    );
+    let out = nexusml(
+        dir.path(),
+        &[
+            "dag",
+            "run",
+            file,
+            "--executor",
+            "slurm",
+            "--runs-dir",
+            "runs",
+            "--keep-going",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    let report = read_json(&newest_run(&dir.path().join("runs")).join("report.json"));
+    let job = node(&report, "source")["job_id"].clone();
+    assert!(job.is_string(), "{report}");
+    for id in ["source", "broken", "after", "last", "side"] {
+        assert_eq!(node(&report, id)["job_id"], job, "one job for all: {id}");
+    }
+    assert_eq!(node(&report, "broken")["status"], "failed");
+    assert!(node(&report, "broken")["error"][0]
+        .as_str()
+        .unwrap()
+        .contains("ended FAILED; its log:"));
+    assert_eq!(node(&report, "side")["status"], "ok", "keep-going inside the job");
+    assert_eq!(node(&report, "source")["status"], "ok");
+    for id in ["after", "last"] {
+        assert_eq!(node(&report, id)["status"], "skipped", "{id}");
+        assert_eq!(
+            node(&report, id)["reason"],
+            "upstream node `broken` failed",
+            "{id}"
+        );
+    }
 }

@@ -1,8 +1,9 @@
-//! `dag export --to slurm`: a standalone script submitting the pipeline's nodes as Slurm
-//! jobs against a shared store (`dag run --executor slurm` is `crate::cluster::SlurmRunner`).
+//! `dag export --to slurm | airflow`: the pipeline's units (the jobs `--executor slurm`
+//! would submit) as a standalone Slurm script or an Airflow DAG against a shared store
+//! (`dag run --executor slurm` is `crate::cluster::SlurmRunner`).
 
-use super::{CliError, ExportArgs};
-use crate::cluster::{job_env, plan, slurm};
+use super::{CliError, ExportArgs, ExportTarget};
+use crate::cluster::{airflow, job_env, slurm, units};
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -23,7 +24,7 @@ pub(crate) fn export(args: ExportArgs) -> Result<ExitCode, CliError> {
     let p = &session.pipeline;
     let mask = vec![true; p.nodes.len()];
     let store = args.store.dir();
-    let script_dir = args
+    let dir = args
         .output
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -34,17 +35,39 @@ pub(crate) fn export(args: ExportArgs) -> Result<ExitCode, CliError> {
         .unwrap_or_default()
         .to_string_lossy()
         .into_owned();
-    let params = script_dir.join(format!("{stem}.params.toml"));
+    let params = dir.join(format!("{stem}.params.toml"));
+    std::fs::create_dir_all(dir).map_err(|source| CliError::Io {
+        what: "cannot create",
+        path: dir.into(),
+        source,
+    })?;
     let env = job_env(p, &store, &args.jobs_dir, &params)?;
-    let jobs = plan(p, &mask, &env);
+    let units = units(p, &mask, args.group.grouping()).map_err(|e| CliError::Usage(e.to_string()))?;
     let params_toml = toml::to_string(&session.job_params()).unwrap_or_default();
-    let script = slurm::script(p, &jobs, &env, &params_toml)?;
-    write(&args.output, &script)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&args.output, std::fs::Permissions::from_mode(0o755));
+    match args.to {
+        ExportTarget::Slurm => {
+            let script = slurm::script(p, &units, &env, &params_toml)?;
+            write(&args.output, &script)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&args.output, std::fs::Permissions::from_mode(0o755));
+            }
+        }
+        ExportTarget::Airflow => {
+            // The tasks read their parameters from here: written now, beside the DAG.
+            write(&params, &params_toml)?;
+            let dag_id = format!(
+                "nexusml_{}",
+                p.name
+                    .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_' && c != '-', "_")
+            );
+            write(&args.output, &airflow::dag_file(p, &units, &env, &dag_id))?;
+        }
     }
-    tracing::info!("wrote {} ({} jobs)", args.output.display(), jobs.len());
+    for (i, unit) in units.iter().enumerate() {
+        tracing::info!("job {}: {}", i + 1, slurm::describe(p, unit));
+    }
+    tracing::info!("wrote {} ({} jobs)", args.output.display(), units.len());
     Ok(ExitCode::SUCCESS)
 }

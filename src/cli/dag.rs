@@ -74,6 +74,17 @@ pub(crate) fn check(args: CheckArgs) -> Result<ExitCode, CliError> {
         if p.warnings.len() == 1 { "" } else { "s" }
     );
     say_raw!("{}", describe_plan(&p, &plan));
+    // What `--executor slurm` (and `dag export`) would submit, by the default grouping.
+    let units = crate::cluster::units(&p, &mask, crate::cluster::Grouping::Auto)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    say!("cluster jobs ({}, --group auto):", units.len());
+    const SHOWN: usize = 20;
+    for (i, unit) in units.iter().enumerate().take(SHOWN) {
+        say!("  job {}: {}", i + 1, crate::cluster::slurm::describe(&p, unit));
+    }
+    if units.len() > SHOWN {
+        say!("  … ({} more)", units.len() - SHOWN);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -165,7 +176,10 @@ pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError>
             tracing::warn!("cannot write {}: {e}", log.display());
         }
     };
-    let slurm_runner = crate::cluster::SlurmRunner;
+    let slurm_runner = crate::cluster::SlurmRunner {
+        grouping: args.cluster.group.grouping(),
+        max_jobs: args.cluster.max_jobs.map(|n| n as usize),
+    };
     let progress = Progress { span: span.clone() };
     let finished = session.run(&Hooks {
         observer: &progress,

@@ -322,9 +322,39 @@ pub struct RunArgs {
     /// Re-run stored nodes: every node, or the ones named (`--force train evaluate`).
     #[arg(long, num_args = 0.., value_name = "NODE")]
     pub force: Option<Vec<String>>,
-    /// Where nodes run: here, or as one Slurm job each (with a store every job can reach).
+    /// Where nodes run: here, or as Slurm jobs (with a store every job can reach).
     #[arg(long, value_enum, default_value = "local")]
     pub executor: Executor,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// How nodes become cluster jobs (`--executor slurm`, `dag export`).
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClusterArgs {
+    /// `auto`: connected nodes that ask for no resources of their own share one job;
+    /// `none`: one job per node. Families are job arrays either way.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub group: GroupArg,
+    /// The most jobs of this run queued or running at once (an array counts its throttle).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_jobs: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum GroupArg {
+    #[default]
+    Auto,
+    None,
+}
+
+impl GroupArg {
+    pub fn grouping(self) -> crate::cluster::Grouping {
+        match self {
+            GroupArg::Auto => crate::cluster::Grouping::Auto,
+            GroupArg::None => crate::cluster::Grouping::None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -335,16 +365,23 @@ pub enum Executor {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportTarget {
+    /// A bash script of `sbatch` calls.
     Slurm,
+    /// An Airflow DAG file (Python).
+    Airflow,
 }
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]
     pub pipeline: PipelineArgs,
-    /// The cluster scheduler to write a submission script for.
+    /// What to write: a Slurm submission script, or an Airflow DAG.
     #[arg(long, value_enum)]
     pub to: ExportTarget,
+    /// `auto`: connected nodes that ask for no resources of their own share one job/task;
+    /// `none`: one per node.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub group: GroupArg,
     /// The script to write.
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: PathBuf,

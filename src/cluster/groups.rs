@@ -156,9 +156,11 @@ pub fn units(p: &Pipeline, to_run: &[bool], grouping: Grouping) -> Result<Vec<Un
             }
         }
     }
+    // A fused job is named by its first and last node: `load-to-save`.
     for unit in &mut units {
         if unit.kind == UnitKind::Job && unit.nodes.len() > 1 && unit.name == p.nodes[unit.nodes[0]].id {
-            unit.name = format!("{}+{}", unit.name, unit.nodes.len() - 1);
+            let last = unit.nodes[unit.nodes.len() - 1];
+            unit.name = format!("{}-to-{}", unit.name, p.nodes[last].id);
         }
     }
     let order = unit_order(&units).map_err(|cycle| not_contiguous(p, &units, &unit_of, to_run, cycle))?;
@@ -375,7 +377,7 @@ in = { m = "model", r = "metrics" }
             names(&p, &u),
             vec![vec!["load", "prep"], vec!["train"], vec!["evaluate", "save"]]
         );
-        assert_eq!(u[0].name, "load+1");
+        assert_eq!(u[0].name, "load-to-prep");
         assert_eq!(u[1].deps, vec![0]);
         assert_eq!(u[2].deps, vec![0, 1], "evaluate reads `ready` too");
         let none = units(&p, &all, Grouping::None).unwrap();

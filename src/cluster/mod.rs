@@ -1,13 +1,17 @@
-//! Running a pipeline on a cluster the user already has. nexusml hands each node that
-//! the store cannot answer to the cluster's scheduler as one job, with the pipeline's
-//! edges as job dependencies; the scheduler does the scheduling. Each job is
-//! `nexusml dag run FILE --only NODE --store STORE`: it reads its inputs from the shared
-//! store and writes its outputs there, with the same key and bytes as a local run.
+//! Running a pipeline on a cluster the user already has. The nodes the store cannot
+//! answer are put into units ([`groups`]: a job of fused nodes, or a job array for a
+//! family), and the ordinary walker hands each unit to the cluster once the units it
+//! waits for have finished. Each job is `nexusml dag run FILE --only NODES --store STORE`:
+//! it reads its inputs from the shared store and writes its outputs there, with the same
+//! keys and bytes as a local run. `dag export` writes the same units as a Slurm script or
+//! an Airflow DAG.
 
+pub mod airflow;
 pub mod groups;
 mod runner;
 pub mod slurm;
 
+pub use groups::{units, GroupError, Grouping, Unit, UnitKind};
 pub use runner::{job_env, SlurmRunner};
 
 use crate::graph::Pipeline;
@@ -28,48 +32,75 @@ pub struct JobEnv {
     pub job_dir: PathBuf,
     /// The jobs' working directory.
     pub workdir: PathBuf,
+    /// Inside a job, a failure does not stop the job's other nodes (`--keep-going`).
+    pub keep_going: bool,
 }
 
-/// One node as a job: its command line and the nodes it waits for.
-#[derive(Debug, Clone)]
-pub struct JobSpec {
-    pub node: usize,
-    pub deps: Vec<usize>,
-    pub command: Vec<String>,
+/// A word of a job's command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Word {
+    Text(String),
+    /// A family member chosen by the job array task: `<prefix><task id>` (the shell
+    /// expands `$SLURM_ARRAY_TASK_ID`, or the scheduler's own variable).
+    Task(String),
 }
 
-/// The jobs for the nodes in `to_run`, in topological order; each waits for the jobs
-/// of its predecessors that are also in `to_run` (the others are in the store).
-pub fn plan(p: &Pipeline, to_run: &[bool], env: &JobEnv) -> Vec<JobSpec> {
-    p.topological_order(to_run)
-        .into_iter()
-        .map(|v| {
-            let node = &p.nodes[v];
-            let mut command = vec![
-                env.exe.display().to_string(),
-                "dag".into(),
-                "run".into(),
-                env.file.display().to_string(),
-                "--only".into(),
-                node.id.clone(),
-                "--store".into(),
-                env.store.display().to_string(),
-                "--params".into(),
-                env.params.display().to_string(),
-                "--runs-dir".into(),
-                env.job_dir.display().to_string(),
-            ];
-            if let Some(cpus) = node.resources.cpus {
-                // The node's thread pool uses the CPUs it was given.
-                command.extend(["--jobs".into(), cpus.to_string()]);
-            }
-            JobSpec {
-                node: v,
-                deps: p.predecessors(v).iter().copied().filter(|&q| to_run[q]).collect(),
-                command,
-            }
-        })
-        .collect()
+impl Word {
+    /// As the job's shell reads it: text quoted, a task's variable left to expand.
+    pub fn shell(&self, task_var: &str) -> String {
+        match self {
+            Word::Text(t) => shell_quote(t),
+            Word::Task(prefix) => format!("{}\"${task_var}\"", shell_quote(prefix)),
+        }
+    }
+}
+
+/// One unit as a job: `nexusml dag run FILE --only NODES --store STORE --params P
+/// --runs-dir <jobs>/<unit>` (an array task: `--only <family>-<task>`), with the unit's
+/// CPUs as its worker threads.
+pub fn command(p: &Pipeline, unit: &Unit, env: &JobEnv) -> Vec<Word> {
+    let text = |s: &str| Word::Text(s.to_string());
+    let mut w = vec![
+        Word::Text(env.exe.display().to_string()),
+        text("dag"),
+        text("run"),
+        Word::Text(env.file.display().to_string()),
+        text("--only"),
+    ];
+    match &unit.kind {
+        UnitKind::Array { family } => w.push(Word::Task(format!("{family}-"))),
+        UnitKind::Job => w.extend(unit.nodes.iter().map(|&v| Word::Text(p.nodes[v].id.clone()))),
+    }
+    w.extend([
+        text("--store"),
+        Word::Text(env.store.display().to_string()),
+        text("--params"),
+        Word::Text(env.params.display().to_string()),
+        text("--runs-dir"),
+    ]);
+    // Each job's own run directory: its report tells which of its nodes failed.
+    let dir = env.job_dir.join(&unit.name).display().to_string();
+    match &unit.kind {
+        UnitKind::Array { family } => w.push(Word::Task(format!("{dir}/{family}-"))),
+        UnitKind::Job => w.push(Word::Text(dir)),
+    }
+    if let Some(cpus) = unit.resources.cpus {
+        // The unit's thread pool uses the CPUs it was given.
+        w.extend([text("--jobs"), text(&cpus.to_string())]);
+    }
+    if env.keep_going {
+        w.push(text("--keep-going"));
+    }
+    w
+}
+
+/// A command line as one shell line (for `sbatch --wrap`).
+pub fn shell_line(words: &[Word], task_var: &str) -> String {
+    words
+        .iter()
+        .map(|w| w.shell(task_var))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `'it''s'` → a word the shell reads back as `it's`.

@@ -1,21 +1,35 @@
-//! `dag run --executor slurm`: the session's uncached nodes as Slurm jobs against a shared
-//! store, then the run directory assembled from the store by a local walk.
+//! `dag run --executor slurm`: the session's uncached nodes as units (see [`groups`]),
+//! walked by the ordinary walker — a unit is submitted once the units it waits for have
+//! ended, at most `--max-jobs` at a time — and then the run directory assembled from the
+//! shared store by a local walk.
+//!
+//! [`groups`]: super::groups
 
-use super::slurm::{self, JobOutcome};
-use super::{plan, JobEnv};
+use super::groups::{units, Grouping, Unit, UnitKind};
+use super::slurm::{self, JobEnd, Queue};
+use super::JobEnv;
 use crate::engine::status::{self as freshness, Freshness};
+use crate::engine::walker::{self, Dag, Walk, Walked};
 use crate::engine::{
     self, Blackboard, ClusterJob, NodeRecord, NodeStatus, Reason, RunOutcome, RunSetup, Runner, Session,
     SessionError, Silent,
 };
 use crate::graph::Pipeline;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
-/// Runs each node the store cannot answer as one Slurm job.
-pub struct SlurmRunner;
+const SLURM: &str = "Slurm";
+
+/// Runs the nodes the store cannot answer as Slurm jobs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SlurmRunner {
+    pub grouping: Grouping,
+    /// The most jobs of this run queued or running at once (an array counts its
+    /// throttle); `None`: no limit.
+    pub max_jobs: Option<usize>,
+}
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SessionError {
     let path = path.to_path_buf();
@@ -41,7 +55,79 @@ pub fn job_env(p: &Pipeline, store: &Path, job_dir: &Path, params: &Path) -> Res
         },
         job_dir: absolute(job_dir)?,
         workdir: absolute(Path::new("."))?,
+        keep_going: false,
     })
+}
+
+/// The units as a DAG for the walker.
+struct UnitDag {
+    preds: Vec<Vec<usize>>,
+    succs: Vec<Vec<usize>>,
+}
+
+impl UnitDag {
+    fn new(units: &[Unit]) -> Self {
+        let mut succs = vec![Vec::new(); units.len()];
+        for (u, unit) in units.iter().enumerate() {
+            for &d in &unit.deps {
+                succs[d].push(u);
+            }
+        }
+        UnitDag {
+            preds: units.iter().map(|u| u.deps.clone()).collect(),
+            succs,
+        }
+    }
+}
+
+impl Dag for UnitDag {
+    fn node_count(&self) -> usize {
+        self.preds.len()
+    }
+    fn predecessors(&self, v: usize) -> &[usize] {
+        &self.preds[v]
+    }
+    fn successors(&self, v: usize) -> &[usize] {
+        &self.succs[v]
+    }
+}
+
+/// A counting semaphore: `--max-jobs`.
+struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl Slots {
+    fn take(&self, n: usize, cancel: &AtomicBool) -> bool {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free < n {
+            if cancel.load(Ordering::Relaxed) {
+                return false;
+            }
+            free = self
+                .freed
+                .wait_timeout(free, Duration::from_millis(100))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        *free -= n;
+        true
+    }
+
+    fn give(&self, n: usize) {
+        *self.free.lock().unwrap_or_else(|e| e.into_inner()) += n;
+        self.freed.notify_all();
+    }
+}
+
+/// What became of one unit's job.
+#[derive(Debug, Clone)]
+struct Submitted {
+    end: Option<JobEnd>,
+    /// When the unit became ready, to tell the submission's wait.
+    ready: Duration,
+    error: Option<String>,
 }
 
 impl Runner for SlurmRunner {
@@ -62,7 +148,10 @@ impl Runner for SlurmRunner {
         let params = setup.run_dir.join("params.toml");
         let text = toml::to_string(&session.job_params()).unwrap_or_default();
         crate::atomic_file::write_atomic(&params, text.as_bytes()).map_err(io("cannot write", &params))?;
-        let env = job_env(p, store.root(), &setup.run_dir.join("jobs"), &params)?;
+        let env = JobEnv {
+            keep_going: session.request.keep_going,
+            ..job_env(p, store.root(), &setup.run_dir.join("jobs"), &params)?
+        };
         // Slurm opens each job's log there before the job starts.
         std::fs::create_dir_all(&env.job_dir).map_err(io("cannot create", &env.job_dir))?;
         let mask = &session.mask;
@@ -70,51 +159,127 @@ impl Runner for SlurmRunner {
         let to_run: Vec<bool> = (0..p.nodes.len())
             .map(|i| mask[i] && states[i].state != Freshness::Fresh)
             .collect();
-        let jobs = plan(p, &to_run, &env);
+        let units = units(p, &to_run, self.grouping).map_err(|e| SessionError::Usage(e.to_string()))?;
         let t0 = Instant::now();
         tracing::info!(
-            "running `{}` on Slurm: {} job(s), {} node(s) already in the store {}; run directory {}",
+            "running `{}` on Slurm: {} job(s) for {} node(s), {} node(s) already in the store {}; run directory {}",
             p.name,
-            jobs.len(),
+            units.len(),
+            to_run.iter().filter(|&&r| r).count(),
             (0..p.nodes.len()).filter(|&i| mask[i] && !to_run[i]).count(),
             store.root().display(),
             setup.run_dir.display()
         );
-        let runner_error = |e: slurm::SlurmError| SessionError::Runner(Box::new(e));
-        let ids = slurm::submit(p, &jobs, &env).map_err(runner_error)?;
-        let outcomes = slurm::follow(p, &ids, setup.cancel, &|v, o| {
-            let id = &p.nodes[v].id;
-            match o.state.as_str() {
-                "COMPLETED" => tracing::info!("node `{id}` ok (Slurm job {})", o.id),
-                "RUNNING" => tracing::info!("node `{id}` running (Slurm job {})", o.id),
-                // Normal on the way to an end state.
-                "PENDING" | "COMPLETING" | "CONFIGURING" => {}
-                other => tracing::warn!("node `{id}`: Slurm job {} {other}", o.id),
+        // Job names carry the run directory's name: one `squeue` finds them all.
+        let tag = setup
+            .run_dir
+            .file_name()
+            .map_or_else(|| p.name.clone(), |n| n.to_string_lossy().into_owned());
+        let cancel = Arc::clone(setup.cancel);
+        let queue = Queue::start(t0, Arc::clone(&cancel));
+        let limit = self.max_jobs.unwrap_or(usize::MAX).max(1);
+        let slots = Slots {
+            free: Mutex::new(limit),
+            freed: Condvar::new(),
+        };
+        let results: Vec<Mutex<Option<Submitted>>> = units.iter().map(|_| Mutex::new(None)).collect();
+        let dag = UnitDag::new(&units);
+        let threads = units.len().clamp(1, 64).min(limit.max(1));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("nexusml-slurm-{i}"))
+            .build()
+            .map_err(|source| {
+                SessionError::Engine(engine::EngineError::Pool {
+                    jobs: threads,
+                    source,
+                })
+            })?;
+        let visit = |u: usize| {
+            let unit = &units[u];
+            let ready = t0.elapsed();
+            // An array takes as many slots as tasks it may run at once.
+            let want = match unit.kind {
+                UnitKind::Array { .. } => unit.nodes.len().min(limit),
+                UnitKind::Job => 1,
+            };
+            let throttle = self.max_jobs.map(|_| want);
+            if !slots.take(want, &cancel) {
+                return false;
             }
-        })
-        .map_err(runner_error)?;
-        let interrupted = setup.cancel.load(Ordering::Relaxed);
-        let all_ok = outcomes.values().all(|o| o.state == "COMPLETED");
+            let outcome = match slurm::submit(p, unit, &env, &tag, throttle) {
+                Ok(id) => {
+                    tracing::info!("{}: Slurm job {id}", slurm::describe(p, unit));
+                    let tasks = match unit.kind {
+                        UnitKind::Array { .. } => slurm::task_ids(p, unit)
+                            .iter()
+                            .map(|t| format!("{id}_{t}"))
+                            .collect(),
+                        UnitKind::Job => vec![id.clone()],
+                    };
+                    queue.follow(&id, tasks);
+                    let end = queue.wait(&id);
+                    if end.state == "COMPLETED" {
+                        tracing::info!("{} ok (Slurm job {id})", slurm::describe(p, unit));
+                    } else {
+                        tracing::warn!("{}: Slurm job {id} {}", slurm::describe(p, unit), end.state);
+                    }
+                    Submitted {
+                        end: Some(end),
+                        ready,
+                        error: None,
+                    }
+                }
+                Err(e) => Submitted {
+                    end: None,
+                    ready,
+                    error: Some(e.to_string()),
+                },
+            };
+            slots.give(want);
+            let ok = outcome.end.as_ref().is_some_and(|e| e.state == "COMPLETED");
+            *results[u].lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+            ok
+        };
+        let walk = Walk {
+            mask: &vec![true; units.len()],
+            keep_going: session.request.keep_going,
+            cancel: &cancel,
+        };
+        let walked = walker::walk(&pool, &dag, &walk, &visit, &|_, _| {});
+        queue.close();
+        let interrupted = cancel.load(Ordering::Relaxed);
+        let all_ok = walked.iter().all(|w| *w == Walked::Visited { ok: true });
 
         // Every node is in the store now: a local pass answers each from it, which puts the
         // files back into this run directory and the output directory (`_latest` included).
-        let local = if all_ok && !interrupted {
+        let (mut records, board) = if all_ok && !interrupted {
             let opts = engine::RunOptions {
                 jobs: 1,
                 ..session.run_options(setup)
             };
-            Some(engine::run(p, &opts, &Silent)?)
+            let o = engine::run(p, &opts, &Silent)?;
+            (o.records, o.blackboard)
         } else {
-            None
+            (unfinished(mask), Blackboard::new(p.artifacts.len()))
         };
-        let (mut records, board) = match local {
-            Some(o) => (o.records, o.blackboard),
-            None => (unfinished(mask), Blackboard::new(p.artifacts.len())),
-        };
-        for (v, o) in &outcomes {
-            let log = env.job_dir.join(format!("{}-{}.log", p.nodes[*v].id, o.id));
-            overlay(p, &mut records[*v], o, interrupted, &log);
-            setup.observer.node_finished(p, *v, &records[*v]);
+        let results: Vec<Option<Submitted>> = results
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .collect();
+        for (u, unit) in units.iter().enumerate() {
+            overlay(
+                p,
+                unit,
+                &units,
+                walked[u],
+                results[u].as_ref(),
+                &env,
+                &mut records,
+            );
+            for &v in &unit.nodes {
+                setup.observer.node_finished(p, v, &records[v]);
+            }
         }
         Ok(RunOutcome::from_records(
             records,
@@ -127,7 +292,7 @@ impl Runner for SlurmRunner {
 }
 
 /// The records of a run whose jobs did not all succeed: nodes the store answered are
-/// `cached`, the jobs' nodes are filled in by the caller, the rest were not selected.
+/// `cached`, the units' nodes are filled in by [`overlay`], the rest were not selected.
 fn unfinished(mask: &[bool]) -> Vec<NodeRecord> {
     mask.iter()
         .map(|&m| {
@@ -143,44 +308,157 @@ fn unfinished(mask: &[bool]) -> Vec<NodeRecord> {
         .collect()
 }
 
-/// What a node's job says of it.
-fn overlay(p: &Pipeline, r: &mut NodeRecord, o: &JobOutcome, interrupted: bool, log: &Path) {
-    const SLURM: &str = "Slurm";
-    r.job = Some(ClusterJob {
-        id: o.id.clone(),
-        state: o.state.clone(),
+/// The first node of a unit that failed, as the failed unit's own run report says (the
+/// unit's first node when there is none).
+fn failed_node(p: &Pipeline, unit: &Unit, env: &JobEnv) -> usize {
+    inner_statuses(p, unit, env)
+        .into_iter()
+        .find(|(_, s)| *s == NodeStatus::Failed)
+        .map_or(unit.nodes[0], |(v, _)| v)
+}
+
+/// What the jobs' own run reports say of a unit's nodes.
+fn inner_statuses(p: &Pipeline, unit: &Unit, env: &JobEnv) -> Vec<(usize, NodeStatus)> {
+    let mut out = Vec::new();
+    let dirs: Vec<PathBuf> = match &unit.kind {
+        UnitKind::Job => vec![env.job_dir.join(&unit.name)],
+        UnitKind::Array { family } => super::slurm::task_ids(p, unit)
+            .iter()
+            .map(|t| env.job_dir.join(&unit.name).join(format!("{family}-{t}")))
+            .collect(),
+    };
+    for dir in dirs {
+        let Ok(runs) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for run in runs.flatten() {
+            let Ok(text) =
+                crate::fsx::read_to_string(&run.path().join("report.json"), crate::fsx::STORE_ENTRY)
+            else {
+                continue;
+            };
+            let Ok(report) = serde_json::from_str::<serde_json::Value>(&text) else {
+                continue;
+            };
+            for n in report["nodes"].as_array().into_iter().flatten() {
+                let (Some(id), Some(status)) = (n["id"].as_str(), n["status"].as_str()) else {
+                    continue;
+                };
+                let Some(v) = p.node_index(id).filter(|v| unit.nodes.contains(v)) else {
+                    continue;
+                };
+                let status = match status {
+                    "ok" => NodeStatus::Ok,
+                    "cached" => NodeStatus::Cached,
+                    "failed" => NodeStatus::Failed,
+                    _ => NodeStatus::Skipped,
+                };
+                out.push((v, status));
+            }
+        }
+    }
+    out
+}
+
+/// What a unit's job says of its nodes.
+fn overlay(
+    p: &Pipeline,
+    unit: &Unit,
+    units: &[Unit],
+    walked: Walked,
+    submitted: Option<&Submitted>,
+    env: &JobEnv,
+    records: &mut [NodeRecord],
+) {
+    let end = submitted.and_then(|s| s.end.as_ref());
+    let job = end.map(|e| ClusterJob {
+        id: e.id.clone(),
+        state: e.state.clone(),
+        submit_wait: submitted.map(|s| e.submitted.saturating_sub(s.ready)),
+        queue_wait: e.started.map(|st| st.saturating_sub(e.submitted)),
     });
-    r.start = o.start;
-    r.end = o.end;
-    r.thread = None;
-    if o.state == "COMPLETED" {
-        r.status = NodeStatus::Ok;
-        r.reasons = vec![Reason::RanAsJob {
-            scheduler: SLURM,
-            id: o.id.clone(),
-        }];
-    } else if let Some(u) = o.cancelled_because {
-        r.status = NodeStatus::Skipped;
-        r.reasons = vec![Reason::JobCancelled {
-            scheduler: SLURM,
-            id: o.id.clone(),
-            upstream: Some(p.nodes[u].id.clone()),
-        }];
-    } else if interrupted && o.state == "CANCELLED" {
-        r.status = NodeStatus::Skipped;
-        r.reasons = vec![Reason::JobCancelled {
-            scheduler: SLURM,
-            id: o.id.clone(),
-            upstream: None,
-        }];
-    } else {
-        r.status = NodeStatus::Failed;
-        r.reasons.clear();
-        r.error = vec![format!(
-            "Slurm job {} ended {}; its log: {}",
-            o.id,
-            o.state,
-            log.display()
-        )];
+    // The node whose failure this unit was skipped for: the failed unit's failed node.
+    let culprit = |c: usize| p.nodes[failed_node(p, &units[c], env)].id.clone();
+    for &v in &unit.nodes {
+        let r = &mut records[v];
+        r.job = job.clone();
+        r.thread = None;
+        if let Some(e) = end {
+            r.start = e.started.or(Some(e.submitted));
+            r.end = Some(e.ended);
+        }
+        match walked {
+            Walked::Visited { ok: true } => {
+                r.status = NodeStatus::Ok;
+                r.reasons = vec![Reason::RanAsJob {
+                    scheduler: SLURM,
+                    id: end.map(|e| e.id.clone()).unwrap_or_default(),
+                }];
+            }
+            Walked::Visited { ok: false } => match (end, submitted.and_then(|s| s.error.as_ref())) {
+                (_, Some(error)) => {
+                    r.status = NodeStatus::Failed;
+                    r.reasons.clear();
+                    r.error = vec![error.clone()];
+                }
+                (Some(e), None) if e.state == "CANCELLED" => {
+                    r.status = NodeStatus::Skipped;
+                    r.reasons = vec![Reason::JobCancelled {
+                        scheduler: SLURM,
+                        id: e.id.clone(),
+                        upstream: None,
+                    }];
+                }
+                (Some(e), None) => {
+                    let inner = inner_statuses(p, unit, env);
+                    let status = inner.iter().find(|(w, _)| *w == v).map(|(_, s)| *s);
+                    let log = env.job_dir.join(match &unit.kind {
+                        UnitKind::Array { .. } => format!("{}-{}_<task>.log", unit.name, e.id),
+                        UnitKind::Job => format!("{}-{}.log", unit.name, e.id),
+                    });
+                    match status {
+                        Some(s @ (NodeStatus::Ok | NodeStatus::Cached)) => {
+                            r.status = if s == NodeStatus::Ok {
+                                NodeStatus::Ok
+                            } else {
+                                NodeStatus::Cached
+                            };
+                            r.reasons = vec![Reason::RanAsJob {
+                                scheduler: SLURM,
+                                id: e.id.clone(),
+                            }];
+                        }
+                        Some(NodeStatus::Skipped) => {
+                            r.status = NodeStatus::Skipped;
+                            r.reasons = vec![Reason::UpstreamFailed {
+                                node: p.nodes[failed_node(p, unit, env)].id.clone(),
+                            }];
+                        }
+                        _ => {
+                            r.status = NodeStatus::Failed;
+                            r.reasons.clear();
+                            r.error = vec![format!(
+                                "Slurm job {} ended {}; its log: {}",
+                                e.id,
+                                e.state,
+                                log.display()
+                            )];
+                        }
+                    }
+                }
+                (None, None) => {
+                    r.status = NodeStatus::Skipped;
+                    r.reasons = vec![Reason::Interrupted];
+                }
+            },
+            Walked::UpstreamFailed(c) | Walked::Stopped(c) => {
+                r.status = NodeStatus::Skipped;
+                r.reasons = vec![Reason::UpstreamFailed { node: culprit(c) }];
+            }
+            Walked::Interrupted | Walked::Unselected => {
+                r.status = NodeStatus::Skipped;
+                r.reasons = vec![Reason::Interrupted];
+            }
+        }
     }
 }

@@ -1,24 +1,27 @@
-//! Slurm: each job submitted with `sbatch --parsable --dependency=afterok:…`, followed
-//! with `squeue` (and `scontrol` once a job has left the queue), cancelled with
-//! `scancel`. No accounting database is needed.
+//! Slurm: a unit is submitted with `sbatch --parsable` once the units it waits for have
+//! ended (a job array with `--array=…%T` for a family), followed by one `squeue` per poll
+//! for every job of the run (and `scontrol` once a job has left the queue), and cancelled
+//! with `scancel`. No accounting database is needed. `dag export --to slurm` writes the
+//! same units as a script, with `--dependency=afterok:` between them.
 
-use super::{shell_quote, JobEnv, JobSpec};
+use super::{command, shell_line, shell_quote, JobEnv, Unit, UnitKind};
 use crate::graph::Pipeline;
 use std::collections::HashMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SlurmError {
     #[error("`{0}` is not on PATH: --executor slurm needs a Slurm client (scripts/slurm-local.sh up starts a one-node cluster here)")]
     NotFound(&'static str),
-    #[error("sbatch refused the job for node `{node}`: {message}")]
-    Submit { node: String, message: String },
+    #[error("sbatch refused the job for {unit}: {message}")]
+    Submit { unit: String, message: String },
     #[error("`{command}` failed: {message}")]
     Query { command: String, message: String },
-    #[error("resources of node `{node}`: {message}")]
-    Resources { node: String, message: String },
+    #[error("resources of {unit}: {message}")]
+    Resources { unit: String, message: String },
 }
 
 fn run(cmd: &'static str, args: &[String]) -> Result<String, SlurmError> {
@@ -41,24 +44,64 @@ fn run(cmd: &'static str, args: &[String]) -> Result<String, SlurmError> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// The `sbatch` options of one job (without the dependency, which needs job ids).
-pub fn sbatch_options(p: &Pipeline, job: &JobSpec, env: &JobEnv) -> Result<Vec<String>, SlurmError> {
-    let node = &p.nodes[job.node];
+/// How a unit names itself in messages: `node `train``, `nodes `load`, `split``, `family `cv``.
+pub fn describe(p: &Pipeline, unit: &Unit) -> String {
+    match &unit.kind {
+        UnitKind::Array { family } => format!("family `{family}` ({} tasks)", unit.nodes.len()),
+        UnitKind::Job if unit.nodes.len() == 1 => format!("node `{}`", p.nodes[unit.nodes[0]].id),
+        UnitKind::Job => {
+            const SHOWN: usize = 12;
+            let mut names: Vec<String> = unit
+                .nodes
+                .iter()
+                .take(SHOWN)
+                .map(|&v| format!("`{}`", p.nodes[v].id))
+                .collect();
+            if unit.nodes.len() > SHOWN {
+                names.push(format!("… ({} more)", unit.nodes.len() - SHOWN));
+            }
+            format!("nodes {}", names.join(", "))
+        }
+    }
+}
+
+/// The array tasks of a family unit: its members' indices.
+pub fn task_ids(p: &Pipeline, unit: &Unit) -> Vec<usize> {
+    unit.nodes
+        .iter()
+        .filter_map(|&v| p.nodes[v].member.as_ref().map(|m| m.index))
+        .collect()
+}
+
+/// The `sbatch` options of one unit (without `--dependency` and `--wrap`). `tag` names
+/// the run in the job name, so one `squeue` finds every job of the run; `throttle` is
+/// the most array tasks running at once.
+pub fn sbatch_options(
+    p: &Pipeline,
+    unit: &Unit,
+    env: &JobEnv,
+    tag: &str,
+    throttle: Option<usize>,
+) -> Result<Vec<String>, SlurmError> {
+    let log = match unit.kind {
+        UnitKind::Array { .. } => format!("{}-%A_%a.log", unit.name),
+        UnitKind::Job => format!("{}-%j.log", unit.name),
+    };
     let mut o = vec![
         "--parsable".to_string(),
-        format!("--job-name=nexusml-{}-{}", p.name, node.id),
+        format!("--job-name={}", job_name(tag, &unit.name)),
         format!("--chdir={}", env.workdir.display()),
-        format!(
-            "--output={}",
-            env.job_dir.join(format!("{}-%j.log", node.id)).display()
-        ),
-        // A job whose dependency failed is cancelled, not left pending forever.
-        "--kill-on-invalid-dep=yes".to_string(),
+        format!("--output={}", env.job_dir.join(log).display()),
     ];
+    if let UnitKind::Array { .. } = unit.kind {
+        let ids: Vec<String> = task_ids(p, unit).iter().map(usize::to_string).collect();
+        let limit = throttle.map(|t| format!("%{}", t.max(1))).unwrap_or_default();
+        o.push(format!("--array={}{limit}", ids.join(",")));
+    }
     // `dag check` applied these rules already; a pipeline built otherwise gets the same.
-    let r = &node.resources;
+    let r = &unit.resources;
     let refused = |e: crate::spec::ResourceError| SlurmError::Resources {
-        node: node.id.clone(),
+        unit: describe(p, unit),
         message: e.to_string(),
     };
     if let Some(c) = r.cpus {
@@ -79,49 +122,35 @@ pub fn sbatch_options(p: &Pipeline, job: &JobSpec, env: &JobEnv) -> Result<Vec<S
     Ok(o)
 }
 
-fn wrap(job: &JobSpec) -> String {
-    job.command
-        .iter()
-        .map(|w| shell_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// `nexusml-<tag>-<unit>`: every job of one run shares the prefix.
+pub fn job_name(tag: &str, unit: &str) -> String {
+    format!("nexusml-{tag}-{unit}")
 }
 
-/// Submit every job in order; returns each node's job id. If one is refused, the jobs
-/// already submitted are cancelled.
-pub fn submit(p: &Pipeline, jobs: &[JobSpec], env: &JobEnv) -> Result<HashMap<usize, String>, SlurmError> {
-    let mut ids: HashMap<usize, String> = HashMap::new();
-    for job in jobs {
-        let mut args = sbatch_options(p, job, env)?;
-        let deps: Vec<&str> = job
-            .deps
-            .iter()
-            .filter_map(|d| ids.get(d).map(String::as_str))
-            .collect();
-        if !deps.is_empty() {
-            args.push(format!("--dependency=afterok:{}", deps.join(":")));
-        }
-        args.push(format!("--wrap={}", wrap(job)));
-        match run("sbatch", &args) {
-            Ok(out) => {
-                // `--parsable` prints `id` or `id;cluster`.
-                let id = out.trim().split(';').next().unwrap_or("").to_string();
-                tracing::info!("node `{}`: Slurm job {id}", p.nodes[job.node].id);
-                ids.insert(job.node, id);
-            }
-            Err(e) => {
-                cancel(&ids.values().cloned().collect::<Vec<_>>());
-                return Err(match e {
-                    SlurmError::Query { message, .. } => SlurmError::Submit {
-                        node: p.nodes[job.node].id.clone(),
-                        message,
-                    },
-                    other => other,
-                });
-            }
-        }
+/// The `--wrap` command of a unit.
+pub fn wrap(p: &Pipeline, unit: &Unit, env: &JobEnv) -> String {
+    shell_line(&command(p, unit, env), "SLURM_ARRAY_TASK_ID")
+}
+
+/// Submit one unit now; its job id.
+pub fn submit(
+    p: &Pipeline,
+    unit: &Unit,
+    env: &JobEnv,
+    tag: &str,
+    throttle: Option<usize>,
+) -> Result<String, SlurmError> {
+    let mut args = sbatch_options(p, unit, env, tag, throttle)?;
+    args.push(format!("--wrap={}", wrap(p, unit, env)));
+    match run("sbatch", &args) {
+        // `--parsable` prints `id` or `id;cluster`.
+        Ok(out) => Ok(out.trim().split(';').next().unwrap_or("").to_string()),
+        Err(SlurmError::Query { message, .. }) => Err(SlurmError::Submit {
+            unit: describe(p, unit),
+            message,
+        }),
+        Err(e) => Err(e),
     }
-    Ok(ids)
 }
 
 /// Cancel jobs (errors ignored: a job may have ended meanwhile).
@@ -131,21 +160,248 @@ pub fn cancel(ids: &[String]) {
     }
 }
 
-/// The state of each job: `squeue` for jobs the controller still lists, `scontrol` for
-/// the rest.
-pub fn states(ids: &[String]) -> Result<HashMap<String, String>, SlurmError> {
+fn terminal(state: &str) -> bool {
+    !matches!(
+        state,
+        "PENDING"
+            | "RUNNING"
+            | "CONFIGURING"
+            | "COMPLETING"
+            | "SUSPENDED"
+            | "REQUEUED"
+            | "REQUEUE_HOLD"
+            | "REQUEUE_FED"
+            | "RESIZING"
+            | "SIGNALING"
+            | "STAGE_OUT"
+            | "SUBMITTED"
+    )
+}
+
+/// How one job (or every task of one array) ended, with offsets from the start of the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobEnd {
+    pub id: String,
+    /// `COMPLETED` when every task completed; else the first other end state.
+    pub state: String,
+    /// When it was submitted, first seen running, and seen ended.
+    pub submitted: Duration,
+    pub started: Option<Duration>,
+    pub ended: Duration,
+}
+
+/// One job the queue follows: its tasks (`id` for a job, `id_3` for an array task) and
+/// what was last seen of each.
+struct Followed {
+    tasks: Vec<String>,
+    states: HashMap<String, String>,
+    submitted: Duration,
+    started: Option<Duration>,
+}
+
+impl Followed {
+    fn ended(&self) -> bool {
+        self.tasks
+            .iter()
+            .all(|t| self.states.get(t).is_some_and(|s| terminal(s)))
+    }
+
+    fn state(&self) -> String {
+        self.tasks
+            .iter()
+            .filter_map(|t| self.states.get(t))
+            .find(|s| s.as_str() != "COMPLETED")
+            .cloned()
+            .unwrap_or_else(|| "COMPLETED".into())
+    }
+}
+
+#[derive(Default)]
+struct Board {
+    jobs: HashMap<String, Followed>,
+    /// A poll found something new (or a job was added): poll again soon.
+    changed: bool,
+    done: bool,
+}
+
+/// Follows every job of one run with one `squeue` per poll, polling every 0.2 s while
+/// states change and backing off (×1.5, up to 5 s) while nothing does. When `cancel` is
+/// set, every job still queued or running is cancelled with one `scancel`.
+pub struct Queue {
+    board: Mutex<Board>,
+    wake: Condvar,
+    t0: Instant,
+}
+
+const FIRST_POLL: Duration = Duration::from_millis(200);
+const LAST_POLL: Duration = Duration::from_secs(5);
+
+impl Queue {
+    /// Start following; the poller thread stops when the queue is dropped by every holder
+    /// (see [`Queue::close`]).
+    pub fn start(t0: Instant, cancel: Arc<AtomicBool>) -> Arc<Queue> {
+        let q = Arc::new(Queue {
+            board: Mutex::new(Board::default()),
+            wake: Condvar::new(),
+            t0,
+        });
+        let poller = Arc::clone(&q);
+        std::thread::Builder::new()
+            .name("nexusml-slurm-poll".into())
+            .spawn(move || poller.poll_loop(&cancel))
+            .expect("a thread can be started");
+        q
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Board> {
+        self.board.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Follow a submitted job whose tasks are `tasks`.
+    pub fn follow(&self, id: &str, tasks: Vec<String>) {
+        let mut b = self.lock();
+        b.jobs.insert(
+            id.to_string(),
+            Followed {
+                tasks,
+                states: HashMap::new(),
+                submitted: self.t0.elapsed(),
+                started: None,
+            },
+        );
+        b.changed = true;
+        self.wake.notify_all();
+    }
+
+    /// Wait until job `id` has ended.
+    pub fn wait(&self, id: &str) -> JobEnd {
+        let mut b = self.lock();
+        loop {
+            if let Some(j) = b.jobs.get(id).filter(|j| j.ended()) {
+                return JobEnd {
+                    id: id.to_string(),
+                    state: j.state(),
+                    submitted: j.submitted,
+                    started: j.started,
+                    ended: self.t0.elapsed(),
+                };
+            }
+            if b.done {
+                return JobEnd {
+                    id: id.to_string(),
+                    state: "UNKNOWN".into(),
+                    submitted: Duration::ZERO,
+                    started: None,
+                    ended: self.t0.elapsed(),
+                };
+            }
+            b = self.wake.wait(b).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Stop the poller.
+    pub fn close(&self) {
+        self.lock().done = true;
+        self.wake.notify_all();
+    }
+
+    fn poll_loop(&self, interrupt: &AtomicBool) {
+        let mut interval = FIRST_POLL;
+        let mut cancelled = false;
+        loop {
+            let live: Vec<String> = {
+                let b = self.lock();
+                if b.done {
+                    return;
+                }
+                b.jobs
+                    .values()
+                    .filter(|j| !j.ended())
+                    .flat_map(|j| {
+                        j.tasks
+                            .iter()
+                            .filter(|t| !j.states.get(*t).is_some_and(|s| terminal(s)))
+                            .cloned()
+                    })
+                    .collect()
+            };
+            if interrupt.load(Ordering::Relaxed) && !cancelled {
+                let jobs: Vec<String> = {
+                    let b = self.lock();
+                    b.jobs
+                        .iter()
+                        .filter(|(_, j)| !j.ended())
+                        .map(|(id, _)| id.clone())
+                        .collect()
+                };
+                tracing::warn!("interrupted: cancelling {} Slurm job(s)", jobs.len());
+                cancel(&jobs);
+                cancelled = true;
+            }
+            let mut changed = false;
+            if !live.is_empty() {
+                let now = states(&live);
+                let at = self.t0.elapsed();
+                let mut b = self.lock();
+                for j in b.jobs.values_mut() {
+                    for t in &j.tasks {
+                        let Some(s) = now.get(t) else { continue };
+                        if j.states.get(t) != Some(s) {
+                            changed = true;
+                            if s != "PENDING" && j.started.is_none() {
+                                j.started = Some(at);
+                            }
+                            j.states.insert(t.clone(), s.clone());
+                        }
+                    }
+                }
+                if changed {
+                    self.wake.notify_all();
+                }
+            }
+            let mut b = self.lock();
+            if b.changed {
+                b.changed = false;
+                changed = true;
+            }
+            interval = if changed {
+                FIRST_POLL
+            } else {
+                interval.mul_f64(1.5).min(LAST_POLL)
+            };
+            // Sleep until the interval ends, a job is added, or the run is interrupted.
+            let (b, _) = self
+                .wake
+                .wait_timeout_while(b, interval, |b| {
+                    !b.done && !b.changed && (cancelled || !interrupt.load(Ordering::Relaxed))
+                })
+                .unwrap_or_else(|e| e.into_inner());
+            drop(b);
+        }
+    }
+}
+
+/// The state of each job or task: one `squeue` for those the controller still lists,
+/// `scontrol` for the rest (a query that fails counts as no news).
+pub fn states(ids: &[String]) -> HashMap<String, String> {
     let mut out = HashMap::new();
     if ids.is_empty() {
-        return Ok(out);
+        return out;
     }
+    // The array ids too, so pending tasks folded into `123_[4-9]` are listed: `-r` lists
+    // every task on its own line.
+    let mut jobs: Vec<&str> = ids.iter().map(|t| t.split('_').next().unwrap_or(t)).collect();
+    jobs.sort_unstable();
+    jobs.dedup();
     let listed = run(
         "squeue",
         &[
             "-h".into(),
+            "-r".into(),
             "-t".into(),
             "all".into(),
             "-j".into(),
-            ids.join(","),
+            jobs.join(","),
             "-o".into(),
             "%i|%T".into(),
         ],
@@ -158,188 +414,34 @@ pub fn states(ids: &[String]) -> Result<HashMap<String, String>, SlurmError> {
     }
     let unlisted: Vec<&String> = ids.iter().filter(|id| !out.contains_key(*id)).collect();
     for id in unlisted {
-        let text = run(
+        if let Ok(text) = run(
             "scontrol",
             &["show".into(), "job".into(), "-o".into(), id.clone()],
-        )?;
-        let state = text
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("JobState="))
-            .unwrap_or("UNKNOWN");
-        out.insert(id.clone(), state.to_string());
-    }
-    Ok(out)
-}
-
-fn terminal(state: &str) -> bool {
-    !matches!(
-        state,
-        "PENDING"
-            | "RUNNING"
-            | "CONFIGURING"
-            | "COMPLETING"
-            | "SUSPENDED"
-            | "REQUEUED"
-            | "RESIZING"
-            | "STAGE_OUT"
-    )
-}
-
-/// How one job ended, with offsets from when following began.
-#[derive(Debug, Clone)]
-pub struct JobOutcome {
-    pub id: String,
-    pub state: String,
-    pub start: Option<Duration>,
-    pub end: Option<Duration>,
-    /// Set when nexusml cancelled it because an upstream job failed.
-    pub cancelled_because: Option<usize>,
-}
-
-/// Follow the jobs until every one has ended. When a job fails, the jobs that depend on
-/// it are cancelled; when `interrupt` is set (Ctrl-C), every job still queued or running
-/// is cancelled. `on_change` is told of each node's new state.
-pub fn follow(
-    p: &Pipeline,
-    ids: &HashMap<usize, String>,
-    interrupt: &AtomicBool,
-    on_change: &dyn Fn(usize, &JobOutcome),
-) -> Result<HashMap<usize, JobOutcome>, SlurmError> {
-    let t0 = Instant::now();
-    let mut outcomes: HashMap<usize, JobOutcome> = ids
-        .iter()
-        .map(|(&v, id)| {
-            (
-                v,
-                JobOutcome {
-                    id: id.clone(),
-                    state: "PENDING".into(),
-                    start: None,
-                    end: None,
-                    cancelled_because: None,
-                },
-            )
-        })
-        .collect();
-    let mut cancelled_all = false;
-    loop {
-        if interrupt.load(Ordering::Relaxed) && !cancelled_all {
-            let live: Vec<String> = outcomes
-                .values()
-                .filter(|o| !terminal(&o.state))
-                .map(|o| o.id.clone())
-                .collect();
-            tracing::warn!("interrupted: cancelling {} Slurm job(s)", live.len());
-            cancel(&live);
-            cancelled_all = true;
-        }
-        let live: Vec<String> = outcomes
-            .values()
-            .filter(|o| !terminal(&o.state))
-            .map(|o| o.id.clone())
-            .collect();
-        if live.is_empty() {
-            blame_cancellations(p, &mut outcomes);
-            return Ok(outcomes);
-        }
-        let now = states(&live)?;
-        let mut failed = Vec::new();
-        for (&v, o) in outcomes.iter_mut() {
-            let Some(state) = now.get(&o.id) else { continue };
-            if *state == o.state {
-                continue;
+        ) {
+            if let Some(state) = text.split_whitespace().find_map(|w| w.strip_prefix("JobState=")) {
+                out.insert(id.clone(), state.to_string());
             }
-            let at = t0.elapsed();
-            if state != "PENDING" && o.start.is_none() {
-                o.start = Some(at);
-            }
-            o.state = state.clone();
-            if terminal(state) {
-                o.end = Some(at);
-                // Slurm itself cancels a job whose dependency failed
-                // (`--kill-on-invalid-dep`); that is blamed on the failure, below.
-                if state != "COMPLETED" && state != "CANCELLED" && o.cancelled_because.is_none() {
-                    failed.push(v);
-                }
-            }
-            on_change(v, o);
-        }
-        for v in failed {
-            // Its dependents cannot run: cancel every job downstream that has not ended.
-            let mut stack = vec![v];
-            let mut seen = vec![false; p.nodes.len()];
-            let mut doomed = Vec::new();
-            while let Some(u) = stack.pop() {
-                for &w in p.successors(u) {
-                    if !seen[w] {
-                        seen[w] = true;
-                        stack.push(w);
-                        if let Some(o) = outcomes.get_mut(&w) {
-                            if !terminal(&o.state) {
-                                o.cancelled_because.get_or_insert(v);
-                                doomed.push(o.id.clone());
-                            }
-                        }
-                    }
-                }
-            }
-            cancel(&doomed);
-        }
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
-/// A job cancelled by Slurm (or by us) because something upstream failed is blamed on
-/// the nearest failed upstream job, so it is reported skipped rather than failed.
-fn blame_cancellations(p: &Pipeline, outcomes: &mut HashMap<usize, JobOutcome>) {
-    let failed = |o: &JobOutcome| o.state != "COMPLETED" && o.state != "CANCELLED";
-    let cancelled: Vec<usize> = outcomes
-        .iter()
-        .filter(|(_, o)| o.state == "CANCELLED" && o.cancelled_because.is_none())
-        .map(|(&v, _)| v)
-        .collect();
-    for v in cancelled {
-        let mut seen = vec![false; p.nodes.len()];
-        let mut queue = std::collections::VecDeque::from([v]);
-        let mut culprit = None;
-        while let Some(u) = queue.pop_front() {
-            for &q in p.predecessors(u) {
-                if !seen[q] {
-                    seen[q] = true;
-                    match outcomes.get(&q) {
-                        Some(o) if failed(o) => {
-                            culprit = Some(q);
-                            break;
-                        }
-                        _ => queue.push_back(q),
-                    }
-                }
-            }
-            if culprit.is_some() {
-                break;
-            }
-        }
-        if let (Some(c), Some(o)) = (culprit, outcomes.get_mut(&v)) {
-            o.cancelled_because = Some(c);
         }
     }
+    out
 }
 
-/// A standalone script with the same jobs and dependencies, for submitting by hand.
+/// A standalone script with the same units and dependencies, for submitting by hand.
 ///
 /// Every value from the pipeline or the command line is quoted for the shell
 /// ([`shell_quote`]), comments hold no line break and the parameters' here-document ends
 /// with a word that is no line of them, so no name or value can run as a command.
-pub fn script(p: &Pipeline, jobs: &[JobSpec], env: &JobEnv, params_toml: &str) -> Result<String, SlurmError> {
+pub fn script(p: &Pipeline, units: &[Unit], env: &JobEnv, params_toml: &str) -> Result<String, SlurmError> {
     let comment = |text: &str| crate::spec::names::printable(text).into_owned();
     let mut s = String::from("#!/usr/bin/env bash\n");
     s.push_str(&format!(
-        "# Submits pipeline `{}` ({}) to Slurm, one job per node, edges as dependencies.\n\
-         # Written by `nexusml dag export --to slurm`. Each job runs one node against the\n\
-         # shared artifact store and skips itself when the store already holds its result.\n\
+        "# Submits pipeline `{}` ({}) to Slurm: {} job(s), the pipeline's edges as dependencies.\n\
+         # Written by `nexusml dag export --to slurm`. Each job runs its nodes against the\n\
+         # shared artifact store and skips what the store already holds.\n\
          set -euo pipefail\n\n",
         comment(&p.name),
-        comment(&p.file.display().to_string())
+        comment(&p.file.display().to_string()),
+        units.len()
     ));
     s.push_str(&format!(
         "mkdir -p {}\n",
@@ -358,36 +460,41 @@ pub fn script(p: &Pipeline, jobs: &[JobSpec], env: &JobEnv, params_toml: &str) -
         "cat > {} <<'{end}'\n{params_toml}{newline}{end}\n\n",
         shell_quote(&env.params.display().to_string()),
     ));
-    // A shell variable per job, named after its node; ids that read alike as variable
-    // names (`a-b`, `a_b`) get the node's index too, so two jobs never share one.
-    let plain = |v: usize| p.nodes[v].id.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    // A shell variable per unit, named after it; names that read alike as variable names
+    // (`a-b`, `a_b`) get the unit's index too, so two jobs never share one.
+    let plain = |u: usize| units[u].name.replace(|c: char| !c.is_ascii_alphanumeric(), "_");
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for job in jobs {
-        *seen.entry(plain(job.node)).or_default() += 1;
+    for u in 0..units.len() {
+        *seen.entry(plain(u)).or_default() += 1;
     }
-    let var = |v: usize| {
-        let name = plain(v);
+    let var = |u: usize| {
+        let name = plain(u);
         if seen.get(&name).copied().unwrap_or(0) > 1 {
-            format!("job_{name}_{v}")
+            format!("job_{name}_{u}")
         } else {
             format!("job_{name}")
         }
     };
-    for job in jobs {
-        let mut args: Vec<String> = sbatch_options(p, job, env)?
+    let tag = p
+        .name
+        .replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_");
+    for (u, unit) in units.iter().enumerate() {
+        let mut args: Vec<String> = sbatch_options(p, unit, env, &tag, None)?
             .into_iter()
             .map(|a| shell_quote(&a))
             .collect();
-        if !job.deps.is_empty() {
-            let deps: Vec<String> = job.deps.iter().map(|&d| format!("${{{}}}", var(d))).collect();
+        if !unit.deps.is_empty() {
+            let deps: Vec<String> = unit.deps.iter().map(|&d| format!("${{{}}}", var(d))).collect();
             args.push(format!("--dependency=afterok:{}", deps.join(":")));
+            // A job whose dependency failed is cancelled, not left pending forever.
+            args.push("--kill-on-invalid-dep=yes".into());
         }
-        args.push(shell_quote(&format!("--wrap={}", wrap(job))));
-        s.push_str(&format!("{}=$(sbatch {})\n", var(job.node), args.join(" ")));
+        args.push(shell_quote(&format!("--wrap={}", wrap(p, unit, env))));
+        s.push_str(&format!("{}=$(sbatch {})\n", var(u), args.join(" ")));
         s.push_str(&format!(
             "echo {} \"job ${{{}}}\"\n",
-            shell_quote(&format!("node {}:", p.nodes[job.node].id)),
-            var(job.node)
+            shell_quote(&format!("{}:", describe(p, unit).replace('`', ""))),
+            var(u)
         ));
     }
     Ok(s)

@@ -59,6 +59,10 @@ pub struct NodeRecord {
 pub struct ClusterJob {
     pub id: String,
     pub state: String,
+    /// From the node's job being ready to its submission returning (`--max-jobs` waits).
+    pub submit_wait: Option<Duration>,
+    /// From submission to the job first seen running.
+    pub queue_wait: Option<Duration>,
 }
 
 impl NodeRecord {

@@ -79,6 +79,12 @@ pub struct NodeReport {
     pub job_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_state: Option<String>,
+    /// Milliseconds from the job being ready to its submission, and from submission to
+    /// the job running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub submit_wait_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue_wait_ms: Option<f64>,
     /// Milliseconds from the start of the run.
     pub start_ms: Option<f64>,
     pub end_ms: Option<f64>,
@@ -128,6 +134,8 @@ impl RunReport {
                 changed_inputs: r.changed_inputs(),
                 job_id: r.job.as_ref().map(|j| j.id.clone()),
                 job_state: r.job.as_ref().map(|j| j.state.clone()),
+                submit_wait_ms: r.job.as_ref().and_then(|j| j.submit_wait).map(ms),
+                queue_wait_ms: r.job.as_ref().and_then(|j| j.queue_wait).map(ms),
                 start_ms: r.start.map(ms),
                 end_ms: r.end.map(ms),
                 duration_ms: r.duration().map(ms),

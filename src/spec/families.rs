@@ -52,24 +52,25 @@ fn error(node: &str, message: String) -> FamilyError {
 
 /// The values of one axis.
 fn axis_values(node: &str, axis: &str, value: &Value, params: &Table) -> Result<Vec<Value>, FamilyError> {
-    let resolved =
-        match value {
-            Value::String(s) => match super::whole_reference(s) {
-                Some(name) => params.get(name).cloned().ok_or_else(|| {
-                    error(
-                        node,
-                        format!("`matrix.{axis}` = `${{{name}}}` names no parameter"),
-                    )
-                })?,
-                None => return Err(error(
+    let resolved = match value {
+        Value::String(s) => match super::whole_reference(s) {
+            Some(name) => params.get(name).cloned().ok_or_else(|| {
+                error(
+                    node,
+                    format!("`matrix.{axis}` = `${{{name}}}` names no parameter"),
+                )
+            })?,
+            None => {
+                return Err(error(
                     node,
                     format!(
                         "`matrix.{axis}` must be an array, a count or \"${{param}}\", not the text \"{s}\""
                     ),
-                )),
-            },
-            other => other.clone(),
-        };
+                ))
+            }
+        },
+        other => other.clone(),
+    };
     match resolved {
         Value::Array(items) if items.is_empty() => Err(error(node, format!("`matrix.{axis}` is empty"))),
         Value::Array(items) => Ok(items),
