@@ -109,6 +109,12 @@ pub fn fit(
             n_classes,
         });
     }
+    if let Some(&bad) = x.indices.iter().find(|&&c| c as usize >= x.n_cols) {
+        return Err(LinearError::Column {
+            column: bad,
+            n_cols: x.n_cols,
+        });
+    }
     let rows: Vec<u32> = (0..x.n_rows as u32)
         .filter(|&i| labels[i as usize] != UNLABELLED)
         .collect();
@@ -233,6 +239,13 @@ fn assemble(solutions: &[Solution], n_classes: usize, n_features: usize, bias: f
     (weights, intercepts)
 }
 
+/// The stopping tolerance of the calibration folds' sub-problems (or `tol`, when
+/// looser). The calibrator needs the decision values' scale, not the final model's
+/// precision: on the 20,000-row inventory, fold tolerances of 1e-4, 1e-2 and 1e-1 fit
+/// the same temperature (0.177) and the same test ECE and Brier score to 4 decimals,
+/// and 1e-1 halved the calibration's cost.
+const FOLD_TOL: f64 = 1e-1;
+
 /// Out-of-fold decision values (`rows × n_classes`, row-major, in problem row order):
 /// the rows are dealt into folds at random, and each fold is scored by the
 /// sub-problems trained on the other folds. Each of those starts from the full
@@ -277,7 +290,11 @@ fn out_of_fold(
             let signs = signs(&train_y, subs[s].positive);
             let init: Vec<f64> = train.iter().map(|&i| full[s].alpha[i]).collect();
             let mut rng = Rng::new(class_seed(config.seed, subs[s].positive, Some(f)));
-            let sol = solve(&sub, &signs, &subs[s], config, &mut rng, Some(&init));
+            let loose = LinearConfig {
+                tol: config.tol.max(FOLD_TOL),
+                ..config.clone()
+            };
+            let sol = solve(&sub, &signs, &subs[s], &loose, &mut rng, Some(&init));
             (0..m)
                 .filter(|&i| fold_of[i] == f)
                 .map(|i| problem.dot(&sol.w, i))

@@ -38,6 +38,8 @@ pub enum LinearError {
          calibration_folds or label more rows", 2 * folds
     )]
     TooFewForCalibration { rows: usize, folds: usize },
+    #[error("the matrix names column {column}, but it has {n_cols} columns")]
+    Column { column: u32, n_cols: usize },
     #[error("the matrix has {found} columns; the model was trained on {expected}")]
     Columns { found: usize, expected: usize },
 }

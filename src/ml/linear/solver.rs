@@ -9,6 +9,7 @@ use crate::ml::sparse::Csr;
 
 /// The rows of one sub-problem and what every sub-problem over them shares.
 pub(super) struct Rows<'a> {
+    /// Every column index below `x.n_cols` (checked by `fit`: the solver relies on it).
     pub x: &'a Csr,
     /// Rows of `x` in the problem.
     pub rows: &'a [u32],
@@ -26,9 +27,13 @@ impl Rows<'_> {
     #[inline]
     pub fn dot(&self, w: &[f64], s: usize) -> f64 {
         let (idx, val) = self.row(s);
+        assert!(w.len() > self.x.n_cols);
         let mut acc = w[self.x.n_cols] * self.bias;
         for (&c, &v) in idx.iter().zip(val) {
-            acc += w[c as usize] * v as f64;
+            // SAFETY: `fit` checked every column index of `x` is below `n_cols`, and `w`
+            // has `n_cols + 1` entries (asserted above). This gather is the solver's
+            // inner loop; the bounds check per entry costs a fifth of its time.
+            acc += unsafe { *w.get_unchecked(c as usize) } * v as f64;
         }
         acc
     }
@@ -36,8 +41,10 @@ impl Rows<'_> {
     #[inline]
     fn axpy(&self, a: f64, s: usize, w: &mut [f64]) {
         let (idx, val) = self.row(s);
+        assert!(w.len() > self.x.n_cols);
         for (&c, &v) in idx.iter().zip(val) {
-            w[c as usize] += a * v as f64;
+            // SAFETY: as in `dot`.
+            unsafe { *w.get_unchecked_mut(c as usize) += a * v as f64 };
         }
         w[self.x.n_cols] += a * self.bias;
     }
@@ -124,7 +131,9 @@ pub(super) fn l2loss_svm(
             s += 1;
         }
         iter += 1;
-        if pg_max - pg_min <= tol && pg_max.abs() <= tol && pg_min.abs() <= tol {
+        // liblinear's test (as scikit-learn vendors it): the spread of the projected
+        // gradient over the pass.
+        if pg_max - pg_min <= tol {
             if active == l {
                 break;
             }

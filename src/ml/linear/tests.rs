@@ -351,7 +351,7 @@ fn calibrated_probabilities_are_fitted_out_of_fold() {
     let tiny = x.select_rows(&[0, 1, 2]);
     assert_eq!(
         fit(&tiny, &y[..3], 3, &base).unwrap_err(),
-        LinearError::TooFewForCalibration { rows: 3, folds: 3 }
+        LinearError::TooFewForCalibration { rows: 3, folds: 2 }
     );
 }
 
