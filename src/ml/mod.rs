@@ -1,9 +1,12 @@
 //! Domain algorithms with no DAG in sight: random numbers, tables, validation, features,
-//! splits, text features, forests, metrics, the model file, synthetic inventories.
+//! splits, text features, forests, linear learners, calibration, metrics, the model file,
+//! synthetic inventories.
 
 pub mod bundle;
+pub mod calibration;
 pub mod features;
 pub mod forest;
+pub mod linear;
 pub mod metrics;
 pub mod model;
 pub mod model_check;

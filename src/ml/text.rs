@@ -1,8 +1,15 @@
 //! TF-IDF with scikit-learn's `TfidfVectorizer` semantics, so results compare one to one:
-//! lower-case; tokens are runs of two or more word characters (`(?u)\b\w\w+\b`); word
-//! n-grams joined by a space; `min_df`/`max_df` as counts or fractions; `max_features`
+//! lower-case; with `analyzer = "word"`, tokens are runs of two or more word characters
+//! (`(?u)\b\w\w+\b`) and n-grams are tokens joined by a space; with `"char_wb"`,
+//! character n-grams inside each whitespace-separated word padded with a space (as
+//! scikit-learn's `char_wb`); `min_df`/`max_df` as counts or fractions; `max_features`
 //! keeps the most frequent terms (by total count); vocabulary in alphabetical order; smooth
 //! idf `ln((1+n)/(1+df)) + 1`; sublinear tf `1 + ln(tf)`; rows L2-normalised.
+//!
+//! A `char_wb` block can also sit beside the main block (`char_wb = { … }`): a second
+//! vocabulary fitted on the same documents with the same document-frequency settings,
+//! its columns after the main block's, each block L2-normalised on its own (as
+//! scikit-learn's `FeatureUnion` of two vectorizers).
 
 use super::sparse::Csr;
 use serde::{Deserialize, Serialize};
@@ -47,6 +54,49 @@ impl DocFreq {
     }
 }
 
+/// What the terms of a block are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Analyzer {
+    /// Word n-grams (scikit-learn's `analyzer="word"`).
+    #[default]
+    Word,
+    /// Character n-grams within space-padded words (scikit-learn's `analyzer="char_wb"`).
+    CharWb,
+}
+
+/// A block of `char_wb` n-grams beside the main block; document-frequency pruning and
+/// sublinear tf are the main block's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CharBlock {
+    #[serde(default = "two")]
+    pub ngram_min: usize,
+    #[serde(default = "five")]
+    pub ngram_max: usize,
+    #[serde(default = "char_max_features")]
+    pub max_features: Option<usize>,
+}
+
+impl Default for CharBlock {
+    fn default() -> Self {
+        CharBlock {
+            ngram_min: 2,
+            ngram_max: 5,
+            max_features: char_max_features(),
+        }
+    }
+}
+
+/// Largest n in an n-gram range. Word 4-grams and character 6-grams are already nearly
+/// unique per document on inventory text; 16 leaves room for any real use while keeping
+/// one document's term count (and the fit's memory) proportional to its length.
+pub const MAX_NGRAM: usize = 16;
+/// Largest `max_features`: a million terms. Each term costs its string and idf, and a
+/// weight per class in a linear model (84 classes × 4 bytes × 1 M = 336 MB), so more is
+/// never useful on inventories; scikit-learn's hashing default (2²⁰) is the same size.
+pub const MAX_FEATURES: usize = 1_000_000;
+
 /// TF-IDF settings (defaults: the Python NexusML model's).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,6 +113,13 @@ pub struct TfidfConfig {
     pub max_df: DocFreq,
     #[serde(default = "yes")]
     pub sublinear_tf: bool,
+    /// The main block's terms. Last (with `char_wb`), so model files written before they
+    /// existed still read (as `word`, no second block).
+    #[serde(default)]
+    pub analyzer: Analyzer,
+    /// An optional `char_wb` block beside the main one.
+    #[serde(default)]
+    pub char_wb: Option<CharBlock>,
 }
 
 fn one() -> usize {
@@ -83,6 +140,15 @@ fn max_df() -> DocFreq {
 fn yes() -> bool {
     true
 }
+fn two() -> usize {
+    2
+}
+fn five() -> usize {
+    5
+}
+fn char_max_features() -> Option<usize> {
+    Some(20_000)
+}
 
 impl Default for TfidfConfig {
     fn default() -> Self {
@@ -93,17 +159,34 @@ impl Default for TfidfConfig {
             min_df: min_df(),
             max_df: max_df(),
             sublinear_tf: true,
+            analyzer: Analyzer::Word,
+            char_wb: None,
         }
     }
 }
 
+/// `lo..=hi` within `1..=MAX_NGRAM`, and `max_features` within `1..=MAX_FEATURES`.
+fn check_block(what: &str, lo: usize, hi: usize, max_features: Option<usize>) -> Result<(), TextError> {
+    if lo == 0 || lo > hi || hi > MAX_NGRAM {
+        return Err(TextError::Config(format!(
+            "{what}n-gram range ({lo}, {hi}) must satisfy 1 <= min <= max <= {MAX_NGRAM}"
+        )));
+    }
+    if let Some(m) = max_features {
+        if m == 0 || m > MAX_FEATURES {
+            return Err(TextError::Config(format!(
+                "{what}max_features = {m} must be within 1..={MAX_FEATURES}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl TfidfConfig {
     pub fn check(&self) -> Result<(), TextError> {
-        if self.ngram_min == 0 || self.ngram_min > self.ngram_max {
-            return Err(TextError::Config(format!(
-                "n-gram range ({}, {}) must satisfy 1 <= min <= max",
-                self.ngram_min, self.ngram_max
-            )));
+        check_block("", self.ngram_min, self.ngram_max, self.max_features)?;
+        if let Some(b) = &self.char_wb {
+            check_block("char_wb block: ", b.ngram_min, b.ngram_max, b.max_features)?;
         }
         for (name, v) in [("min_df", self.min_df), ("max_df", self.max_df)] {
             if let DocFreq::Fraction(x) = v {
@@ -113,9 +196,6 @@ impl TfidfConfig {
                     )));
                 }
             }
-        }
-        if self.max_features == Some(0) {
-            return Err(TextError::Config("max_features must be at least 1".into()));
         }
         Ok(())
     }
@@ -168,7 +248,59 @@ fn for_each_ngram(tokens: &[String], lo: usize, hi: usize, buf: &mut String, mut
     }
 }
 
-/// A fitted vectorizer: vocabulary (term → column, alphabetical) and idf per column.
+/// Python's `str.split()` whitespace: Unicode White_Space plus the four ASCII
+/// information separators (U+001C..U+001F), which Python also splits on.
+fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+/// Call `f` with each `char_wb` n-gram of `doc` (n in `lo..=hi`), as scikit-learn's
+/// `_char_wb_ngrams`: lower-case, split on whitespace, pad each word with one space on
+/// each side, and take its character n-grams. A padded word of at most n characters is
+/// emitted once, whole, and larger n are skipped for it.
+fn for_each_char_wb(doc: &str, lo: usize, hi: usize, buf: &mut String, mut f: impl FnMut(&str)) {
+    let lower = doc.to_lowercase();
+    let mut at: Vec<usize> = Vec::new();
+    for word in lower.split(is_py_space).filter(|w| !w.is_empty()) {
+        buf.clear();
+        buf.push(' ');
+        buf.push_str(word);
+        buf.push(' ');
+        at.clear();
+        at.extend(buf.char_indices().map(|(i, _)| i));
+        at.push(buf.len());
+        let len = at.len() - 1;
+        for n in lo..=hi {
+            if n >= len {
+                f(buf);
+                break;
+            }
+            for start in 0..=len - n {
+                f(&buf[at[start]..at[start + n]]);
+            }
+        }
+    }
+}
+
+/// Call `f` with each term of `doc` the analyzer makes for n in `lo..=hi`.
+fn for_each_term(analyzer: Analyzer, doc: &str, lo: usize, hi: usize, buf: &mut String, f: impl FnMut(&str)) {
+    match analyzer {
+        Analyzer::Word => for_each_ngram(&tokenize(doc), lo, hi, buf, f),
+        Analyzer::CharWb => for_each_char_wb(doc, lo, hi, buf, f),
+    }
+}
+
+/// What one block's terms are made of.
+#[derive(Clone, Copy)]
+struct BlockSpec {
+    analyzer: Analyzer,
+    lo: usize,
+    hi: usize,
+    max_features: Option<usize>,
+}
+
+/// A fitted vectorizer: vocabulary (term → column, alphabetical within a block) and idf
+/// per column. With a `char_wb` block, its terms follow the main block's in `terms`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tfidf {
     pub config: TfidfConfig,
@@ -176,87 +308,138 @@ pub struct Tfidf {
     pub idf: Vec<f32>,
     #[serde(skip)]
     index: HashMap<String, u32>,
+    /// The first column of the `char_wb` block, when there is one. Last, so model files
+    /// written before it existed still read (as one block).
+    #[serde(default)]
+    pub second_block: Option<usize>,
+    #[serde(skip)]
+    second_index: HashMap<String, u32>,
+}
+
+/// One block's vocabulary and idf, fitted on `docs`.
+fn fit_block(
+    docs: &[String],
+    spec: BlockSpec,
+    config: &TfidfConfig,
+) -> Result<(Vec<String>, Vec<f32>), TextError> {
+    let n = docs.len();
+    // term → (document frequency, total count)
+    let mut stats: HashMap<String, (u32, u64)> = HashMap::new();
+    let mut seen: HashMap<String, ()> = HashMap::new();
+    let mut buf = String::new();
+    for doc in docs {
+        seen.clear();
+        for_each_term(spec.analyzer, doc, spec.lo, spec.hi, &mut buf, |g| {
+            let first = !seen.contains_key(g);
+            if first {
+                seen.insert(g.to_string(), ());
+            }
+            match stats.get_mut(g) {
+                Some(s) => {
+                    s.0 += u32::from(first);
+                    s.1 += 1;
+                }
+                None => {
+                    stats.insert(g.to_string(), (1, 1));
+                }
+            }
+        });
+    }
+    let (lo, hi) = (config.min_df.limit(n), config.max_df.limit(n));
+    if hi < lo {
+        return Err(TextError::Config(format!(
+            "max_df ({}) corresponds to fewer documents than min_df ({})",
+            config.max_df, config.min_df
+        )));
+    }
+    let mut kept: Vec<(String, u32, u64)> = stats
+        .into_iter()
+        .filter(|(_, (df, _))| (*df as f64) >= lo && (*df as f64) <= hi)
+        .map(|(t, (df, tf))| (t, df, tf))
+        .collect();
+    if let Some(limit) = spec.max_features {
+        if kept.len() > limit {
+            // Most frequent first; ties in alphabetical order (a stable sort of the
+            // alphabetical vocabulary, as scikit-learn's intent).
+            kept.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
+            kept.truncate(limit);
+        }
+    }
+    if kept.is_empty() {
+        return Err(TextError::EmptyVocabulary {
+            min_df: config.min_df.to_string(),
+            max_df: config.max_df.to_string(),
+            docs: n,
+        });
+    }
+    kept.sort_by(|a, b| a.0.cmp(&b.0));
+    let idf = kept
+        .iter()
+        .map(|(_, df, _)| (((1 + n) as f64 / (1 + *df) as f64).ln() + 1.0) as f32)
+        .collect();
+    let terms: Vec<String> = kept.into_iter().map(|(t, _, _)| t).collect();
+    Ok((terms, idf))
 }
 
 impl Tfidf {
     /// Learn the vocabulary and idf from `docs`.
     pub fn fit(docs: &[String], config: &TfidfConfig) -> Result<Tfidf, TextError> {
         config.check()?;
-        let n = docs.len();
-        // term → (document frequency, total count)
-        let mut stats: HashMap<String, (u32, u64)> = HashMap::new();
-        let mut seen: HashMap<String, ()> = HashMap::new();
-        let mut buf = String::new();
-        for doc in docs {
-            seen.clear();
-            let tokens = tokenize(doc);
-            for_each_ngram(&tokens, config.ngram_min, config.ngram_max, &mut buf, |g| {
-                let first = !seen.contains_key(g);
-                if first {
-                    seen.insert(g.to_string(), ());
-                }
-                match stats.get_mut(g) {
-                    Some(s) => {
-                        s.0 += u32::from(first);
-                        s.1 += 1;
-                    }
-                    None => {
-                        stats.insert(g.to_string(), (1, 1));
-                    }
-                }
-            });
+        let (mut terms, mut idf) = fit_block(docs, Self::main_spec(config), config)?;
+        let mut second_block = None;
+        if let Some(spec) = Self::second_spec(config) {
+            let (t, i) = fit_block(docs, spec, config)?;
+            second_block = Some(terms.len());
+            terms.extend(t);
+            idf.extend(i);
         }
-        let (lo, hi) = (config.min_df.limit(n), config.max_df.limit(n));
-        if hi < lo {
-            return Err(TextError::Config(format!(
-                "max_df ({}) corresponds to fewer documents than min_df ({})",
-                config.max_df, config.min_df
-            )));
-        }
-        let mut kept: Vec<(String, u32, u64)> = stats
-            .into_iter()
-            .filter(|(_, (df, _))| (*df as f64) >= lo && (*df as f64) <= hi)
-            .map(|(t, (df, tf))| (t, df, tf))
-            .collect();
-        if let Some(limit) = config.max_features {
-            if kept.len() > limit {
-                // Most frequent first; ties in alphabetical order (a stable sort of the
-                // alphabetical vocabulary, as scikit-learn's intent).
-                kept.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.0.cmp(&b.0)));
-                kept.truncate(limit);
-            }
-        }
-        if kept.is_empty() {
-            return Err(TextError::EmptyVocabulary {
-                min_df: config.min_df.to_string(),
-                max_df: config.max_df.to_string(),
-                docs: n,
-            });
-        }
-        kept.sort_by(|a, b| a.0.cmp(&b.0));
-        let idf = kept
-            .iter()
-            .map(|(_, df, _)| (((1 + n) as f64 / (1 + *df) as f64).ln() + 1.0) as f32)
-            .collect();
-        let terms: Vec<String> = kept.into_iter().map(|(t, _, _)| t).collect();
         let mut v = Tfidf {
             config: config.clone(),
             terms,
             idf,
             index: HashMap::new(),
+            second_block,
+            second_index: HashMap::new(),
         };
         v.build_index();
         Ok(v)
     }
 
-    /// Rebuild the term lookup (after deserializing).
+    fn main_spec(config: &TfidfConfig) -> BlockSpec {
+        BlockSpec {
+            analyzer: config.analyzer,
+            lo: config.ngram_min,
+            hi: config.ngram_max,
+            max_features: config.max_features,
+        }
+    }
+
+    fn second_spec(config: &TfidfConfig) -> Option<BlockSpec> {
+        config.char_wb.as_ref().map(|b| BlockSpec {
+            analyzer: Analyzer::CharWb,
+            lo: b.ngram_min,
+            hi: b.ngram_max,
+            max_features: b.max_features,
+        })
+    }
+
+    /// The main block's columns, then the second block's.
+    fn block_ranges(&self) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        let split = self
+            .second_block
+            .unwrap_or(self.terms.len())
+            .min(self.terms.len());
+        (0..split, split..self.terms.len())
+    }
+
+    /// Rebuild the term lookups (after deserializing).
     pub fn build_index(&mut self) {
-        self.index = self
-            .terms
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
+        let (main, second) = self.block_ranges();
+        let lookup = |r: std::ops::Range<usize>| -> HashMap<String, u32> {
+            r.map(|i| (self.terms[i].clone(), i as u32)).collect()
+        };
+        self.index = lookup(main);
+        self.second_index = lookup(second);
     }
 
     pub fn n_features(&self) -> usize {
@@ -265,10 +448,24 @@ impl Tfidf {
 
     /// One document's (column, value) pairs, sorted by column.
     pub fn transform_one(&self, doc: &str, buf: &mut String) -> Vec<(u32, f32)> {
-        let tokens = tokenize(doc);
+        let mut row = self.block_row(doc, Self::main_spec(&self.config), &self.index, buf);
+        if let Some(spec) = Self::second_spec(&self.config) {
+            row.extend(self.block_row(doc, spec, &self.second_index, buf));
+        }
+        row
+    }
+
+    /// One block's (column, value) pairs for a document, sorted and L2-normalised.
+    fn block_row(
+        &self,
+        doc: &str,
+        spec: BlockSpec,
+        index: &HashMap<String, u32>,
+        buf: &mut String,
+    ) -> Vec<(u32, f32)> {
         let mut counts: HashMap<u32, u32> = HashMap::new();
-        for_each_ngram(&tokens, self.config.ngram_min, self.config.ngram_max, buf, |g| {
-            if let Some(&c) = self.index.get(g) {
+        for_each_term(spec.analyzer, doc, spec.lo, spec.hi, buf, |g| {
+            if let Some(&c) = index.get(g) {
                 *counts.entry(c).or_insert(0) += 1;
             }
         });
@@ -335,6 +532,7 @@ mod tests {
             min_df: DocFreq::Count(1),
             max_df: DocFreq::Fraction(1.0),
             sublinear_tf: false,
+            ..TfidfConfig::default()
         };
         let d = docs(&["pump pump fan", "fan coil", "pump"]);
         let v = Tfidf::fit(&d, &cfg).unwrap();
@@ -363,6 +561,7 @@ mod tests {
             min_df: DocFreq::Count(2),
             max_df: DocFreq::Fraction(0.7),
             sublinear_tf: true,
+            ..TfidfConfig::default()
         };
         let v = Tfidf::fit(&d, &cfg).unwrap();
         // df: chw 2, pump 3 (> 0.7 × 4 = 2.8: dropped), "chw pump" 2, hw 1, "pump pump" 1, fan 1.
@@ -399,5 +598,202 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("within [0, 1]"));
+    }
+
+    fn char_wb(lo: usize, hi: usize, min_df: usize) -> TfidfConfig {
+        TfidfConfig {
+            ngram_min: lo,
+            ngram_max: hi,
+            max_features: None,
+            min_df: DocFreq::Count(min_df),
+            max_df: DocFreq::Fraction(1.0),
+            sublinear_tf: true,
+            analyzer: Analyzer::CharWb,
+            char_wb: None,
+        }
+    }
+
+    #[test]
+    fn char_wb_ngrams_are_scikit_learns() {
+        // scikit-learn 1.9.1: TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5))
+        // .build_analyzer()("a bc  déf"). " a " and " bc " are emitted once, at the first n
+        // that covers the padded word, and not again for larger n.
+        let mut got = Vec::new();
+        for_each_char_wb("a bc  déf", 3, 5, &mut String::new(), |g| {
+            got.push(g.to_string())
+        });
+        assert_eq!(
+            got,
+            [" a ", " bc", "bc ", " bc ", " dé", "déf", "éf ", " déf", "déf ", " déf "]
+        );
+        // Tabs, newlines and Python's information separators split words too.
+        let mut got = Vec::new();
+        for_each_char_wb("Ab\tC\u{1f}d", 2, 2, &mut String::new(), |g| {
+            got.push(g.to_string())
+        });
+        assert_eq!(got, [" a", "ab", "b ", " c", "c ", " d", "d "]);
+    }
+
+    #[test]
+    fn char_wb_vocabulary_and_weights_match_scikit_learn() {
+        // scikit-learn 1.9.1: TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3),
+        // min_df=2, max_df=1.0, sublinear_tf=True) on these four documents.
+        let d = docs(&[
+            "AHU-3  w/ VFD",
+            "Pump P-1\tchilled water",
+            "Café fan a",
+            "pump FAN coil ahu",
+        ]);
+        let v = Tfidf::fit(&d, &char_wb(2, 3, 2)).unwrap();
+        let want = [
+            " a", " ah", " c", " f", " fa", " p", " pu", " w", "ah", "ahu", "an", "an ", "d ", "fa", "fan",
+            "hu", "il", "mp", "mp ", "n ", "p ", "pu", "pum", "um", "ump",
+        ];
+        assert_eq!(v.terms, want);
+        for (t, &idf) in v.terms.iter().zip(&v.idf) {
+            let expected = if t == " a" || t == " c" {
+                1.2231435513142097
+            } else {
+                1.5108256237659907
+            };
+            assert!((idf as f64 - expected).abs() < 1e-6, "{t}: {idf}");
+        }
+        let m = v.transform(&d);
+        let col = |t: &str| want.iter().position(|w| *w == t).unwrap() as u32;
+        for (row, term, weight) in [
+            (0, " a", 0.31381596566960895),
+            (0, "ahu", 0.3876251496164068),
+            (0, "d ", 0.3876251496164068),
+            (2, " a", 0.2808278117090961),
+            (2, "an ", 0.3468782166576953),
+            (2, "n ", 0.3468782166576953),
+        ] {
+            let got = m.get(row, col(term)) as f64;
+            assert!(
+                (got - weight).abs() < 1e-6,
+                "row {row} {term:?}: {got} vs {weight}"
+            );
+        }
+        assert_eq!(m.row(0).0.len(), 7, "row 0 has scikit-learn's 7 terms");
+        assert_eq!(m.row(2).0.len(), 9, "row 2 has scikit-learn's 9 terms");
+    }
+
+    #[test]
+    fn a_char_wb_block_beside_the_word_block() {
+        let d = docs(&["chw pump pump", "chw pump", "hw pump", "fan"]);
+        let word = TfidfConfig {
+            ngram_max: 1,
+            min_df: DocFreq::Count(1),
+            max_df: DocFreq::Fraction(1.0),
+            ..TfidfConfig::default()
+        };
+        let both = TfidfConfig {
+            char_wb: Some(CharBlock {
+                ngram_min: 2,
+                ngram_max: 3,
+                max_features: Some(6),
+            }),
+            ..word.clone()
+        };
+        let (w, b) = (Tfidf::fit(&d, &word).unwrap(), Tfidf::fit(&d, &both).unwrap());
+        let alone = Tfidf::fit(
+            &d,
+            &TfidfConfig {
+                max_features: Some(6),
+                ..char_wb(2, 3, 1)
+            },
+        )
+        .unwrap();
+        assert_eq!(b.second_block, Some(w.n_features()));
+        assert_eq!(b.n_features(), w.n_features() + 6);
+        assert_eq!(&b.terms[..w.n_features()], &w.terms[..]);
+        assert_eq!(&b.terms[w.n_features()..], &alone.terms[..]);
+        let (mw, mb, ma) = (w.transform(&d), b.transform(&d), alone.transform(&d));
+        let shift = w.n_features() as u32;
+        for i in 0..d.len() {
+            // Each block is the lone vectorizer's row, normalised on its own.
+            let (idx, vals) = mb.row(i);
+            let split = idx.iter().position(|&c| c >= shift).unwrap_or(idx.len());
+            assert_eq!((&idx[..split], &vals[..split]), mw.row(i));
+            let right: Vec<u32> = idx[split..].iter().map(|c| c - shift).collect();
+            assert_eq!((&right[..], &vals[split..]), (ma.row(i).0, ma.row(i).1));
+        }
+        // A stored vectorizer rebuilds both lookups.
+        let mut back: Tfidf = rmp_serde::from_slice(&rmp_serde::to_vec(&b).unwrap()).unwrap();
+        back.build_index();
+        assert_eq!(back, b);
+        assert_eq!(back.transform(&d), mb);
+    }
+
+    #[test]
+    fn size_settings_are_bounded() {
+        let d = TfidfConfig::default();
+        for (cfg, want) in [
+            (
+                TfidfConfig {
+                    ngram_max: 17,
+                    ..d.clone()
+                },
+                "<= 16",
+            ),
+            (
+                TfidfConfig {
+                    ngram_min: 0,
+                    ..d.clone()
+                },
+                "1 <= min",
+            ),
+            (
+                TfidfConfig {
+                    max_features: Some(0),
+                    ..d.clone()
+                },
+                "1..=1000000",
+            ),
+            (
+                TfidfConfig {
+                    max_features: Some(1_000_001),
+                    ..d.clone()
+                },
+                "1..=1000000",
+            ),
+            (
+                TfidfConfig {
+                    max_df: DocFreq::Fraction(f64::NAN),
+                    ..d.clone()
+                },
+                "within [0, 1]",
+            ),
+            (
+                TfidfConfig {
+                    char_wb: Some(CharBlock {
+                        ngram_max: 40,
+                        ..CharBlock::default()
+                    }),
+                    ..d.clone()
+                },
+                "char_wb block: n-gram range (2, 40)",
+            ),
+            (
+                TfidfConfig {
+                    char_wb: Some(CharBlock {
+                        max_features: Some(0),
+                        ..CharBlock::default()
+                    }),
+                    ..d.clone()
+                },
+                "char_wb block: max_features = 0",
+            ),
+        ] {
+            let e = cfg.check().unwrap_err().to_string();
+            assert!(e.contains(want), "{e} should contain {want}");
+        }
+        TfidfConfig {
+            ngram_max: MAX_NGRAM,
+            max_features: Some(MAX_FEATURES),
+            ..d
+        }
+        .check()
+        .unwrap();
     }
 }
