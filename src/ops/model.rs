@@ -201,6 +201,16 @@ impl OpConfig for TfidfConfig {
         ),
         FieldDoc::optional("max_df", "integer | float", "most documents (count or fraction)"),
         FieldDoc::optional("sublinear_tf", "bool", "tf → 1 + ln(tf)"),
+        FieldDoc::optional(
+            "analyzer",
+            "\"word\" | \"char_wb\"",
+            "word n-grams, or character n-grams inside word boundaries (scikit-learn's char_wb)",
+        ),
+        FieldDoc::optional(
+            "char_wb",
+            "{ ngram_min, ngram_max, max_features }",
+            "a char_wb block beside the main one (each L2-normalised, as a FeatureUnion)",
+        ),
     ];
 }
 
