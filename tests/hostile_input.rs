@@ -54,6 +54,8 @@ fn an_exported_script_quotes_every_name_and_value() {
             "submit.sh",
             "--store",
             "st $(touch STORE_RAN)",
+            "--group",
+            "none",
         ],
     );
     assert_eq!(out.code, 0, "{}", out.all());

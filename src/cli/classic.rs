@@ -247,8 +247,8 @@ pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliEr
     if let Some(search) = orchestrator.context().and_then(|c| c.config.get("search")) {
         say!(
             "search:   best {} (mean macro-F1 {:.4} over {} folds); every point in {}",
-            search["best"],
-            search["best_score"].as_f64().unwrap_or(0.0),
+            search["best"]["point"],
+            search["best"]["score"].as_f64().unwrap_or(0.0),
             search["folds"],
             run.join("search.json").display()
         );

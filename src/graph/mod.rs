@@ -146,6 +146,8 @@ pub struct Pipeline {
     pub nodes: Vec<Node>,
     pub artifacts: Vec<Artifact>,
     pub warnings: Vec<Diagnostic>,
+    /// Families (nodes written with a `matrix`) → their members' count.
+    pub families: indexmap::IndexMap<String, usize>,
     /// Node `i` is `NodeIndex(i)`.
     graph: DiGraph<(), Edge>,
     successors: Vec<Vec<usize>>,
@@ -687,7 +689,7 @@ impl<'s> Builder<'s> {
     fn warn_unused_params(&mut self) {
         let spec = self.spec;
         for name in spec.params.keys() {
-            if !self.usage.used.contains(name) {
+            if !self.usage.used.contains(name) && !spec.family_params.contains(name) {
                 self.warn(None, format!("parameter `{name}` is never referenced"), None);
             }
         }
@@ -751,6 +753,7 @@ impl<'s> Builder<'s> {
             nodes,
             artifacts: self.artifacts,
             warnings: self.warnings,
+            families: spec.families.clone(),
             graph: self.graph,
             successors,
             predecessors,

@@ -6,6 +6,7 @@ use super::util::Token;
 use crate::ml::features::FeatureConfig;
 use crate::ml::metrics::EvaluationReport;
 use crate::ml::model::{EquipmentModel, Featurizer, Prediction};
+use crate::ml::search::{CvScore, SearchResult};
 use crate::ml::sparse::Csr;
 use crate::ml::split::SplitIndices;
 use crate::ml::validate::ValidationReport;
@@ -13,7 +14,7 @@ use crate::op::{from_msgpack, to_msgpack, Artifact, CodecError};
 use polars::prelude::*;
 
 crate::serde_artifact! {
-    msgpack: FeatureConfig, Csr, EvaluationReport, SplitIndices;
+    msgpack: FeatureConfig, Csr, EvaluationReport, SplitIndices, CvScore, SearchResult;
     json: ValidationReport, SavedModel, Vec<Prediction>, serde_json::Value
 }
 
@@ -295,6 +296,25 @@ mod tests {
                 serde_json::Value::Null,
             ]),
             serde_sample(vec![featurizer]),
+            serde_sample(vec![crate::ml::search::CvScore {
+                point: serde_json::json!({ "trees": 5 }),
+                fold: 1,
+                folds: 3,
+                score: 0.75,
+                tfidf: serde_json::json!({}),
+                train: serde_json::json!({ "n_trees": 5 }),
+            }]),
+            serde_sample(vec![
+                crate::ml::search::select(&[crate::ml::search::CvScore {
+                    point: serde_json::json!({ "trees": 5 }),
+                    fold: 0,
+                    folds: 2,
+                    score: 0.5,
+                    tfidf: serde_json::json!({ "ngram_max": 2 }),
+                    train: serde_json::json!({}),
+                }]),
+                crate::ml::search::select(&[]),
+            ]),
             serde_sample(vec![model]),
             opaque_sample(vec![Token]),
             serde_sample(vec![String::from("text"), String::new()]),

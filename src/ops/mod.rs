@@ -8,6 +8,7 @@ mod features;
 mod io;
 pub mod model;
 mod plot;
+pub mod search;
 mod split;
 pub mod util;
 mod validate;
@@ -31,6 +32,7 @@ pub fn builtin() -> &'static Registry {
         split::register(&mut r);
         plot::register(&mut r);
         model::register(&mut r);
+        search::register(&mut r);
         util::register(&mut r);
         r
     })

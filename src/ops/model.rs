@@ -262,6 +262,13 @@ pub(crate) fn register(r: &mut Registry) {
         )
         .input(Port::new::<DataFrame>("table", "engineered training rows"))
         .input(Port::new::<FeatureConfig>("features", "the feature config"))
+        .input(
+            Port::new::<crate::ml::search::SearchResult>(
+                "search",
+                "a search whose chosen point sets TF-IDF settings",
+            )
+            .optional(),
+        )
         .output(Port::new::<Featurizer>(
             "featurizer",
             "vocabulary, idf and scaler",
@@ -281,6 +288,10 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<FeatureConfig>("features", "the feature config"))
         .input(Port::new::<Featurizer>("featurizer", "from text.tfidf"))
         .input(Port::new::<Csr>("matrix", "from text.tfidf"))
+        .input(
+            Port::new::<crate::ml::search::SearchResult>("search", "a search whose chosen point sets the forest's settings")
+                .optional(),
+        )
         .output(Port::new::<EquipmentModel>("model", "the trained classifier"))
         .version(2, "a row with an empty label is left out of that target's trees"),
     );
@@ -311,6 +322,9 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
         .input(Port::new::<EvaluationReport>("metrics", "metrics for the metadata").optional())
         .input(Port::new::<SplitIndices>("split", "row counts for the metadata").optional())
+        .input(
+            Port::new::<crate::ml::search::SearchResult>("search", "the search, for the metadata").optional(),
+        )
         .output(Port::new::<SavedModel>("saved", "the written paths").optional())
         .version(2, "labelled rows per target in the metadata")
         .reads_params(),
@@ -359,7 +373,9 @@ impl Op for FitTfidf {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let table = ctx.input::<DataFrame>("table")?;
         let features = ctx.input::<FeatureConfig>("features")?;
-        let (featurizer, matrix) = Featurizer::fit(&table, &features, &self.0)?;
+        let config = super::search::tuned(ctx, &self.0, |b| &b.tfidf)?;
+        config.check()?;
+        let (featurizer, matrix) = Featurizer::fit(&table, &features, &config)?;
         tracing::info!(
             "TF-IDF: {} terms from {} documents; matrix {}×{} with {} non-zeros",
             featurizer.tfidf.n_features(),
@@ -381,6 +397,8 @@ impl Op for Train {
         let features = ctx.input::<FeatureConfig>("features")?;
         let featurizer = ctx.input::<Featurizer>("featurizer")?;
         let matrix = ctx.input::<Csr>("matrix")?;
+        let config = super::search::tuned(ctx, &self.0, |b| &b.train)?;
+        config.check()?;
         let distinct = {
             let mut seen: Vec<Option<String>> = Vec::new();
             let mut n = 0;
@@ -395,9 +413,9 @@ impl Op for Train {
         };
         // Progress over trees on the node's line (a terminal only; a no-op when piped).
         let span = tracing::Span::current();
-        span.pb_set_length((distinct * self.0.n_trees) as u64);
+        span.pb_set_length((distinct * config.n_trees) as u64);
         let tick = || span.pb_inc(1);
-        let model = EquipmentModel::fit(&table, &features, (*featurizer).clone(), &matrix, &self.0, &tick)?;
+        let model = EquipmentModel::fit(&table, &features, (*featurizer).clone(), &matrix, &config, &tick)?;
         for f in &model.forests {
             let depth = f.forest.trees.iter().map(|t| t.depth()).max().unwrap_or(0);
             let nodes: usize = f.forest.trees.iter().map(|t| t.nodes.len()).sum();
@@ -474,6 +492,8 @@ struct Metadata<'a> {
     tfidf: &'a crate::ml::text::TfidfConfig,
     forest: &'a ForestConfig,
     metrics: Option<serde_json::Value>,
+    /// The hyperparameter search that chose the settings (`train --optimize`).
+    search: Option<&'a crate::ml::search::SearchResult>,
 }
 
 struct Save(SaveConfig);
@@ -490,6 +510,7 @@ impl Op for Save {
         let model = ctx.input::<EquipmentModel>("model")?;
         let metrics = ctx.input_opt::<EvaluationReport>("metrics")?;
         let split = ctx.input_opt::<SplitIndices>("split")?;
+        let search = ctx.input_opt::<crate::ml::search::SearchResult>("search")?;
         let dir = &self.0.output_dir;
         std::fs::create_dir_all(dir).map_err(|source| ModelOpError::Write {
             path: dir.clone(),
@@ -552,6 +573,7 @@ impl Op for Save {
                 tfidf: &model.training.tfidf,
                 forest: &model.training.forest,
                 metrics: summary.clone(),
+                search: search.as_deref().filter(|s| s.best.is_some()),
             })
         };
         // A name no other save has taken: the metadata file is created first, only if

@@ -116,6 +116,10 @@ pub struct PipelineSpec {
     /// Parameters given on the command line or through the API (`--set`, `--params`):
     /// their relative paths are taken from the working directory.
     pub command_line_params: std::collections::BTreeSet<String>,
+    /// Parameters the families read (set when they are expanded, members or none).
+    pub family_params: std::collections::BTreeSet<String>,
+    /// Family ids → their members' count (set when they are expanded).
+    pub families: IndexMap<String, usize>,
 }
 
 #[derive(Deserialize)]
@@ -153,6 +157,8 @@ impl PipelineSpec {
             nodes: raw.nodes,
             base_dir: None,
             command_line_params: Default::default(),
+            family_params: Default::default(),
+            families: Default::default(),
         })
     }
 }
