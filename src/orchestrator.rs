@@ -745,8 +745,12 @@ impl Orchestrator {
                 return Err(e.into());
             }
         };
-        let report = RunReport::new(&pipeline, &outcome, &started, opts.jobs, false);
+        let mut report = RunReport::new(&pipeline, &outcome, &started, opts.jobs, false);
+        if file.is_none() {
+            report.default_params = engine::text_default_params(builtin);
+        }
         let _ = report.write(&run_dir);
+        crate::report::write_after_run(&run_dir);
         if let Some(store) = &store {
             engine::record_run(store, &pipeline, &outcome, &started);
         }

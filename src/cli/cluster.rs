@@ -206,6 +206,7 @@ pub(crate) fn run_slurm(
         path: run_dir.into(),
         source,
     })?;
+    crate::report::write_after_run(run_dir);
     eprintln!("{}", report.table());
     eprintln!("run directory: {}", run_dir.display());
     Ok(match report.status {
@@ -250,6 +251,9 @@ fn unfinished_report(p: &Pipeline, mask: &[bool], started: &Utc) -> RunReport {
     RunReport {
         pipeline: p.name.clone(),
         file: p.file.display().to_string(),
+        nexusml_version: engine::NEXUSML_VERSION.to_string(),
+        default_params: engine::file_default_params(p),
+        edges: engine::edge_reports(p),
         started_at: started.rfc3339(),
         status: RunStatus::Failed,
         wall_ms: 0.0,

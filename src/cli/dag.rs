@@ -382,6 +382,7 @@ pub(crate) fn run(args: RunArgs, run_log: &RunLog) -> Result<ExitCode, CliError>
         path: run_dir.clone(),
         source,
     })?;
+    crate::report::write_after_run(&run_dir);
     if let Some(store) = &store {
         engine::record_run(store, &p, &outcome, &started);
     }

@@ -1,9 +1,10 @@
-//! The command line: `nexusml dag {run, check, plot, ops}`.
+//! The command line: `nexusml dag {run, check, plot, ops}`, `report`, `runs`, ….
 
 mod classic;
 mod cluster;
 mod dag;
 pub mod logging;
+mod runs;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,6 +34,8 @@ pub enum CliError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Slurm(#[from] crate::cluster::slurm::SlurmError),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -47,6 +50,7 @@ impl CliError {
         match self {
             CliError::Interrupted(_) => 130,
             CliError::Spec(_) | CliError::Graph(_) | CliError::Usage(_) => 2,
+            CliError::Report(e) if e.is_usage() => 2,
             // A bad --jobs, or a picture too big to draw, is a command-line mistake.
             CliError::Plot(crate::graph::plot::PlotError::TooBig { .. }) => 2,
             CliError::Engine(
@@ -58,6 +62,7 @@ impl CliError {
             | CliError::Synth(_)
             | CliError::Store(_)
             | CliError::Slurm(_)
+            | CliError::Report(_)
             | CliError::Failed(_) => 1,
         }
     }
@@ -94,6 +99,11 @@ pub enum Command {
     /// The artifact store: what it holds, and deleting what recent runs do not reach.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Write a run's self-contained report.html (again), from its directory's files.
+    Report(runs::ReportArgs),
+    /// The runs in a runs directory: list them, show one, compare two.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -362,6 +372,8 @@ pub fn main() -> ExitCode {
         Command::Train(args) => classic::train(args, &run_log),
         Command::Predict(args) => classic::predict(args, &run_log),
         Command::Evaluate(args) => classic::evaluate(args, &run_log),
+        Command::Report(args) => runs::report(args),
+        Command::Runs(command) => runs::runs(command),
     };
     match result {
         Ok(code) => code,
