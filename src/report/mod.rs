@@ -75,13 +75,18 @@ pub fn render(dir: &Path, page_dir: &Path) -> Result<String, ReportError> {
     page::render(&run, &link_prefix(page_dir, dir))
 }
 
-/// Write the page of `dir` to `output` (default `dir/report.html`), atomically.
+/// Write the page of `dir` to `output` (default `dir/report.html`, its directory made
+/// when missing), atomically.
 pub fn write(dir: &Path, output: Option<&Path>) -> Result<PathBuf, ReportError> {
     let path = output.map_or_else(|| dir.join(REPORT_FILE), Path::to_path_buf);
     let page_dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    std::fs::create_dir_all(&page_dir).map_err(|source| ReportError::Write {
+        path: path.clone(),
+        source,
+    })?;
     let html = render(dir, &page_dir)?;
     crate::atomic_file::write_atomic(&path, html.as_bytes()).map_err(|source| ReportError::Write {
         path: path.clone(),

@@ -132,10 +132,13 @@ pub struct ParamChange {
     pub b: Option<Value>,
 }
 
-/// A node whose outcome differs: typically run in one, answered from the store in the other.
+/// A node that ran in one run and was answered from the store in the other, or whose key
+/// changed (its configuration or inputs did, so it ran again).
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeChange {
     pub id: String,
+    /// Both runs recorded the node's key in the store, and they differ.
+    pub key_changed: bool,
     /// `None`: the node is not in that run's pipeline.
     pub a_status: Option<String>,
     pub a_reason: Option<String>,
@@ -205,9 +208,11 @@ pub fn diff(a: &RunDir, b: &RunDir) -> RunDiff {
     let mut nodes = Vec::new();
     for na in &ra.nodes {
         let nb = rb.nodes.iter().find(|n| n.id == na.id);
-        if nb.is_none_or(|nb| nb.status != na.status) {
+        let key_changed = nb.is_some_and(|nb| matches!((&na.key, &nb.key), (Some(x), Some(y)) if x != y));
+        if key_changed || nb.is_none_or(|nb| nb.status != na.status) {
             nodes.push(NodeChange {
                 id: na.id.clone(),
+                key_changed,
                 a_status: Some(na.status.clone()),
                 a_reason: why(na),
                 b_status: nb.map(|n| n.status.clone()),
@@ -219,6 +224,7 @@ pub fn diff(a: &RunDir, b: &RunDir) -> RunDiff {
         if !ra.nodes.iter().any(|n| n.id == nb.id) {
             nodes.push(NodeChange {
                 id: nb.id.clone(),
+                key_changed: false,
                 a_status: None,
                 a_reason: None,
                 b_status: Some(nb.status.clone()),
@@ -303,8 +309,10 @@ mod tests {
             "pipeline": pipeline, "status": "ok", "wall_ms": 10.0,
             "params": {"trees": trees, "seed": 42},
             "nodes": [
-                {"id": "load", "status": "cached", "reason": "cached"},
-                {"id": "train", "status": train, "reason": format!("param `trees` changed")},
+                {"id": "load", "status": "cached", "reason": "cached", "key": "k1"},
+                {"id": "train", "status": train, "reason": "param `trees` changed", "key": format!("k{trees}")},
+                {"id": "evaluate", "status": "ok", "key": format!("e{trees}")},
+                {"id": "plot", "status": "ok"},
             ]
         })
     }
@@ -344,7 +352,7 @@ mod tests {
         let dirs: Vec<&Path> = runs.iter().map(|r| r.dir.as_path()).collect();
         assert_eq!(dirs, [pred.as_path(), new.as_path(), old.as_path()]);
         assert_eq!(runs[2].mean_accuracy, Some(0.8));
-        assert_eq!((runs[2].ran, runs[2].cached), (1, 1));
+        assert_eq!((runs[2].ran, runs[2].cached), (3, 1));
         assert_eq!(resolve("latest", d.path(), None).unwrap(), pred);
         assert_eq!(resolve("latest~1", d.path(), Some("train")).unwrap(), old);
         let err = resolve("latest~3", d.path(), None).unwrap_err().to_string();
@@ -382,10 +390,13 @@ mod tests {
             (diff.params[0].a.clone(), diff.params[0].b.clone()),
             (Some(json!(10)), Some(json!(12)))
         );
-        assert_eq!(diff.nodes.len(), 1);
-        assert_eq!(diff.nodes[0].id, "train");
+        // `train` ran in a and was cached in b; `evaluate` ran in both, with a new key;
+        // `load` and `plot` ended the same (`plot` has no key to compare).
+        let ids: Vec<&str> = diff.nodes.iter().map(|n| n.id.as_str()).collect();
+        assert_eq!(ids, ["train", "evaluate"]);
         assert_eq!(diff.nodes[0].a_status.as_deref(), Some("ok"));
         assert_eq!(diff.nodes[0].b_status.as_deref(), Some("cached"));
+        assert!(diff.nodes[1].key_changed);
         assert_eq!(diff.metrics.len(), 2);
         assert!((diff.metrics[0].accuracy_delta.unwrap() - 0.05).abs() < 1e-9);
         assert_eq!(diff.metrics[1].target, "mean");
