@@ -190,7 +190,20 @@ fn a_training_run_has_one_offline_page_with_every_class_escaped() {
     assert_eq!(again.code, 0, "{}", again.all());
     let first = page(&run);
     assert_eq!(nexusml(d, &["report", "latest", "--runs-dir", "runs"]).code, 0);
-    assert_eq!(first, page(&run), "rendering twice differs");
+    let second = page(&run);
+    if let Some(at) = first.bytes().zip(second.bytes()).position(|(a, b)| a != b) {
+        let around = |s: &str| {
+            s.get(at.saturating_sub(200)..(at + 200).min(s.len()))
+                .unwrap_or("")
+                .to_string()
+        };
+        panic!(
+            "rendering twice differs at byte {at}:\n{}\n---\n{}",
+            around(&first),
+            around(&second)
+        );
+    }
+    assert_eq!(first.len(), second.len(), "rendering twice differs in length");
     // Elsewhere, the links lead back into the run.
     let other = nexusml(d, &["report", run.to_str().unwrap(), "-o", "pages/train.html"]);
     assert_eq!(other.code, 0, "{}", other.all());
@@ -340,6 +353,7 @@ fn a_predict_run_summarizes_its_predictions() {
     assert!(html.contains("<section class=\"card\" id=\"predictions\">"));
     assert!(html.contains("<table id=\"low-confidence\""));
     assert!(html.contains(&format!("{} rows predicted", 400)));
+    assert_eq!(summary["any_target_below"][1]["probability"], 0.7);
     assert!(!html.contains(SCRIPT_CLASS));
 }
 

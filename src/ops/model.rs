@@ -633,7 +633,7 @@ impl Op for Predict {
         // confidence threshold, and the rows with any target under it (those a person
         // should look at). `predictions_table` ends with a (label, probability) column
         // pair per predicted target, in the model's target order.
-        const THRESHOLDS: [f32; 3] = [0.5, 0.7, 0.9];
+        const THRESHOLDS: [f64; 3] = [0.5, 0.7, 0.9];
         let predicted: Vec<&String> = (model.features.targets.iter())
             .filter(|t| model.forests.iter().any(|f| f.targets.contains(t)))
             .collect();
@@ -658,7 +658,8 @@ impl Op for Predict {
             for (row, p) in probs.iter().enumerate() {
                 let p = p.unwrap_or(0.0);
                 for (k, &t) in THRESHOLDS.iter().enumerate() {
-                    if p < t {
+                    // In f32, as the probabilities are: 7 of 10 votes is not under 0.7.
+                    if p < t as f32 {
                         below[k] += 1;
                         any_below[row][k] = true;
                     }

@@ -190,6 +190,8 @@ struct Page {
     file: String,
     jobs: String,
     cards: Vec<Card>,
+    /// (node, the first error of its chain).
+    failures: Vec<(String, String)>,
     params: Vec<ParamRow>,
     /// The changed ones, for the top of the page.
     changed: Vec<ParamRow>,
@@ -360,6 +362,12 @@ pub fn render(run: &RunDir, links: &str) -> Result<String, ReportError> {
         file: r.file.clone(),
         jobs: r.jobs.map(|j| j.to_string()).unwrap_or_else(|| "-".into()),
         cards,
+        failures: r
+            .nodes
+            .iter()
+            .filter(|n| n.status == "failed")
+            .map(|n| (n.id.clone(), n.error.first().cloned().unwrap_or_default()))
+            .collect(),
         changed: params(run).into_iter().filter(|p| p.changed).collect(),
         params: params(run),
         defaults_known: r.default_params.is_some(),
@@ -551,7 +559,7 @@ fn pipeline_picture(run: &RunDir) -> (Option<String>, Option<String>) {
 /// fixed size becomes a maximum width and an aspect ratio, so it shrinks to fit.
 fn inline_svg(svg: &str) -> String {
     let body = svg.find("<svg").map_or(svg, |at| &svg[at..]);
-    let body = body.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1);
+    let body = sorted_style(&body.replacen(" xmlns=\"http://www.w3.org/2000/svg\"", "", 1));
     let head_end = body.find('>').unwrap_or(body.len());
     let attr = |name: &str| -> Option<(String, String)> {
         let key = format!(" {name}=\"");
@@ -597,6 +605,28 @@ fn inline_svg(svg: &str) -> String {
         1,
     );
     format!("{head}{rest}")
+}
+
+/// The lines of the first `<style>` block sorted: layout-rs writes its font classes in
+/// hash order, and the page must be the same each time it is made.
+fn sorted_style(svg: &str) -> String {
+    let (Some(start), Some(end)) = (svg.find("<style>\n"), svg.find("</style>")) else {
+        return svg.to_string();
+    };
+    let start = start + "<style>\n".len();
+    if end < start {
+        return svg.to_string();
+    }
+    let mut lines: Vec<&str> = svg[start..end].lines().collect();
+    lines.sort_unstable();
+    let mut out = String::with_capacity(svg.len());
+    out.push_str(&svg[..start]);
+    for l in lines {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out.push_str(&svg[end..]);
+    out
 }
 
 /// `svg` without its `<text>` elements (measured without fonts, they would only warn).
