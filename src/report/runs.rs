@@ -45,11 +45,15 @@ impl RunSummary {
 }
 
 /// The runs directly under `runs_dir` (of `pipeline`, when given), newest first, and the
-/// directories that look like runs but could not be read (with why).
+/// directories that look like runs but could not be read (with why). A runs directory
+/// that does not exist holds no runs.
 pub fn list(
     runs_dir: &Path,
     pipeline: Option<&str>,
 ) -> Result<(Vec<RunSummary>, Vec<ReportError>), ReportError> {
+    if !runs_dir.exists() {
+        return Ok((Vec::new(), Vec::new()));
+    }
     let entries = std::fs::read_dir(runs_dir).map_err(|source| ReportError::Read {
         path: runs_dir.to_path_buf(),
         source,
@@ -361,6 +365,11 @@ mod tests {
         assert_eq!(resolve(old.to_str().unwrap(), d.path(), None).unwrap(), old);
         let err = resolve(d.path().join("not-a-run").to_str().unwrap(), d.path(), None).unwrap_err();
         assert!(matches!(err, ReportError::NotARun { .. }), "{err}");
+        assert!(list(&d.path().join("nowhere"), None).unwrap().0.is_empty());
+        assert!(matches!(
+            resolve("latest", &d.path().join("nowhere"), None),
+            Err(ReportError::NoRuns { .. })
+        ));
         // A report nexusml cannot read is reported, not skipped in silence.
         std::fs::write(d.path().join("not-a-run/report.json"), "{").unwrap();
         assert_eq!(list(d.path(), None).unwrap().1.len(), 1);
