@@ -113,12 +113,13 @@ fn tick_step(span: f64) -> f64 {
         .unwrap_or(10.0 * mag)
 }
 
-/// `0`, `2 s`, `0.5 s`, `20 ms`: as many decimals as the step needs.
-fn tick_label(t: f64, step: f64) -> String {
+/// `0`, `2 s`, `1.5 s`, `20 ms`: seconds on a timeline of a second or more, with as many
+/// decimals as the step needs.
+fn tick_label(t: f64, step: f64, span: f64) -> String {
     if t == 0.0 {
         return "0".into();
     }
-    let (value, step, unit) = if step >= 1000.0 {
+    let (value, step, unit) = if span >= 1000.0 {
         (t / 1000.0, step / 1000.0, "s")
     } else {
         (t, step, "ms")
@@ -171,7 +172,7 @@ pub fn svg(nodes: &[NodeFile], critical: &[usize], wall_ms: f64) -> Result<Optio
         .take_while(|&t| t <= span * 1.0001)
         .map(|t| Tick {
             x: left + t * scale,
-            label: tick_label(t, step),
+            label: tick_label(t, step, span),
         })
         .collect();
     let mut groups = Vec::new();
@@ -317,9 +318,10 @@ mod tests {
         assert_eq!(tick_step(7530.0), 1000.0);
         assert_eq!(tick_step(41.0), 10.0);
         assert_eq!(tick_step(130.0), 20.0);
-        assert_eq!(tick_label(6000.0, 1000.0), "6 s");
-        assert_eq!(tick_label(600.0, 200.0), "600 ms");
-        assert_eq!(tick_label(0.6000000000000001, 0.2), "0.6 ms");
-        assert_eq!(tick_label(1500.0, 500.0), "1500 ms");
+        assert_eq!(tick_label(6000.0, 1000.0, 7530.0), "6 s");
+        assert_eq!(tick_label(600.0, 200.0, 900.0), "600 ms");
+        assert_eq!(tick_label(0.6000000000000001, 0.2, 1.3), "0.6 ms");
+        assert_eq!(tick_label(1500.0, 500.0, 3900.0), "1.5 s");
+        assert_eq!(tick_label(1000.0, 500.0, 3900.0), "1.0 s");
     }
 }
