@@ -19,6 +19,8 @@ const MAX_INLINE_PNG: u64 = 8 << 20;
 const TOP_CONFUSED: usize = 10;
 /// Predicted classes listed per target; the rest are summed.
 const TOP_PREDICTED: usize = 15;
+/// Nodes in the table: a pipeline of thousands of nodes keeps a page a browser opens.
+const MAX_NODE_ROWS: usize = 5000;
 
 struct Card {
     label: &'static str,
@@ -201,7 +203,11 @@ struct Page {
     timeline_svg: Option<String>,
     critical: String,
     untimed: String,
+    timeline_note: Option<String>,
     nodes: Vec<NodeRow>,
+    /// Nodes past `MAX_NODE_ROWS`, not in the table (report.json has them).
+    nodes_left_out: usize,
+    report_json_href: String,
     show_attempts: bool,
     metrics: Option<MetricsView>,
     validation: Option<ValidationView>,
@@ -312,13 +318,20 @@ pub fn render(run: &RunDir, links: &str) -> Result<String, ReportError> {
     } else {
         let first = r.nodes[critical[0]].start_ms.unwrap_or(0.0);
         let last = r.nodes[*critical.last().unwrap_or(&0)].end_ms.unwrap_or(0.0);
+        let ids: Vec<&str> = critical.iter().map(|&i| r.nodes[i].id.as_str()).collect();
+        // A long chain is named by its ends.
+        let chain = if ids.len() > 24 {
+            format!(
+                "{} → … ({} more) … → {}",
+                ids[..10].join(" → "),
+                ids.len() - 20,
+                ids[ids.len() - 10..].join(" → ")
+            )
+        } else {
+            ids.join(" → ")
+        };
         format!(
-            "{} ({} of {} wall)",
-            critical
-                .iter()
-                .map(|&i| r.nodes[i].id.as_str())
-                .collect::<Vec<_>>()
-                .join(" → "),
+            "{chain} ({} of {} wall)",
             format_ms(last - first),
             format_ms(r.wall_ms)
         )
@@ -329,6 +342,18 @@ pub fn render(run: &RunDir, links: &str) -> Result<String, ReportError> {
         .filter(|n| n.start_ms.is_none() || n.end_ms.is_none())
         .map(|n| n.id.as_str())
         .collect();
+    let timed = r.nodes.len() - untimed.len();
+    let untimed = if untimed.len() > 50 {
+        format!("{} nodes", untimed.len())
+    } else {
+        untimed.join(", ")
+    };
+    let timeline_note = (timed > timeline::MAX_TIMELINE_ROWS).then(|| {
+        format!(
+            "{timed} nodes ran: too many to draw one row each (the limit is {}); the node table has their times",
+            timeline::MAX_TIMELINE_ROWS
+        )
+    });
 
     let pictures = pictures(run, links);
     let (mut distributions, mut other_pictures) = (Vec::new(), Vec::new());
@@ -375,14 +400,23 @@ pub fn render(run: &RunDir, links: &str) -> Result<String, ReportError> {
         pipeline_note,
         timeline_svg,
         critical: critical_text,
-        untimed: untimed.join(", "),
+        untimed,
+        timeline_note,
         show_attempts: r.nodes.iter().any(|n| n.attempts().is_some()),
-        nodes: r
-            .nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| node_row(n, critical.contains(&i)))
-            .collect(),
+        nodes: {
+            let mut on_path = vec![false; r.nodes.len()];
+            for &i in &critical {
+                on_path[i] = true;
+            }
+            r.nodes
+                .iter()
+                .enumerate()
+                .take(MAX_NODE_ROWS)
+                .map(|(i, n)| node_row(n, on_path[i]))
+                .collect()
+        },
+        nodes_left_out: r.nodes.len().saturating_sub(MAX_NODE_ROWS),
+        report_json_href: format!("{links}{}", encode_path("report.json")),
         metrics: run.metrics.as_ref().map(|m| MetricsView {
             rows: m.rows,
             mean_accuracy: m.mean_accuracy.map_or("-".into(), |a| format!("{a:.4}")),

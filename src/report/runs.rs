@@ -210,8 +210,16 @@ pub fn diff(a: &RunDir, b: &RunDir) -> RunDiff {
         }
     }
     let mut nodes = Vec::new();
+    let index = |r: &RunFile| -> std::collections::HashMap<String, usize> {
+        r.nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.clone(), i))
+            .collect()
+    };
+    let (ia, ib) = (index(ra), index(rb));
     for na in &ra.nodes {
-        let nb = rb.nodes.iter().find(|n| n.id == na.id);
+        let nb = ib.get(&na.id).map(|&i| &rb.nodes[i]);
         let key_changed = nb.is_some_and(|nb| matches!((&na.key, &nb.key), (Some(x), Some(y)) if x != y));
         if key_changed || nb.is_none_or(|nb| nb.status != na.status) {
             nodes.push(NodeChange {
@@ -225,7 +233,7 @@ pub fn diff(a: &RunDir, b: &RunDir) -> RunDiff {
         }
     }
     for nb in &rb.nodes {
-        if !ra.nodes.iter().any(|n| n.id == nb.id) {
+        if !ia.contains_key(&nb.id) {
             nodes.push(NodeChange {
                 id: nb.id.clone(),
                 key_changed: false,

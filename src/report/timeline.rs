@@ -39,16 +39,19 @@ pub fn critical_path(nodes: &[NodeFile], edges: &[EdgeFile]) -> Vec<usize> {
         return Vec::new();
     };
     let mut path = vec![at];
-    // Each step goes to a node that ended no later (a DAG): bounded by the node count.
-    while path.len() <= nodes.len() {
+    let mut on_path = vec![false; nodes.len()];
+    on_path[at] = true;
+    // Each step goes to a node not yet on the path: at most one step per node.
+    loop {
         let next = preds[at]
             .iter()
+            .filter(|&&p| !on_path[p])
             .filter_map(|&p| end(p).map(|e| (p, e)))
-            .filter(|&(p, _)| !path.contains(&p))
             .max_by(|a, b| a.1.total_cmp(&b.1));
         match next {
             Some((p, _)) => {
                 path.push(p);
+                on_path[p] = true;
                 at = p;
             }
             None => break,
@@ -137,14 +140,23 @@ fn lane(n: &NodeFile) -> (usize, String) {
     }
 }
 
+/// Past this many timed nodes the timeline is not drawn (a row each: the picture would be
+/// taller than anyone reads, and the node table has the same times).
+pub const MAX_TIMELINE_ROWS: usize = 1000;
+
 /// The timeline as SVG (no `xmlns`: it is inlined in HTML), or `None` when no node has
-/// start and end times (nothing ran, or every node was skipped).
+/// start and end times (nothing ran, or every node was skipped) or more than
+/// [`MAX_TIMELINE_ROWS`] have.
 pub fn svg(nodes: &[NodeFile], critical: &[usize], wall_ms: f64) -> Result<Option<String>, askama::Error> {
     let mut timed: Vec<usize> = (0..nodes.len())
         .filter(|&i| nodes[i].start_ms.is_some() && nodes[i].end_ms.is_some())
         .collect();
-    if timed.is_empty() {
+    if timed.is_empty() || timed.len() > MAX_TIMELINE_ROWS {
         return Ok(None);
+    }
+    let mut on_path = vec![false; nodes.len()];
+    for &i in critical {
+        on_path[i] = true;
     }
     timed.sort_by(|&a, &b| {
         lane(&nodes[a]).0.cmp(&lane(&nodes[b]).0).then(
@@ -206,7 +218,7 @@ pub fn svg(nodes: &[NodeFile], critical: &[usize], wall_ms: f64) -> Result<Optio
         } else {
             (x - 5.0, true)
         };
-        let is_critical = critical.contains(&i);
+        let is_critical = on_path[i];
         bars.push(Bar {
             y,
             label: n.id.clone(),
@@ -286,6 +298,23 @@ mod tests {
         skipped.start_ms = None;
         skipped.end_ms = None;
         assert!(critical_path(&[skipped], &[]).is_empty());
+    }
+
+    #[test]
+    fn a_long_chain_has_its_critical_path_in_linear_time() {
+        let n = 100_000;
+        let nodes: Vec<NodeFile> = (0..n)
+            .map(|i| node(&format!("n{i}"), i as f64, i as f64 + 1.0, 0))
+            .collect();
+        let edges: Vec<EdgeFile> = (1..n)
+            .map(|i| edge(&format!("n{}", i - 1), &format!("n{i}")))
+            .collect();
+        let t = std::time::Instant::now();
+        let path = critical_path(&nodes, &edges);
+        assert_eq!(path.len(), n);
+        assert!(t.elapsed().as_secs() < 5, "{:?}", t.elapsed());
+        // Too many rows to draw: no timeline, quickly.
+        assert!(svg(&nodes, &path, n as f64).unwrap().is_none());
     }
 
     #[test]
