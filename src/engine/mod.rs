@@ -22,6 +22,9 @@ pub use caching::Caching;
 pub use executor::{error_chain, Executed, Executor, InProcess, Job, Observer, Silent};
 pub use reason::Reason;
 pub use record::{Attempt, ClusterJob, NodeRecord, NodeStatus, RunStatus};
-pub use report::{create_run_dir, record_run, NodeReport, RunReport};
+pub use report::{
+    create_run_dir, edge_reports, file_default_params, record_run, text_default_params, EdgeReport,
+    NodeReport, RunReport, NEXUSML_VERSION,
+};
 pub use run::{check_jobs, max_jobs, run, run_on, run_sequential, EngineError, RunOptions, RunOutcome};
 pub use session::{Finished, Hooks, Request, RunSetup, Runner, Session, SessionError, Source};

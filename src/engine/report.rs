@@ -3,7 +3,7 @@
 use super::record::{NodeStatus, RunStatus};
 use super::run::RunOutcome;
 use crate::clock::{format_ms, Utc};
-use crate::graph::Pipeline;
+use crate::graph::{Edge, Pipeline};
 use crate::store::{RunRecord, Store};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -95,18 +95,71 @@ pub struct NodeReport {
     pub error: Vec<String>,
 }
 
+/// One edge of the pipeline in `report.json`: artifacts flowing, or an `after` ordering.
+#[derive(Debug, Clone, Serialize)]
+pub struct EdgeReport {
+    pub from: String,
+    pub to: String,
+    /// `data` or `after`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<String>,
+}
+
 /// `report.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
     pub pipeline: String,
     pub file: String,
+    /// The nexusml that ran it.
+    pub nexusml_version: String,
     pub started_at: String,
     pub status: RunStatus,
     pub wall_ms: f64,
     pub jobs: usize,
     pub keep_going: bool,
     pub params: serde_json::Value,
+    /// The file's `[params]` before overrides, so a report can mark what was changed;
+    /// absent when the file cannot be read again (a built-in pipeline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_params: Option<serde_json::Value>,
+    /// The pipeline's edges, so the picture can be drawn from the report alone.
+    pub edges: Vec<EdgeReport>,
     pub nodes: Vec<NodeReport>,
+}
+
+/// This build's version, as `report.json` records it.
+pub const NEXUSML_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The `[params]` of the pipeline file `p` was built from, read again (it holds no
+/// overrides); `None` when `p.file` is not a readable pipeline file.
+pub fn file_default_params(p: &Pipeline) -> Option<serde_json::Value> {
+    let spec = crate::spec::PipelineSpec::load(&p.file).ok()?;
+    serde_json::to_value(&spec.params).ok()
+}
+
+/// The `[params]` of a pipeline given as text (a built-in one).
+pub fn text_default_params(text: &str) -> Option<serde_json::Value> {
+    let spec = crate::spec::PipelineSpec::parse(text, Path::new("<built-in>")).ok()?;
+    serde_json::to_value(&spec.params).ok()
+}
+
+/// Every edge of `p`, by node id.
+pub fn edge_reports(p: &Pipeline) -> Vec<EdgeReport> {
+    p.edges()
+        .map(|(from, to, e)| EdgeReport {
+            from: p.nodes[from].id.clone(),
+            to: p.nodes[to].id.clone(),
+            kind: match e {
+                Edge::Data(_) => "data",
+                Edge::Order => "after",
+            },
+            artifacts: match e {
+                Edge::Data(arts) => arts.iter().map(|&a| p.artifacts[a].name.clone()).collect(),
+                Edge::Order => Vec::new(),
+            },
+        })
+        .collect()
 }
 
 fn ms(d: std::time::Duration) -> f64 {
@@ -151,12 +204,15 @@ impl RunReport {
         RunReport {
             pipeline: pipeline.name.clone(),
             file: pipeline.file.display().to_string(),
+            nexusml_version: NEXUSML_VERSION.to_string(),
             started_at: started.rfc3339(),
             status: outcome.status,
             wall_ms: ms(outcome.wall),
             jobs,
             keep_going,
             params: serde_json::to_value(&pipeline.params).unwrap_or(serde_json::Value::Null),
+            default_params: file_default_params(pipeline),
+            edges: edge_reports(pipeline),
             nodes,
         }
     }

@@ -351,7 +351,7 @@ pub(crate) fn register(r: &mut Registry) {
             "the inventory (raw: it is engineered here)",
         ))
         .output(Port::new::<DataFrame>("predictions", "one row per input row"))
-        .version(2, "keeps the input's columns; `map`"),
+        .version(3, "writes predictions_summary.json (2: keeps the input's columns; `map`)"),
     );
     r.register(
         OpSpec::new(
@@ -697,6 +697,57 @@ impl Op for Predict {
             out.height(),
             model.features.targets.len()
         );
+        // For the run's report: per target the predicted classes and the rows under each
+        // confidence threshold, and the rows with any target under it (those a person
+        // should look at). `predictions_table` ends with a (label, probability) column
+        // pair per predicted target, in the model's target order.
+        const THRESHOLDS: [f64; 3] = [0.5, 0.7, 0.9];
+        let predicted: Vec<&String> = (model.features.targets.iter())
+            .filter(|t| model.forests.iter().any(|f| f.targets.contains(t)))
+            .collect();
+        let first = out.width().checked_sub(2 * predicted.len()).ok_or_else(|| {
+            format!(
+                "the predictions table has {} columns, fewer than a label and a probability for each of {} targets",
+                out.width(),
+                predicted.len()
+            )
+        })?;
+        let mut any_below = vec![[false; THRESHOLDS.len()]; out.height()];
+        let mut targets = Vec::new();
+        for (i, target) in predicted.iter().enumerate() {
+            let labels = out.columns()[first + 2 * i].str()?;
+            let probs = out.columns()[first + 2 * i + 1].f32()?;
+            let mut counts: IndexMap<&str, usize> = IndexMap::new();
+            for label in labels.iter().flatten() {
+                *counts.entry(label).or_default() += 1;
+            }
+            counts.sort_by(|a, n, b, m| m.cmp(n).then(a.cmp(b)));
+            let mut below = [0usize; THRESHOLDS.len()];
+            for (row, p) in probs.iter().enumerate() {
+                let p = p.unwrap_or(0.0);
+                for (k, &t) in THRESHOLDS.iter().enumerate() {
+                    // In f32, as the probabilities are: 7 of 10 votes is not under 0.7.
+                    if p < t as f32 {
+                        below[k] += 1;
+                        any_below[row][k] = true;
+                    }
+                }
+            }
+            targets.push(serde_json::json!({
+                "target": target,
+                "classes": counts.iter().map(|(l, n)| serde_json::json!({"label": l, "rows": n})).collect::<Vec<_>>(),
+                "below": THRESHOLDS.iter().zip(below).map(|(t, n)| serde_json::json!({"probability": t, "rows": n})).collect::<Vec<_>>(),
+            }));
+        }
+        let any: Vec<_> = (0..THRESHOLDS.len())
+            .map(|k| {
+                let n = any_below.iter().filter(|r| r[k]).count();
+                serde_json::json!({"probability": THRESHOLDS[k], "rows": n})
+            })
+            .collect();
+        let summary = serde_json::json!({"rows": out.height(), "targets": targets, "any_target_below": any});
+        let path = ctx.run_dir().join("predictions_summary.json");
+        write_json(ctx, &path, &summary)?;
         ctx.output("predictions", out)?;
         Ok(())
     }
