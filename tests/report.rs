@@ -381,10 +381,10 @@ fn runs_diff_shows_the_changed_param_the_rerun_nodes_and_metric_deltas() {
     assert_eq!(runs.len(), 2);
     assert!(runs[0]["started_at"].as_str() >= runs[1]["started_at"].as_str());
     // The second run answered the data nodes from the store and re-ran the model's.
-    assert_eq!(runs[1]["ran"], 11);
+    assert_eq!(runs[1]["ran"], 12);
     assert_eq!(
         (runs[0]["ran"].as_u64(), runs[0]["cached"].as_u64()),
-        (Some(5), Some(6))
+        (Some(5), Some(7))
     );
     let acc = runs[0]["mean_accuracy"].as_f64().unwrap();
     assert!(lines[1].ends_with(&format!("{acc:.4}")), "{}", lines[1]);
@@ -487,7 +487,7 @@ fn runs_diff_shows_the_changed_param_the_rerun_nodes_and_metric_deltas() {
     assert!(show.stdout.contains("trees = 9 (file: 200)"), "{}", show.stdout);
     assert!(
         show.stdout
-            .contains("status    ok: 5 ok, 6 cached, 0 failed, 0 skipped"),
+            .contains("status    ok: 5 ok, 7 cached, 0 failed, 0 skipped"),
         "{}",
         show.stdout
     );
