@@ -69,6 +69,8 @@ pub fn sbatch_options(p: &Pipeline, job: &JobSpec, env: &JobEnv) -> Result<Vec<S
     }
     if let Some(t) = &r.time {
         o.push(format!("--time={}", crate::spec::slurm_time(t).map_err(refused)?));
+    } else if let Some(limit) = job_time_limit(&node.policy) {
+        o.push(format!("--time={limit}"));
     }
     if let Some(part) = &r.partition {
         o.push(format!(
@@ -77,6 +79,19 @@ pub fn sbatch_options(p: &Pipeline, job: &JobSpec, env: &JobEnv) -> Result<Vec<S
         ));
     }
     Ok(o)
+}
+
+/// Slack a job gets beyond its node's attempts: starting nexusml, loading the inputs
+/// from the store, storing the outputs.
+pub const JOB_TIME_SLACK_SECS: u64 = 60;
+
+/// A node's `timeout` as its job's `--time` (when `resources.time` is not set): every
+/// attempt the job may make and the waits between them, plus [`JOB_TIME_SLACK_SECS`],
+/// in whole minutes, so Slurm never ends a job its node would still retry.
+pub fn job_time_limit(policy: &crate::spec::Policy) -> Option<String> {
+    let total = policy.worst_case()?.as_secs() + JOB_TIME_SLACK_SECS;
+    let minutes = total.div_ceil(60) * 60;
+    Some(crate::spec::slurm_clock(minutes.min(crate::spec::MAX_TIME_SECS)))
 }
 
 fn wrap(job: &JobSpec) -> String {
@@ -391,4 +406,32 @@ pub fn script(p: &Pipeline, jobs: &[JobSpec], env: &JobEnv, params_toml: &str) -
         ));
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Policy;
+    use std::time::Duration;
+
+    #[test]
+    fn a_timeout_becomes_the_jobs_time_limit_with_room_for_every_attempt() {
+        let one = Policy {
+            timeout: Some(Duration::from_secs(600)),
+            ..Policy::default()
+        };
+        assert_eq!(
+            job_time_limit(&one).as_deref(),
+            Some("0-00:11:00"),
+            "10m + 1m slack"
+        );
+        let three = Policy {
+            retries: 2,
+            retry_delay: Duration::from_secs(30),
+            ..one.clone()
+        };
+        // 3 × 10 min + 2 × 30 s + 60 s = 32 min.
+        assert_eq!(job_time_limit(&three).as_deref(), Some("0-00:32:00"));
+        assert_eq!(job_time_limit(&Policy::default()), None, "no timeout, no limit");
+    }
 }

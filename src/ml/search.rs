@@ -10,6 +10,7 @@ use super::text::TfidfConfig;
 use polars::prelude::DataFrame;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::AtomicBool;
 
 /// The values tried for each setting; every combination is a grid point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -90,6 +91,20 @@ pub fn grid_search(
     base: &ForestConfig,
     tick: &(dyn Fn() + Sync),
 ) -> Result<SearchResult, ModelError> {
+    grid_search_until(train, features, grid, folds, base, tick, &AtomicBool::new(false))
+}
+
+/// [`grid_search`], stopping early once `stop` is set: no fit starts after it, and the
+/// fits running stop at their next tree.
+pub fn grid_search_until(
+    train: &DataFrame,
+    features: &FeatureConfig,
+    grid: &SearchGrid,
+    folds: usize,
+    base: &ForestConfig,
+    tick: &(dyn Fn() + Sync),
+    stop: &AtomicBool,
+) -> Result<SearchResult, ModelError> {
     let n = train.height();
     let folds = folds.clamp(2, n.max(2));
     let mut order: Vec<usize> = (0..n).collect();
@@ -118,7 +133,7 @@ pub fn grid_search(
     let scores: Vec<f64> = jobs
         .par_iter()
         .map(|&(p, k)| {
-            let score = score_fold(features, &points[p], &fold_tables[k], base);
+            let score = score_fold(features, &points[p], &fold_tables[k], base, stop);
             tick();
             score
         })
@@ -159,6 +174,7 @@ fn score_fold(
     point: &GridPoint,
     (fit, held): &(DataFrame, DataFrame),
     base: &ForestConfig,
+    stop: &AtomicBool,
 ) -> Result<f64, ModelError> {
     let tfidf = TfidfConfig {
         ngram_max: point.ngram_max,
@@ -170,8 +186,8 @@ fn score_fold(
         min_samples_leaf: point.min_samples_leaf,
         ..base.clone()
     };
-    let (featurizer, x) = Featurizer::fit(fit, features, &tfidf)?;
-    let model = EquipmentModel::fit(fit, features, featurizer, &x, &forest, &|| {})?;
+    let (featurizer, x) = Featurizer::fit_until(fit, features, &tfidf, stop)?;
+    let model = EquipmentModel::fit_until(fit, features, featurizer, &x, &forest, &|| {}, stop)?;
     Ok(model.evaluation(held, &[], 0)?.mean_macro_f1)
 }
 
@@ -204,6 +220,23 @@ mod tests {
         // Deterministic.
         let again = grid_search(&engineered, &features, &grid, 2, &ForestConfig::default(), &|| {}).unwrap();
         assert_eq!(again, r);
+    }
+
+    #[test]
+    fn a_set_stop_flag_ends_the_search_with_an_error() {
+        let (_, features, engineered) = crate::ml::sample_inventory(240, 9);
+        let stop = AtomicBool::new(true);
+        let e = grid_search_until(
+            &engineered,
+            &features,
+            &SearchGrid::default(),
+            3,
+            &ForestConfig::default(),
+            &|| {},
+            &stop,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("cancelled"), "{e}");
     }
 
     #[test]

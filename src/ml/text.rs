@@ -7,6 +7,7 @@
 use super::sparse::Csr;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TextError {
@@ -18,6 +19,8 @@ pub enum TextError {
     },
     #[error("invalid TF-IDF settings: {0}")]
     Config(String),
+    #[error("stopped before the vocabulary was counted (cancelled)")]
+    Cancelled,
 }
 
 /// A document-frequency bound: a document count, or a fraction of the documents.
@@ -181,13 +184,22 @@ pub struct Tfidf {
 impl Tfidf {
     /// Learn the vocabulary and idf from `docs`.
     pub fn fit(docs: &[String], config: &TfidfConfig) -> Result<Tfidf, TextError> {
+        Self::fit_until(docs, config, &AtomicBool::new(false))
+    }
+
+    /// [`Self::fit`], stopping with [`TextError::Cancelled`] once `stop` is set (checked
+    /// every 1,024 documents: a few milliseconds).
+    pub fn fit_until(docs: &[String], config: &TfidfConfig, stop: &AtomicBool) -> Result<Tfidf, TextError> {
         config.check()?;
         let n = docs.len();
         // term → (document frequency, total count)
         let mut stats: HashMap<String, (u32, u64)> = HashMap::new();
         let mut seen: HashMap<String, ()> = HashMap::new();
         let mut buf = String::new();
-        for doc in docs {
+        for (i, doc) in docs.iter().enumerate() {
+            if i % 1024 == 0 && stop.load(Ordering::Relaxed) {
+                return Err(TextError::Cancelled);
+            }
             seen.clear();
             let tokens = tokenize(doc);
             for_each_ngram(&tokens, config.ngram_min, config.ngram_max, &mut buf, |g| {

@@ -256,7 +256,8 @@ pub(crate) fn register(r: &mut Registry) {
             "featurizer",
             "vocabulary, idf and scaler",
         ))
-        .output(Port::new::<Csr>("matrix", "training feature matrix (sparse)")),
+        .output(Port::new::<Csr>("matrix", "training feature matrix (sparse)"))
+        .stops_when_cancelled(),
     );
     r.register(
         OpSpec::new(
@@ -272,7 +273,8 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<Featurizer>("featurizer", "from text.tfidf"))
         .input(Port::new::<Csr>("matrix", "from text.tfidf"))
         .output(Port::new::<EquipmentModel>("model", "the trained classifier"))
-        .version(2, "a row with an empty label is left out of that target's trees"),
+        .version(2, "a row with an empty label is left out of that target's trees")
+        .stops_when_cancelled(),
     );
     r.register(
         OpSpec::new(
@@ -349,7 +351,7 @@ impl Op for FitTfidf {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let table = ctx.input::<DataFrame>("table")?;
         let features = ctx.input::<FeatureConfig>("features")?;
-        let (featurizer, matrix) = Featurizer::fit(&table, &features, &self.0)?;
+        let (featurizer, matrix) = Featurizer::fit_until(&table, &features, &self.0, ctx.cancel_flag())?;
         tracing::info!(
             "TF-IDF: {} terms from {} documents; matrix {}×{} with {} non-zeros",
             featurizer.tfidf.n_features(),
@@ -387,7 +389,15 @@ impl Op for Train {
         let span = tracing::Span::current();
         span.pb_set_length((distinct * self.0.n_trees) as u64);
         let tick = || span.pb_inc(1);
-        let model = EquipmentModel::fit(&table, &features, (*featurizer).clone(), &matrix, &self.0, &tick)?;
+        let model = EquipmentModel::fit_until(
+            &table,
+            &features,
+            (*featurizer).clone(),
+            &matrix,
+            &self.0,
+            &tick,
+            ctx.cancel_flag(),
+        )?;
         for f in &model.forests {
             let depth = f.forest.trees.iter().map(|t| t.depth()).max().unwrap_or(0);
             let nodes: usize = f.forest.trees.iter().map(|t| t.nodes.len()).sum();
