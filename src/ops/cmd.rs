@@ -738,7 +738,10 @@ fn write_input(cmd: &Cmd, work: &Path, port: &str, slot: &crate::op::Slot) -> Re
                 .map_err(PolarsError::from)
                 .and_then(|f| {
                     if format == "arrow" {
-                        IpcWriter::new(f).finish(&mut frame)
+                        // The oldest Arrow layout (no string views): what every pyarrow reads.
+                        IpcWriter::new(f)
+                            .with_compat_level(CompatLevel::oldest())
+                            .finish(&mut frame)
                     } else {
                         CsvWriter::new(f).finish(&mut frame)
                     }
