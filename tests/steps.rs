@@ -476,3 +476,94 @@ fn a_command_node_runs_on_slurm_with_the_local_bytes() {
     let here = std::fs::read(newest_run(&local.path().join("runs")).join("cleaned.csv")).unwrap();
     assert_eq!(slurm, here, "the same bytes on Slurm as here");
 }
+
+#[test]
+fn the_vendor_pipeline_trains_on_the_vendors_columns_and_publish_writes_the_predictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = nexusml(
+        dir.path(),
+        &["data", "synth", "--rows", "300", "--seed", "5", "-o", "inv.csv"],
+    );
+    assert_eq!(synth.code, 0, "{}", synth.all());
+    // The vendor's export: two columns named its own way.
+    let text = std::fs::read_to_string(dir.path().join("inv.csv")).unwrap();
+    let (header, rows) = text.split_once('\n').unwrap();
+    assert!(header.contains(",manufacturer,") && header.contains(",description,"));
+    let header = header
+        .replace(",manufacturer,", ",Mfr,")
+        .replace(",description,", ",Asset Description,");
+    std::fs::write(dir.path().join("vendor.csv"), format!("{header}\n{rows}")).unwrap();
+    let common = [
+        "--set",
+        "data=vendor.csv",
+        "--set",
+        "trees=5",
+        "--set",
+        "output_dir=models",
+        "--runs-dir",
+        "runs",
+        "--store",
+        "store",
+    ];
+    let plain = repo("dags/train.toml");
+    let mut args = vec!["dag", "run", plain.to_str().unwrap()];
+    args.extend(common);
+    let out = nexusml(dir.path(), &args);
+    assert_eq!(
+        out.code,
+        1,
+        "without the step the vendor's file does not train: {}",
+        out.all()
+    );
+    assert!(out.all().contains("manufacturer"), "{}", out.all());
+
+    let vendor = repo("dags/train_vendor.toml");
+    let mut args = vec!["dag", "run", vendor.to_str().unwrap()];
+    args.extend(common);
+    let out = nexusml(dir.path(), &args);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert!(
+        out.all()
+            .contains("columns renamed: Mfr → manufacturer, Asset Description → description"),
+        "{}",
+        out.all()
+    );
+    let model = dir.path().join("models/equipment_classifier_vendor_latest.nxm");
+    assert!(model.exists());
+
+    // Predictions, published by a shell step into a drop folder, with a receipt.
+    let drop = dir.path().join("drop");
+    let publish = repo("dags/predict_publish.toml");
+    let out = nexusml(
+        dir.path(),
+        &[
+            "dag",
+            "run",
+            publish.to_str().unwrap(),
+            "--set",
+            &format!("model={}", model.display()),
+            "--set",
+            "data=inv.csv",
+            "--set",
+            "output=predictions.csv",
+            "--set",
+            &format!("drop={}", drop.display()),
+            "--runs-dir",
+            "runs",
+            "--store",
+            "store",
+        ],
+    );
+    assert_eq!(out.code, 0, "{}", out.all());
+    let gz = std::fs::read(drop.join("predictions.csv.gz")).unwrap();
+    assert_eq!(&gz[..2], &[0x1f, 0x8b], "gzip");
+    let receipt =
+        std::fs::read_to_string(newest_run(&dir.path().join("runs")).join("nodes/publish/out/receipt"))
+            .unwrap();
+    assert!(receipt.trim_end().ends_with("  predictions.csv.gz"), "{receipt}");
+    assert_eq!(
+        receipt.split_whitespace().next().unwrap().len(),
+        64,
+        "a SHA-256: {receipt}"
+    );
+}
