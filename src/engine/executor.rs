@@ -31,6 +31,8 @@ pub struct Job<'a> {
     pub node: usize,
     pub board: &'a Blackboard,
     pub run_dir: &'a Path,
+    /// Once set, the node should stop: the run's flag (Ctrl-C), or an attempt's own,
+    /// which its deadline sets too (the timeout executor's).
     pub cancel: &'a AtomicBool,
     pub observer: &'a dyn Observer,
     /// Parent of the node's tracing span.

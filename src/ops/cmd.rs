@@ -495,10 +495,17 @@ impl Op for Cmd {
             source,
         })?;
         fresh_work_dir(&work)?;
+        let t0 = std::time::Instant::now();
         let mut input_kinds: Vec<(String, &'static str)> = Vec::new();
         for (port, _, slot) in ctx.inputs_untyped() {
             let kind = write_input(self, &work, port, &slot)?;
             input_kinds.push((port.to_string(), kind));
+        }
+        if !input_kinds.is_empty() {
+            tracing::debug!(
+                "inputs written in {}",
+                crate::clock::format_ms(t0.elapsed().as_secs_f64() * 1e3)
+            );
         }
         for (port, (kind, _)) in &self.outputs {
             if kind == "dir" {
@@ -615,7 +622,15 @@ impl Op for Cmd {
             }
             process::End::Stopped { killed } => return Err(CmdError::Stopped { killed }.into()),
         }
-        self.read_outputs(ctx, &shown)
+        let t0 = std::time::Instant::now();
+        self.read_outputs(ctx, &shown)?;
+        if !self.outputs.is_empty() {
+            tracing::debug!(
+                "outputs read in {}",
+                crate::clock::format_ms(t0.elapsed().as_secs_f64() * 1e3)
+            );
+        }
+        Ok(())
     }
 }
 
@@ -738,7 +753,9 @@ fn write_input(cmd: &Cmd, work: &Path, port: &str, slot: &crate::op::Slot) -> Re
                 .map_err(PolarsError::from)
                 .and_then(|f| {
                     if format == "arrow" {
-                        // The oldest Arrow layout (no string views): what every pyarrow reads.
+                        // The oldest Arrow layout (no string views), which every pyarrow
+                        // reads. Slower to write than polars' own (0.4 s against 0.03 s for
+                        // 100,000 rows), but polars reads its own back ten times slower.
                         IpcWriter::new(f)
                             .with_compat_level(CompatLevel::oldest())
                             .finish(&mut frame)

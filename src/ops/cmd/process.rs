@@ -196,7 +196,7 @@ enum Signal {
 
 /// Whether the program has ended, without reaping it (its process group stays ours to
 /// signal until then).
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 fn exited(child: &mut Child) -> std::io::Result<bool> {
     // SAFETY: `info` is a plain C struct waitid fills; the pid is our child's.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
@@ -215,7 +215,9 @@ fn exited(child: &mut Child) -> std::io::Result<bool> {
     Ok(unsafe { info.si_pid() } != 0)
 }
 
-#[cfg(not(unix))]
+/// Elsewhere the program is reaped here; its group id could then be reused before the
+/// group is signalled, a window of microseconds.
+#[cfg(not(target_os = "linux"))]
 fn exited(child: &mut Child) -> std::io::Result<bool> {
     Ok(child.try_wait()?.is_some())
 }
