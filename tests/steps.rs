@@ -567,3 +567,77 @@ fn the_vendor_pipeline_trains_on_the_vendors_columns_and_publish_writes_the_pred
         "a SHA-256: {receipt}"
     );
 }
+
+#[test]
+fn every_tag_and_from_to_selection_of_the_step_pipelines_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = nexusml(
+        dir.path(),
+        &["data", "synth", "--rows", "300", "--seed", "9", "-o", "inv.csv"],
+    );
+    assert_eq!(synth.code, 0);
+    let drop = format!("drop={}", dir.path().join("drop").display());
+    let train: &[&str] = &[
+        "--set",
+        "data=inv.csv",
+        "--set",
+        "trees=4",
+        "--set",
+        "output_dir=models",
+    ];
+    let publish: &[&str] = &[
+        "--set",
+        "model=models/equipment_classifier_vendor_latest.nxm",
+        "--set",
+        "data=inv.csv",
+        "--set",
+        "output=pred.csv",
+        "--set",
+        &drop,
+    ];
+    for (file, params) in [
+        ("dags/train_vendor.toml", train),
+        ("dags/predict_publish.toml", publish),
+    ] {
+        let path = repo(file);
+        let base = [
+            "dag",
+            "run",
+            path.to_str().unwrap(),
+            "--runs-dir",
+            "runs",
+            "--store",
+            "store",
+        ];
+        let with = |extra: &[&str]| -> Vec<String> {
+            base.iter()
+                .chain(params)
+                .chain(extra)
+                .map(|s| s.to_string())
+                .collect()
+        };
+        let call =
+            |args: Vec<String>| nexusml(dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+        let out = call(with(&[]));
+        assert_eq!(out.code, 0, "{file}: {}", out.all());
+        let spec: toml::Table = toml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let nodes = spec["nodes"].as_table().unwrap();
+        let mut selections: Vec<[String; 2]> = Vec::new();
+        for tags in nodes.values().filter_map(|n| n.get("tags")?.as_array()) {
+            for t in tags {
+                let sel = ["--tags".to_string(), t.as_str().unwrap().to_string()];
+                if !selections.contains(&sel) {
+                    selections.push(sel);
+                }
+            }
+        }
+        for id in nodes.keys() {
+            selections.push(["--from".into(), id.clone()]);
+            selections.push(["--to".into(), id.clone()]);
+        }
+        for sel in selections {
+            let out = call(with(&[&sel[0], &sel[1]]));
+            assert_eq!(out.code, 0, "{file} {sel:?}: {}", out.all());
+        }
+    }
+}
