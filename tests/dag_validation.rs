@@ -266,6 +266,10 @@ fn every_documented_field_is_accepted_by_its_op() {
             };
             with.insert(f.name.to_string(), v);
         }
+        if op.config_from_node {
+            // A command node needs `run` or `sh`, either one: a sample shell line.
+            with.insert("sh".into(), toml::Value::String("true".into()));
+        }
         op.build(&with)
             .unwrap_or_else(|e| panic!("{}: documented fields rejected: {e}", op.name));
     }

@@ -93,6 +93,50 @@ pub struct NodeReport {
     pub artifacts: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error: Vec<String>,
+    /// The exit code of a command that failed with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
+    /// How many attempts the node's policy allows (1 + `retries`).
+    pub max_attempts: u32,
+    /// Every attempt, for a node whose policy allows retries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptReport>,
+}
+
+/// One attempt in `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptReport {
+    pub attempt: u32,
+    pub start_ms: f64,
+    pub end_ms: f64,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
+}
+
+impl NodeReport {
+    /// `ok`, `cached`, `FAILED`, `skipped`; with the attempt that ended it when the node
+    /// may retry: `ok (attempt 2/3)`.
+    pub fn status_text(&self) -> String {
+        let word = match self.status {
+            NodeStatus::Ok => "ok",
+            NodeStatus::Cached => "cached",
+            NodeStatus::Failed => "FAILED",
+            NodeStatus::Skipped => "skipped",
+        };
+        match self.attempts.last() {
+            Some(a) if self.max_attempts > 1 => {
+                format!("{word} (attempt {}/{})", a.attempt, self.max_attempts)
+            }
+            _ => word.to_string(),
+        }
+    }
 }
 
 /// One edge of the pipeline in `report.json`: artifacts flowing, or an `after` ordering.
@@ -199,6 +243,22 @@ impl RunReport {
                     .map(|&a| pipeline.artifacts[a].name.clone())
                     .collect(),
                 error: r.error.clone(),
+                exit_code: r.exit_code,
+                timed_out: r.timed_out,
+                max_attempts: node.policy.attempts(),
+                attempts: r
+                    .attempts
+                    .iter()
+                    .map(|a| AttemptReport {
+                        attempt: a.number,
+                        start_ms: ms(a.start),
+                        end_ms: ms(a.end),
+                        duration_ms: ms(a.end.saturating_sub(a.start)),
+                        error: a.error.clone(),
+                        exit_code: a.exit_code,
+                        timed_out: a.timed_out,
+                    })
+                    .collect(),
             })
             .collect();
         RunReport {
@@ -227,6 +287,13 @@ impl RunReport {
 
     /// The summary table printed at the end of a run.
     pub fn table(&self) -> String {
+        let statuses: Vec<String> = self.nodes.iter().map(NodeReport::status_text).collect();
+        let status_w = statuses
+            .iter()
+            .map(|s| s.chars().count())
+            .max()
+            .unwrap_or(7)
+            .max(7);
         let id_w = self
             .nodes
             .iter()
@@ -242,22 +309,16 @@ impl RunReport {
             .unwrap_or(2)
             .max(2);
         let mut s = format!(
-            "{:<id_w$}  {:<op_w$}  {:<7}  {:>10}  {:>6}  note\n",
+            "{:<id_w$}  {:<op_w$}  {:<status_w$}  {:>10}  {:>6}  note\n",
             "node", "op", "status", "time", "thread"
         );
-        for n in &self.nodes {
-            let status = match n.status {
-                NodeStatus::Ok => "ok",
-                NodeStatus::Cached => "cached",
-                NodeStatus::Failed => "FAILED",
-                NodeStatus::Skipped => "skipped",
-            };
+        for (n, status) in self.nodes.iter().zip(&statuses) {
             let time = n.duration_ms.map_or_else(|| "-".to_string(), format_ms);
             let thread = n.thread.map_or_else(|| "-".to_string(), |t| t.to_string());
             let note = n.error.first().or(n.reason.as_ref()).cloned().unwrap_or_default();
             let note = if note == "cached" { String::new() } else { note };
             s.push_str(&format!(
-                "{:<id_w$}  {:<op_w$}  {:<7}  {:>10}  {:>6}  {}\n",
+                "{:<id_w$}  {:<op_w$}  {:<status_w$}  {:>10}  {:>6}  {}\n",
                 n.id, n.op, status, time, thread, note
             ));
         }

@@ -51,6 +51,11 @@ pub const RESERVED: &[Reserved] = &[
         dir: true,
         what: "the cluster jobs' runs and logs",
     },
+    Reserved {
+        path: "nodes",
+        dir: true,
+        what: "the work directories of command nodes",
+    },
 ];
 
 /// Who claims a place.

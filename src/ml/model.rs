@@ -10,6 +10,7 @@ use super::text::{TextError, Tfidf, TfidfConfig};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 
 /// The model file format this build writes and the newest it reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -132,9 +133,19 @@ impl Featurizer {
         features: &FeatureConfig,
         config: &TfidfConfig,
     ) -> Result<(Self, Csr), ModelError> {
+        Self::fit_until(frame, features, config, &AtomicBool::new(false))
+    }
+
+    /// [`Self::fit`], stopping early once `stop` is set.
+    pub fn fit_until(
+        frame: &DataFrame,
+        features: &FeatureConfig,
+        config: &TfidfConfig,
+        stop: &AtomicBool,
+    ) -> Result<(Self, Csr), ModelError> {
         let texts = text_column(frame, &features.model_text)?;
         let numeric = numeric_columns(frame, &features.model_numeric)?;
-        let tfidf = Tfidf::fit(&texts, config)?;
+        let tfidf = Tfidf::fit_until(&texts, config, stop)?;
         let scaler = StandardScaler::fit(&numeric);
         let f = Featurizer {
             text_column: features.model_text.clone(),
@@ -279,6 +290,27 @@ impl EquipmentModel {
         config: &ForestConfig,
         tick: &(dyn Fn() + Sync),
     ) -> Result<EquipmentModel, ModelError> {
+        Self::fit_until(
+            frame,
+            features,
+            featurizer,
+            x,
+            config,
+            tick,
+            &AtomicBool::new(false),
+        )
+    }
+
+    /// [`Self::fit`], stopping before the next tree once `stop` is set.
+    pub fn fit_until(
+        frame: &DataFrame,
+        features: &FeatureConfig,
+        featurizer: Featurizer,
+        x: &Csr,
+        config: &ForestConfig,
+        tick: &(dyn Fn() + Sync),
+        stop: &AtomicBool,
+    ) -> Result<EquipmentModel, ModelError> {
         // Group targets derived identically: one forest answers them all.
         let mut groups: Vec<Vec<String>> = Vec::new();
         for t in &features.targets {
@@ -318,7 +350,7 @@ impl EquipmentModel {
                 n_classes: classes.len(),
             })
             .collect();
-        let forests = RandomForest::fit_many(x, &targets, config, tick)?;
+        let forests = RandomForest::fit_many_until(x, &targets, config, tick, stop)?;
         let featurizer_config = featurizer.tfidf.config.clone();
         let forests = groups
             .into_iter()

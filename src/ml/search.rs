@@ -76,6 +76,8 @@ pub fn fold_rows(n: usize, folds: usize, seed: u64) -> Vec<(Vec<usize>, Vec<usiz
 
 /// The score of one (point, fold): fit TF-IDF and the model on the other folds of
 /// `train`, score the held-out fold (mean macro-F1 over targets).
+/// `stop` (a timeout, Ctrl-C) ends the fit at its next tree.
+#[allow(clippy::too_many_arguments)]
 pub fn score_fold(
     train: &DataFrame,
     features: &FeatureConfig,
@@ -84,12 +86,13 @@ pub fn score_fold(
     folds: usize,
     fold: usize,
     seed: u64,
+    stop: &std::sync::atomic::AtomicBool,
 ) -> Result<f64, ModelError> {
     let rows = fold_rows(train.height(), folds, seed);
     let (fit, held) = &rows[fold];
     let (fit, held) = (take_rows(train, fit)?, take_rows(train, held)?);
-    let (featurizer, x) = Featurizer::fit(&fit, features, tfidf)?;
-    let model = EquipmentModel::fit(&fit, features, featurizer, &x, forest, &|| {})?;
+    let (featurizer, x) = Featurizer::fit_until(&fit, features, tfidf, stop)?;
+    let model = EquipmentModel::fit_until(&fit, features, featurizer, &x, forest, &|| {}, stop)?;
     Ok(model.evaluation(&held, &[], 0)?.mean_macro_f1)
 }
 
@@ -241,11 +244,19 @@ mod tests {
             n_trees: 5,
             ..ForestConfig::default()
         };
-        let s = score_fold(&engineered, &features, &tfidf, &forest, 2, 1, 42).unwrap();
+        let go = std::sync::atomic::AtomicBool::new(false);
+        let s = score_fold(&engineered, &features, &tfidf, &forest, 2, 1, 42, &go).unwrap();
         assert!(s > 0.0 && s <= 1.0);
         assert_eq!(
-            score_fold(&engineered, &features, &tfidf, &forest, 2, 1, 42).unwrap(),
+            score_fold(&engineered, &features, &tfidf, &forest, 2, 1, 42, &go).unwrap(),
             s
+        );
+        // A stop already asked for ends the fold before it fits anything.
+        let stop = std::sync::atomic::AtomicBool::new(true);
+        let stopped = score_fold(&engineered, &features, &tfidf, &forest, 2, 1, 42, &stop);
+        assert!(
+            stopped.unwrap_err().to_string().contains("cancel"),
+            "stops when asked"
         );
     }
 

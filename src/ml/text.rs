@@ -14,6 +14,7 @@
 use super::sparse::Csr;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TextError {
@@ -25,6 +26,8 @@ pub enum TextError {
     },
     #[error("invalid TF-IDF settings: {0}")]
     Config(String),
+    #[error("stopped before the vocabulary was counted (cancelled)")]
+    Cancelled,
 }
 
 /// A document-frequency bound: a document count, or a fraction of the documents.
@@ -321,13 +324,17 @@ fn fit_block(
     docs: &[String],
     spec: BlockSpec,
     config: &TfidfConfig,
+    stop: &AtomicBool,
 ) -> Result<(Vec<String>, Vec<f32>), TextError> {
     let n = docs.len();
     // term → (document frequency, total count)
     let mut stats: HashMap<String, (u32, u64)> = HashMap::new();
     let mut seen: HashMap<String, ()> = HashMap::new();
     let mut buf = String::new();
-    for doc in docs {
+    for (i, doc) in docs.iter().enumerate() {
+        if i % 1024 == 0 && stop.load(Ordering::Relaxed) {
+            return Err(TextError::Cancelled);
+        }
         seen.clear();
         for_each_term(spec.analyzer, doc, spec.lo, spec.hi, &mut buf, |g| {
             let first = !seen.contains_key(g);
@@ -384,11 +391,17 @@ fn fit_block(
 impl Tfidf {
     /// Learn the vocabulary and idf from `docs`.
     pub fn fit(docs: &[String], config: &TfidfConfig) -> Result<Tfidf, TextError> {
+        Self::fit_until(docs, config, &AtomicBool::new(false))
+    }
+
+    /// [`Self::fit`], stopping with [`TextError::Cancelled`] once `stop` is set (checked
+    /// every 1,024 documents: a few milliseconds).
+    pub fn fit_until(docs: &[String], config: &TfidfConfig, stop: &AtomicBool) -> Result<Tfidf, TextError> {
         config.check()?;
-        let (mut terms, mut idf) = fit_block(docs, Self::main_spec(config), config)?;
+        let (mut terms, mut idf) = fit_block(docs, Self::main_spec(config), config, stop)?;
         let mut second_block = None;
         if let Some(spec) = Self::second_spec(config) {
-            let (t, i) = fit_block(docs, spec, config)?;
+            let (t, i) = fit_block(docs, spec, config, stop)?;
             second_block = Some(terms.len());
             terms.extend(t);
             idf.extend(i);

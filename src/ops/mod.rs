@@ -4,6 +4,7 @@
 //! version) with [`builtin`]. The contract they implement is [`crate::op`].
 
 mod artifacts;
+pub mod cmd;
 mod features;
 mod io;
 pub mod model;
@@ -34,6 +35,7 @@ pub fn builtin() -> &'static Registry {
         model::register(&mut r);
         search::register(&mut r);
         util::register(&mut r);
+        cmd::register(&mut r);
         r
     })
 }

@@ -273,7 +273,8 @@ pub(crate) fn register(r: &mut Registry) {
             "featurizer",
             "vocabulary, idf and scaler",
         ))
-        .output(Port::new::<Csr>("matrix", "training feature matrix (sparse)")),
+        .output(Port::new::<Csr>("matrix", "training feature matrix (sparse)"))
+        .stops_when_cancelled(),
     );
     r.register(
         OpSpec::new(
@@ -293,7 +294,8 @@ pub(crate) fn register(r: &mut Registry) {
                 .optional(),
         )
         .output(Port::new::<EquipmentModel>("model", "the trained classifier"))
-        .version(2, "a row with an empty label is left out of that target's trees"),
+        .version(2, "a row with an empty label is left out of that target's trees")
+        .stops_when_cancelled(),
     );
     r.register(
         OpSpec::new(
@@ -351,7 +353,10 @@ pub(crate) fn register(r: &mut Registry) {
             "the inventory (raw: it is engineered here)",
         ))
         .output(Port::new::<DataFrame>("predictions", "one row per input row"))
-        .version(3, "writes predictions_summary.json (2: keeps the input's columns; `map`)"),
+        .version(
+            3,
+            "writes predictions_summary.json (2: keeps the input's columns; `map`)",
+        ),
     );
     r.register(
         OpSpec::new(
@@ -375,7 +380,7 @@ impl Op for FitTfidf {
         let features = ctx.input::<FeatureConfig>("features")?;
         let config = super::search::tuned(ctx, &self.0, |b| &b.tfidf)?;
         config.check()?;
-        let (featurizer, matrix) = Featurizer::fit(&table, &features, &config)?;
+        let (featurizer, matrix) = Featurizer::fit_until(&table, &features, &config, ctx.cancel_flag())?;
         tracing::info!(
             "TF-IDF: {} terms from {} documents; matrix {}×{} with {} non-zeros",
             featurizer.tfidf.n_features(),
@@ -415,7 +420,15 @@ impl Op for Train {
         let span = tracing::Span::current();
         span.pb_set_length((distinct * config.n_trees) as u64);
         let tick = || span.pb_inc(1);
-        let model = EquipmentModel::fit(&table, &features, (*featurizer).clone(), &matrix, &config, &tick)?;
+        let model = EquipmentModel::fit_until(
+            &table,
+            &features,
+            (*featurizer).clone(),
+            &matrix,
+            &config,
+            &tick,
+            ctx.cancel_flag(),
+        )?;
         for f in &model.forests {
             let depth = f.forest.trees.iter().map(|t| t.depth()).max().unwrap_or(0);
             let nodes: usize = f.forest.trees.iter().map(|t| t.nodes.len()).sum();

@@ -101,6 +101,7 @@ impl Op for CvScoreOp {
             c.folds,
             c.fold,
             c.seed,
+            ctx.cancel_flag(),
         )?;
         tracing::info!(
             "fold {} of {} at {}: mean macro-F1 {score:.4}",
@@ -189,6 +190,7 @@ pub(crate) fn register(r: &mut Registry) {
              family with a `matrix` over the grid and the folds.",
             CvScoreOp::new,
         )
+        .stops_when_cancelled()
         .input(Port::new::<DataFrame>("table", "engineered training rows"))
         .input(Port::new::<FeatureConfig>("features", "the feature config"))
         .output(Port::new::<CvScore>("score", "the fold's score and the point's settings")),
