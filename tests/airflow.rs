@@ -15,7 +15,7 @@ fn airflow() -> Option<PathBuf> {
         if std::env::var_os("NEXUSML_REQUIRE_AIRFLOW").is_some() {
             panic!("NEXUSML_REQUIRE_AIRFLOW is set but NEXUSML_AIRFLOW names no airflow program");
         }
-        eprintln!("skipped: no Airflow (set NEXUSML_AIRFLOW to an `airflow` program; NEXUSML_REQUIRE_AIRFLOW=1 requires it)");
+        skipped("airflow: none (set NEXUSML_AIRFLOW to an `airflow` program; NEXUSML_REQUIRE_AIRFLOW=1 requires it)");
     }
     found
 }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{nexusml, repo, single_run_dir};
+use common::{nexusml, repo, single_run_dir, skipped};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,7 +75,7 @@ fn chromium_opens_the_report_of_a_training_run() {
         if std::env::var_os("NEXUSML_REQUIRE_CHROMIUM").is_some() {
             panic!("NEXUSML_REQUIRE_CHROMIUM is set but there is no `chromium` on the PATH (apt-get install chromium)");
         }
-        eprintln!("skipped: no `chromium` on the PATH (apt-get install chromium, or set NEXUSML_CHROMIUM)");
+        skipped("chromium: none on the PATH (apt-get install chromium, or set NEXUSML_CHROMIUM; NEXUSML_REQUIRE_CHROMIUM=1 requires it)");
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -376,6 +376,10 @@ fn in_a_grouped_job_each_node_is_reported_as_its_job_ran_it() {
         .contains("ended FAILED; its log:"));
     assert_eq!(node(&report, "side")["status"], "ok", "keep-going inside the job");
     assert_eq!(node(&report, "source")["status"], "ok");
+    // A node's time is its own, from the job's report: not the job's polled life
+    // (polls are 0.2 s apart at the fastest), and never zero.
+    let took = node(&report, "source")["duration_ms"].as_f64().unwrap();
+    assert!(took > 0.0 && took < 150.0, "source took {took} ms: {report}");
     for id in ["after", "last"] {
         assert_eq!(node(&report, id)["status"], "skipped", "{id}");
         assert_eq!(
@@ -460,7 +464,8 @@ fn max_jobs_bounds_the_jobs_in_the_queue() {
     let mut text = String::from("[pipeline]\nname = \"slurm_max_jobs\"\n");
     for i in 0..6 {
         text.push_str(&format!(
-            "[nodes.spin{i}]\nop = \"util.spin\"\nwith = {{ ms = 1500 }}\nout = {{ done = \"d{i}\" }}\n"
+            "[nodes.spin{i}]\nop = \"util.spin\"\nwith = {{ ms = {} }}\nout = {{ done = \"d{i}\" }}\n",
+            1500 + i // six keys: none is answered by another's result
         ));
     }
     std::fs::write(dir.path().join("p.toml"), text).unwrap();

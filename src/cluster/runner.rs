@@ -184,7 +184,9 @@ impl Runner for SlurmRunner {
         };
         let results: Vec<Mutex<Option<Submitted>>> = units.iter().map(|_| Mutex::new(None)).collect();
         let dag = UnitDag::new(&units);
-        let threads = units.len().clamp(1, 64).min(limit.max(1));
+        // A thread per unit (up to 64), not per slot: a unit is ready when its inputs are,
+        // and the time it then waits for a slot is its submit wait.
+        let threads = units.len().clamp(1, 64);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("nexusml-slurm-{i}"))
@@ -311,14 +313,22 @@ fn unfinished(mask: &[bool]) -> Vec<NodeRecord> {
 /// The first node of a unit that failed, as the failed unit's own run report says (the
 /// unit's first node when there is none).
 fn failed_node(p: &Pipeline, unit: &Unit, env: &JobEnv) -> usize {
-    inner_statuses(p, unit, env)
+    inner_reports(p, unit, env)
         .into_iter()
-        .find(|(_, s)| *s == NodeStatus::Failed)
-        .map_or(unit.nodes[0], |(v, _)| v)
+        .find(|n| n.status == NodeStatus::Failed)
+        .map_or(unit.nodes[0], |n| n.node)
+}
+
+/// One node as its job's own run report saw it.
+struct Inner {
+    node: usize,
+    status: NodeStatus,
+    /// When it ran, from the start of the job's run (absent when it did not).
+    span: Option<(Duration, Duration)>,
 }
 
 /// What the jobs' own run reports say of a unit's nodes.
-fn inner_statuses(p: &Pipeline, unit: &Unit, env: &JobEnv) -> Vec<(usize, NodeStatus)> {
+fn inner_reports(p: &Pipeline, unit: &Unit, env: &JobEnv) -> Vec<Inner> {
     let mut out = Vec::new();
     let dirs: Vec<PathBuf> = match &unit.kind {
         UnitKind::Job => vec![env.job_dir.join(&unit.name)],
@@ -326,6 +336,11 @@ fn inner_statuses(p: &Pipeline, unit: &Unit, env: &JobEnv) -> Vec<(usize, NodeSt
             .iter()
             .map(|t| env.job_dir.join(&unit.name).join(format!("{family}-{t}")))
             .collect(),
+    };
+    let millis = |v: &serde_json::Value| {
+        v.as_f64()
+            .filter(|m| m.is_finite() && *m >= 0.0)
+            .map(|m| Duration::from_secs_f64(m / 1000.0))
     };
     for dir in dirs {
         let Ok(runs) = std::fs::read_dir(&dir) else {
@@ -353,7 +368,12 @@ fn inner_statuses(p: &Pipeline, unit: &Unit, env: &JobEnv) -> Vec<(usize, NodeSt
                     "failed" => NodeStatus::Failed,
                     _ => NodeStatus::Skipped,
                 };
-                out.push((v, status));
+                let span = millis(&n["start_ms"]).zip(millis(&n["end_ms"]));
+                out.push(Inner {
+                    node: v,
+                    status,
+                    span,
+                });
             }
         }
     }
@@ -379,17 +399,48 @@ fn overlay(
     });
     // The node whose failure this unit was skipped for: the failed unit's failed node.
     let culprit = |c: usize| p.nodes[failed_node(p, &units[c], env)].id.clone();
+    // A node's time is what it took inside its job (as the job's own report says), not
+    // the job's life as polling saw it; without a report, the job's window.
+    let inner = if end.is_some() {
+        inner_reports(p, unit, env)
+    } else {
+        Vec::new()
+    };
+    let inner_end = inner
+        .iter()
+        .filter_map(|n| n.span)
+        .map(|(_, b)| b)
+        .max()
+        .unwrap_or_default();
     for &v in &unit.nodes {
         let r = &mut records[v];
         r.job = job.clone();
         r.thread = None;
         if let Some(e) = end {
-            r.start = e.started.or(Some(e.submitted));
-            r.end = Some(e.ended);
+            let span = inner.iter().find(|n| n.node == v).and_then(|n| n.span);
+            (r.start, r.end) = match span {
+                // Placed so the job's last node ends when the job was seen ended (polls
+                // see a start late or not at all; the durations are the job's own).
+                Some((a, b)) => {
+                    let last = match unit.kind {
+                        UnitKind::Job => inner_end,
+                        UnitKind::Array { .. } => b,
+                    };
+                    let anchor = e.ended.saturating_sub(last).max(e.submitted);
+                    (Some(anchor + a), Some(anchor + b))
+                }
+                None => (Some(e.started.unwrap_or(e.submitted)), Some(e.ended)),
+            };
         }
         match walked {
             Walked::Visited { ok: true } => {
-                r.status = NodeStatus::Ok;
+                // A node its job answered from the store (another node of the same key
+                // finished first) is cached, as the job's own report says.
+                let inner_status = inner.iter().find(|n| n.node == v).map(|n| n.status);
+                r.status = match inner_status {
+                    Some(NodeStatus::Cached) => NodeStatus::Cached,
+                    _ => NodeStatus::Ok,
+                };
                 r.reasons = vec![Reason::RanAsJob {
                     scheduler: SLURM,
                     id: end.map(|e| e.id.clone()).unwrap_or_default(),
@@ -410,8 +461,7 @@ fn overlay(
                     }];
                 }
                 (Some(e), None) => {
-                    let inner = inner_statuses(p, unit, env);
-                    let status = inner.iter().find(|(w, _)| *w == v).map(|(_, s)| *s);
+                    let status = inner.iter().find(|n| n.node == v).map(|n| n.status);
                     let log = env.job_dir.join(match &unit.kind {
                         UnitKind::Array { .. } => format!("{}-{}_<task>.log", unit.name, e.id),
                         UnitKind::Job => format!("{}-{}.log", unit.name, e.id),

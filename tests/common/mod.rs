@@ -93,7 +93,15 @@ pub fn slurm_cluster() -> bool {
         if std::env::var_os("NEXUSML_REQUIRE_SLURM").is_some() {
             panic!("NEXUSML_REQUIRE_SLURM is set but no Slurm cluster answers (scripts/slurm-local.sh up)");
         }
-        eprintln!("skipped: no Slurm cluster answers `sinfo` (scripts/slurm-local.sh up starts one)");
+        skipped("slurm: no cluster answers `sinfo` (scripts/slurm-local.sh up starts one; set NEXUSML_REQUIRE_SLURM=1 to require it)");
     }
     up
+}
+
+/// Say that the running test is skipped and why, on the terminal itself: libtest hides
+/// what a passing test prints with `eprintln!`, and a skip must never look like a pass.
+pub fn skipped(reason: &str) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {reason}");
 }
