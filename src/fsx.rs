@@ -258,6 +258,10 @@ fn check(path: &Path, meta: &Metadata, limit: Limit) -> Result<(), FileError> {
 }
 
 fn open_checked(path: &Path, limit: Limit, no_follow: bool) -> Result<(File, u64), FileError> {
+    #[cfg(unix)]
+    if no_follow && FLAGS.1 != 0 {
+        return open_entry_no_follow(path, limit);
+    }
     let before = if no_follow {
         std::fs::symlink_metadata(path)
     } else {
@@ -284,6 +288,29 @@ fn open_checked(path: &Path, limit: Limit, no_follow: bool) -> Result<(File, u64
             what: limit.what,
         });
     }
+    Ok((file, meta.len()))
+}
+
+/// An entry nexusml wrote, where the system has `O_NOFOLLOW`: the open itself refuses a
+/// symbolic link (ELOOP) and, with `O_NONBLOCK`, cannot hang on a FIFO, so the entry is
+/// checked once, on the open file (one system call fewer on the store's hot path).
+#[cfg(unix)]
+fn open_entry_no_follow(path: &Path, limit: Limit) -> Result<(File, u64), FileError> {
+    let mut options = OpenOptions::new();
+    options.read(true);
+    flags(&mut options, true);
+    let file = match options.open(path) {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(FileError::Symlink {
+                path: path.into(),
+                what: limit.what,
+            })
+        }
+        Err(e) => return Err(io_at(path)(e)),
+    };
+    let meta = file.metadata().map_err(io_at(path))?;
+    check(path, &meta, limit)?;
     Ok((file, meta.len()))
 }
 

@@ -369,7 +369,7 @@ impl Finished {
 impl Orchestrator {
     pub fn new() -> Self {
         Orchestrator {
-            runs_dir: "outputs/runs".into(),
+            runs_dir: crate::engine::session::DEFAULT_RUNS_DIR.into(),
             jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
             legacy: false,
             on_run_dir: None,

@@ -1,7 +1,9 @@
 //! The module dependency direction the README's architecture section states:
-//! `cli → orchestrator → engine → graph → op ← ops → ml`, with `store` used by `engine`
-//! (and the orchestrator) only, `spec` below `graph`, and `report` (reading run
-//! directories) beside `engine`, called by the orchestrator and the CLI. A `use crate::…` against it
+//! `cli → orchestrator → engine → graph → op ← ops → ml`, with `store` used by `engine`,
+//! the orchestrator and the CLI's store flags and cache commands (never by ops or ml),
+//! `spec` below `graph`, `cluster` beside `engine` (the Slurm runner behind the session's
+//! seam), and `report` (reading run directories) beside `engine`, called by the
+//! orchestrator and the CLI. A `use crate::…` against it
 //! fails here, naming the file and line.
 
 use std::collections::BTreeMap;

@@ -179,14 +179,11 @@ mod with_feature {
             0
         );
         let train = repo("dags/train.toml");
-        let features = format!("features={}", repo("dags/features.toml").display());
         let args = |extra: &[&'static str]| {
             let mut a: Vec<String> = [
                 "dag",
                 "run",
                 train.to_str().unwrap(),
-                "--set",
-                &features,
                 "--set",
                 "data=inv.csv",
                 "--set",

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 #[derive(Debug, Args)]
 pub struct RunsDirArgs {
     /// The directory runs are created in (as `dag run --runs-dir`).
-    #[arg(long, value_name = "DIR", default_value = "outputs/runs")]
+    #[arg(long, value_name = "DIR", default_value = crate::engine::session::DEFAULT_RUNS_DIR)]
     pub runs_dir: PathBuf,
     /// Only runs of this pipeline (`latest` is then its newest run).
     #[arg(long, value_name = "NAME")]

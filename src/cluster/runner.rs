@@ -391,11 +391,13 @@ fn overlay(
     records: &mut [NodeRecord],
 ) {
     let end = submitted.and_then(|s| s.end.as_ref());
-    let job = end.map(|e| ClusterJob {
-        id: e.id.clone(),
-        state: e.state.clone(),
-        submit_wait: submitted.map(|s| e.submitted.saturating_sub(s.ready)),
-        queue_wait: e.started.map(|st| st.saturating_sub(e.submitted)),
+    let job = end.map(|e| {
+        Box::new(ClusterJob {
+            id: e.id.clone(),
+            state: e.state.clone(),
+            submit_wait: submitted.map(|s| e.submitted.saturating_sub(s.ready)),
+            queue_wait: e.started.map(|st| st.saturating_sub(e.submitted)),
+        })
     });
     // The node whose failure this unit was skipped for: the failed unit's failed node.
     let culprit = |c: usize| p.nodes[failed_node(p, &units[c], env)].id.clone();

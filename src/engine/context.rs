@@ -47,6 +47,14 @@ impl NodeCtx<'_> {
         Ok(written)
     }
 
+    /// Whether every bound output is staged (checked without a list: every node asks).
+    pub fn wrote_every_output(&self) -> bool {
+        self.node
+            .outputs
+            .iter()
+            .all(|b| self.staged.iter().any(|(a, _)| *a == b.artifact))
+    }
+
     /// The artifacts staged so far.
     pub fn staged_artifacts(&self) -> Vec<usize> {
         self.staged.iter().map(|(a, _)| *a).collect()

@@ -136,6 +136,7 @@ impl Executor for InProcess {
         let timed_out = job.expired.is_some_and(|f| f.load(Ordering::SeqCst));
         let mut error = match result {
             Ok(Ok(())) if job.refill || timed_out => Vec::new(),
+            Ok(Ok(())) if ctx.wrote_every_output() => Vec::new(),
             Ok(Ok(())) => missing_outputs(node, &ctx.staged_artifacts(), job.pipeline),
             Ok(Err(e)) => error_chain(e.as_ref()),
             Err(payload) => vec![format!(

@@ -60,7 +60,7 @@ pub struct NodeRecord {
     /// The (last) attempt ran out of time.
     pub timed_out: bool,
     /// The cluster job that ran it (`--executor slurm`).
-    pub job: Option<ClusterJob>,
+    pub job: Option<Box<ClusterJob>>,
 }
 
 /// A node's cluster job and how it ended.

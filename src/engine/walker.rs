@@ -91,7 +91,8 @@ pub fn walk_in_order(
 ) -> Vec<Walked> {
     let state = State::new(dag, walk, visit, settled);
     for &v in order {
-        state.settle(v);
+        // `order` already lists every node after its predecessors.
+        let _ = state.settle(v, &|_| {});
     }
     state.into_outcome()
 }
@@ -121,20 +122,18 @@ impl<'a> State<'a> {
     /// Settle `v`, then go on with one of the successors it made ready.
     fn drive<'s>(&'s self, scope: &rayon::Scope<'s>, mut v: usize) {
         loop {
-            let mut ready = self.settle(v).into_iter();
-            let next = ready.next();
-            for other in ready {
-                scope.spawn(move |scope| self.drive(scope, other));
-            }
-            match next {
+            let spawn = |other: usize| scope.spawn(move |scope| self.drive(scope, other));
+            match self.settle(v, &spawn) {
                 Some(w) => v = w,
                 None => return,
             }
         }
     }
 
-    /// Visit `v` or decide why not; record it; return the successors that became ready.
-    fn settle(&self, v: usize) -> Vec<usize> {
+    /// Visit `v` or decide why not; record it. Returns the first successor that became
+    /// ready and hands the others to `also_ready` (no list per node: this is the walker's
+    /// hot path).
+    fn settle(&self, v: usize, also_ready: &dyn Fn(usize)) -> Option<usize> {
         let what = self.decide(v);
         let ok = matches!(what, Walked::Visited { ok: true });
         let cause = match what {
@@ -152,7 +151,7 @@ impl<'a> State<'a> {
         }
         *self.outcome[v].lock().unwrap_or_else(|e| e.into_inner()) = what;
         (self.settled)(v, what);
-        let mut ready = Vec::new();
+        let mut first = None;
         for &w in self.dag.successors(v) {
             if !self.walk.mask[w] {
                 continue;
@@ -161,10 +160,13 @@ impl<'a> State<'a> {
                 let _ = self.root_cause[w].compare_exchange(NONE, cause, Ordering::AcqRel, Ordering::Acquire);
             }
             if self.pending[w].fetch_sub(1, Ordering::AcqRel) == 1 {
-                ready.push(w);
+                match first {
+                    None => first = Some(w),
+                    Some(_) => also_ready(w),
+                }
             }
         }
-        ready
+        first
     }
 
     fn decide(&self, v: usize) -> Walked {

@@ -540,7 +540,7 @@ impl Store {
             .filter(|name| name.contains(&infix) && name.ends_with(".json"))
             .collect();
         names.sort();
-        names.into_iter().rev().find_map(|name| {
+        let read = |name: &str| {
             let bytes = self
                 .backend
                 .read(&self.root.join("runs").join(name), crate::fsx::STORE_ENTRY)
@@ -548,7 +548,23 @@ impl Store {
             serde_json::from_slice::<RunRecord>(&bytes)
                 .ok()
                 .filter(|r| r.pipeline == pipeline)
-        })
+        };
+        // Names start with the second a run started: runs of one second are told apart
+        // by the milliseconds inside (their names' order is their hashes').
+        let mut newest: Option<RunRecord> = None;
+        for name in names.iter().rev() {
+            if let Some(n) = &newest {
+                if !name.starts_with(&n.started_compact) {
+                    break;
+                }
+            }
+            if let Some(r) = read(name) {
+                if newest.as_ref().is_none_or(|n| r.started_at > n.started_at) {
+                    newest = Some(r);
+                }
+            }
+        }
+        newest
     }
 
     /// Record a finished run: its node keys become gc roots. `None` when the store is
