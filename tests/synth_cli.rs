@@ -82,3 +82,20 @@ fn a_missing_directory_is_made_and_an_unwritable_output_is_an_error() {
         out.stderr
     );
 }
+
+#[test]
+fn rows_past_the_limit_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = nexusml(
+        dir.path(),
+        &["data", "synth", "--rows", "4294967296", "-o", "big.csv"],
+    );
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("--rows 4294967296 is more than the limit of 5000000"),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.path().join("big.csv").exists());
+}

@@ -72,7 +72,13 @@ pub enum SynthError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("output path {path} has no file name")]
     NoFileName { path: PathBuf },
+    #[error("--rows {rows} is more than the limit of {MAX_ROWS} (a larger file would pass the 1 GiB a CSV data file may have)")]
+    TooManyRows { rows: usize },
 }
+
+/// The most rows `data synth` writes: about 180 bytes a row, so the file stays under the
+/// size an inventory CSV may have ([`crate::fsx::DATA`]).
+pub const MAX_ROWS: usize = 5_000_000;
 
 // ------------------------------------------------------------------ noise calibration
 /// Share of rows whose labels come from a similar kind.
@@ -588,6 +594,9 @@ pub fn generate_csv(opts: &SynthOptions, out: &mut impl Write) -> std::io::Resul
 
 /// Generate into `path` atomically (`atomic_file`), creating its directory.
 pub fn write_inventory(opts: &SynthOptions, path: &Path) -> Result<SynthSummary, SynthError> {
+    if opts.rows > MAX_ROWS {
+        return Err(SynthError::TooManyRows { rows: opts.rows });
+    }
     if path.file_name().is_none() {
         return Err(SynthError::NoFileName {
             path: path.to_path_buf(),
