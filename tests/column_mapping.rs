@@ -671,3 +671,49 @@ fn dag_run_takes_the_mapping_as_a_param_and_synth_writes_to_stdout() {
     let meta = read_json(&dir.join("models/equipment_classifier_latest_metadata.json"));
     assert_eq!(meta["training_data_columns"]["column_map"]["manufacturer"], "Mfr");
 }
+
+#[test]
+fn linfa_tree_refuses_a_max_features_it_would_ignore() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let train = repo("dags/train.toml");
+    // The shipped pipeline leaves max_features unset: linfa_tree is accepted.
+    run(
+        dir,
+        &[
+            "dag",
+            "check",
+            train.to_str().unwrap(),
+            "--set",
+            "learner=linfa_tree",
+        ],
+    );
+    // Given explicitly, even as "sqrt", it would be ignored: refused, saying so.
+    let text = std::fs::read_to_string(&train).unwrap().replace(
+        "class_weight = \"balanced_subsample\", learner",
+        "class_weight = \"balanced_subsample\", max_features = \"sqrt\", learner",
+    );
+    let copy = dir.join("linfa.toml");
+    std::fs::write(&copy, text).unwrap();
+    let data = format!("data={}", repo("examples/data/equipment_inventory.csv").display());
+    let out = nexusml(
+        dir,
+        &[
+            "dag",
+            "check",
+            copy.to_str().unwrap(),
+            "--set",
+            "learner=linfa_tree",
+            "--set",
+            &data,
+            "--set",
+            "features=builtin",
+        ],
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(
+        out.stderr.contains("learner \"linfa_tree\" tries every feature at each split, so max_features = \"sqrt\" would be ignored"),
+        "{}",
+        out.stderr
+    );
+}

@@ -202,7 +202,7 @@ fn every_op_documents_exactly_its_fields_with_their_real_defaults() {
     assert_eq!(shown("model.train_forest", "n_trees").as_deref(), Some("200"));
     assert_eq!(
         shown("model.train_forest", "max_features").as_deref(),
-        Some("\"sqrt\"")
+        Some("none")
     );
     assert_eq!(shown("model.train_forest", "max_depth").as_deref(), Some("none"));
     assert_eq!(shown("text.tfidf", "max_df").as_deref(), Some("0.9"));

@@ -254,7 +254,7 @@ impl OpConfig for ForestConfig {
         FieldDoc::optional(
             "max_features",
             "\"sqrt\" | \"log2\" | \"all\" | {count=N} | {fraction=F}",
-            "features tried per split",
+            "features tried per split (unset: \"sqrt\"; with learner = \"linfa_tree\" it must stay unset)",
         ),
         FieldDoc::optional("min_samples_split", "integer", "fewest samples to split a node"),
         FieldDoc::optional("min_samples_leaf", "integer", "fewest samples in a leaf"),
