@@ -414,6 +414,39 @@ mod tests {
     }
 
     #[test]
+    fn a_model_file_from_before_provenance_loads_with_none() {
+        // The model as version 1 files hold it: the same fields, without `provenance`.
+        #[derive(Serialize)]
+        struct Old<'a> {
+            features: &'a crate::ml::features::FeatureConfig,
+            featurizer: &'a Featurizer,
+            forests: &'a Vec<crate::ml::model::TargetForest>,
+            training: &'a crate::ml::model::TrainingInfo,
+        }
+        let (engineered, model) = model(120);
+        let old = Old {
+            features: &model.features,
+            featurizer: &model.featurizer,
+            forests: &model.forests,
+            training: &model.training,
+        };
+        let bytes = crate::ml::bundle::encode(&old, crate::ml::model::FORMAT_VERSION).unwrap();
+        let (loaded, _): (EquipmentModel, u32) = crate::ml::bundle::decode(
+            &bytes,
+            std::path::Path::new("old.nxm"),
+            crate::ml::model::FORMAT_VERSION,
+        )
+        .unwrap();
+        assert_eq!(loaded.provenance, Provenance::default());
+        assert_eq!(loaded.forests, model.forests);
+        // No fingerprint: no overlap claimed; absent columns still warned, share unknown.
+        assert!(overlap(&loaded, &engineered).is_none());
+        let absent = absent_inputs(&loaded, &["model".into()]);
+        assert!(absent.iter().all(|a| a.trained_share.is_none()) && !absent.is_empty());
+        assert!(absent[0].to_string().contains("the model predates fill records"));
+    }
+
+    #[test]
     fn unseen_classes_are_counted_per_target() {
         let (engineered, model) = model(200);
         let mut t = engineered.clone();

@@ -692,6 +692,8 @@ impl Op for Save {
             let _lock = crate::atomic_file::lock_dir(dir, true).map_err(write_err(dir))?;
             crate::atomic_file::write_atomic(&latest_meta, &meta).map_err(write_err(&latest_meta))?;
             crate::atomic_file::write_atomic(&latest, &bytes).map_err(write_err(&latest))?;
+            // Under the same lock: no reader of `_latest` sees a file go.
+            super::prune::prune_locked(dir, &self.0.model_name, self.0.keep)?;
         }
         for (p, b) in [
             (&meta_path, &meta),
@@ -710,7 +712,6 @@ impl Op for Save {
             bytes.len(),
             latest.display()
         );
-        super::prune::prune(dir, &self.0.model_name, self.0.keep)?;
         ctx.output(
             "saved",
             SavedModel {

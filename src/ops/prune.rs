@@ -48,15 +48,23 @@ fn stamp(rest: &str) -> Option<(String, u32)> {
 }
 
 /// Remove the timestamped models of `name` in `dir` past the newest `keep`; returns how
-/// many were removed.
+/// many were removed. Takes the directory's lock exclusively, as a save switching
+/// `_latest` does: a reader holding it shared finishes reading before a file goes.
 pub fn prune(dir: &Path, name: &str, keep: usize) -> Result<usize, PruneError> {
+    let _lock = crate::atomic_file::lock_dir(dir, true).map_err(|source| PruneError::List {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    prune_locked(dir, name, keep)
+}
+
+/// [`prune`], for a caller that holds the directory's lock exclusively (`model.save`,
+/// right after switching `_latest`).
+pub fn prune_locked(dir: &Path, name: &str, keep: usize) -> Result<usize, PruneError> {
     let list_err = |source| PruneError::List {
         path: dir.to_path_buf(),
         source,
     };
-    // Taken exclusively, as a save switching `_latest` does: a reader holding it shared
-    // finishes reading before a file it may read goes.
-    let _lock = crate::atomic_file::lock_dir(dir, true).map_err(list_err)?;
     let mut models: Vec<(String, u32, String)> = Vec::new();
     let mut pointed: HashSet<String> = HashSet::new();
     let prefix = format!("{name}_");
