@@ -119,6 +119,17 @@ fn an_inventory_with_every_column_renamed_trains_evaluates_and_predicts_with_map
     assert!(all.contains("=COLUMN (`--set map."), "{all}");
     let std_out = train(dir, "std.csv", "std", &[]);
     let their_out = train(dir, "theirs.csv", "their", &map_args());
+    // Messages about a mapped column name both.
+    assert!(
+        their_out
+            .stderr
+            .contains("numeric column `service_life` (your column \"Their Service Life\"):"),
+        "{}",
+        their_out.stderr
+    );
+    assert!(their_out
+        .stderr
+        .contains("columns mapped: equipment_tag (your column \"Their Equipment Tag\")"));
     // The test metrics (the same split of the same rows) are those of the standard names.
     let table = |o: &Output| {
         o.stdout
