@@ -728,3 +728,35 @@ fn linfa_tree_refuses_a_max_features_it_would_ignore() {
         out.stderr
     );
 }
+
+#[test]
+fn dag_check_refuses_a_mapped_column_the_features_do_not_read() {
+    let d = tempfile::tempdir().unwrap();
+    let train = repo("dags/train.toml");
+    let out = nexusml(
+        d.path(),
+        &[
+            "dag",
+            "check",
+            train.to_str().unwrap(),
+            "--set",
+            "map.manufacturr=Mfr",
+        ],
+    );
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr.contains("the mapping manufacturr=Mfr names `manufacturr`, which is not a column the model reads or is trained on (did you mean `manufacturer`?)"),
+        "{}",
+        out.stderr
+    );
+    run(
+        d.path(),
+        &[
+            "dag",
+            "check",
+            train.to_str().unwrap(),
+            "--set",
+            "map.manufacturer=Mfr",
+        ],
+    );
+}

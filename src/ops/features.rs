@@ -13,6 +13,10 @@ struct Config {
     config: PathBuf,
     #[serde(default)]
     predict: bool,
+    /// The column mapping the table was loaded with: each model column it names must be
+    /// one this config reads (a typo is refused before anything runs).
+    #[serde(default)]
+    map: crate::ml::mapping::ColumnMap,
 }
 
 impl OpConfig for Config {
@@ -24,6 +28,11 @@ impl OpConfig for Config {
              the one stored in the `model` input",
         ),
         FieldDoc::optional("predict", "bool", "prediction: do not derive target columns"),
+        FieldDoc::optional(
+            "map",
+            "table",
+            "the load's column mapping, checked: every model column it names must be one this config reads",
+        ),
     ];
 }
 
@@ -40,6 +49,10 @@ pub(crate) fn register(r: &mut Registry) {
                 } else {
                     Some(FeatureConfig::open(&c.config).map_err(|e| e.to_string())?)
                 };
+                if let Some(f) = &features {
+                    let known = crate::ml::mapping::known_columns(f);
+                    c.map.check_known(&known).map_err(|e| e.to_string())?;
+                }
                 Ok(Engineer {
                     path: c.config.clone(),
                     features,
