@@ -25,6 +25,7 @@ fn rules() -> ValidationRules {
         ],
         min_labelled_rows: 20,
         strict: true,
+        ..Default::default()
     }
 }
 

@@ -19,6 +19,7 @@ use crate::clock::Utc;
 use crate::engine::{self, Hooks, NodeRecord, NodeStatus, Observer, Request, RunStatus, Session, Source};
 use crate::graph::Pipeline;
 use crate::ml::bundle::{self, BundleError};
+use crate::ml::mapping::{ColumnMap, MappingError};
 use crate::ml::metrics::EvaluationReport;
 pub use crate::ml::model::Keep;
 use crate::ml::model::{EquipmentModel, FORMAT_VERSION};
@@ -70,6 +71,8 @@ pub enum OrchestratorError {
     Features(#[from] crate::ml::features::FeatureError),
     #[error(transparent)]
     Split(#[from] crate::ml::split::SplitError),
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -208,6 +211,11 @@ pub struct TrainOptions {
     pub optimize: Option<SearchGrid>,
     /// Folds of the cross-validation.
     pub cv_folds: usize,
+    /// Model column → the data's column that holds it (renamed at load; recorded in the
+    /// model, which applies it when predicting or evaluating a file with those columns).
+    pub map: ColumnMap,
+    /// Timestamped models kept per name (`None`: the pipeline's `keep_models`, 10).
+    pub keep_models: Option<usize>,
 }
 
 impl TrainOptions {
@@ -226,6 +234,8 @@ impl TrainOptions {
             pipeline: None,
             optimize: None,
             cv_folds: 3,
+            map: ColumnMap::default(),
+            keep_models: None,
         }
     }
 
@@ -271,6 +281,20 @@ impl TrainOptions {
                 "The number of trees must be at least 1".into(),
             ));
         }
+        if self.keep_models == Some(0) {
+            return Err(OrchestratorError::Invalid(
+                "--keep-models must be at least 1 (the newest model is always kept)".into(),
+            ));
+        }
+        // Every model column named must be one the feature config reads or trains on.
+        let features = self
+            .feature_config
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("builtin"));
+        let config = crate::ml::features::FeatureConfig::open(&features)?;
+        self.map.check()?;
+        self.map
+            .check_known(&crate::ml::mapping::known_columns(&config))?;
         Ok(())
     }
 }
@@ -421,6 +445,10 @@ impl Orchestrator {
             put(&mut params, "trees", Value::Integer(trees as i64));
         }
         put(&mut params, "output_dir", path_value(&opts.output_dir));
+        put(&mut params, "map", map_value(&opts.map));
+        if let Some(k) = opts.keep_models {
+            put(&mut params, "keep_models", Value::Integer(k as i64));
+        }
         put(
             &mut params,
             "model_name",
@@ -438,7 +466,9 @@ impl Orchestrator {
             }
         }
         let finished = self.run(context, opts.pipeline.as_deref(), TRAIN_PIPELINE, params)?;
-        let model: EquipmentModel = finished.artifact("model")?;
+        let mut model: EquipmentModel = finished.artifact("model")?;
+        // As `model.save` wrote it: with the mapping the data was loaded with.
+        model.provenance.map = opts.map.clone();
         let metrics: EvaluationReport = finished.artifact("metrics")?;
         let search: Option<SearchResult> = opts
             .optimize
@@ -476,18 +506,32 @@ impl Orchestrator {
         map: &IndexMap<String, String>,
         keep: Keep,
     ) -> Result<DataFrame, OrchestratorError> {
-        let config =
-            serde_json::json!({ "model": model, "data": data, "output": output, "map": map, "keep": keep });
+        let map = ColumnMap(map.clone());
+        map.check()?;
+        self.predict_with(model, data, output, &map, keep, false)
+    }
+
+    /// [`Orchestrator::predict_mapped`]; with `strict`, a column the model was trained
+    /// with that the input lacks is an error rather than a warning.
+    pub fn predict_with(
+        &mut self,
+        model: &Path,
+        data: &Path,
+        output: &Path,
+        map: &ColumnMap,
+        keep: Keep,
+        strict: bool,
+    ) -> Result<DataFrame, OrchestratorError> {
+        let config = serde_json::json!({
+            "model": model, "data": data, "output": output, "map": map, "keep": keep, "strict": strict,
+        });
         let context = PipelineContext::new("predict", config);
         let mut params = toml::Table::new();
-        params.insert(
-            "map".into(),
-            toml::Value::Table(
-                map.iter()
-                    .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
-                    .collect(),
-            ),
-        );
+        params.insert("map".into(), map_value(map));
+        // Only when asked: a predict pipeline of the user's may have no `strict` param.
+        if strict {
+            params.insert("strict".into(), Value::Boolean(true));
+        }
         // `keep` as the pipeline param spells it ("all" | "id"): Keep's own serde form.
         let keep = toml::Value::try_from(keep).map_err(|e| OrchestratorError::Invalid(e.to_string()))?;
         params.insert("keep".into(), keep);
@@ -506,10 +550,25 @@ impl Orchestrator {
         data: &Path,
         features: Option<&Path>,
     ) -> Result<EvaluationReport, OrchestratorError> {
-        let config = serde_json::json!({ "model": model, "data": data, "features": features });
+        self.evaluate_mapped(model, data, features, &ColumnMap::default())
+    }
+
+    /// [`Orchestrator::evaluate`] on a file whose columns `map` renames at load (the
+    /// model's own training mapping applies too, where the file has those columns).
+    /// Without `features`, the feature config stored in the model derives the targets.
+    pub fn evaluate_mapped(
+        &mut self,
+        model: &Path,
+        data: &Path,
+        features: Option<&Path>,
+        map: &ColumnMap,
+    ) -> Result<EvaluationReport, OrchestratorError> {
+        let config = serde_json::json!({ "model": model, "data": data, "features": features, "map": map });
         let context = PipelineContext::new("evaluate", config);
-        let features = self.feature_config_path(&features.map(Path::to_path_buf))?;
+        map.check()?;
+        let features = features.map_or_else(|| PathBuf::from("model"), Path::to_path_buf);
         let mut params = toml::Table::new();
+        params.insert("map".into(), map_value(map));
         params.insert("model".into(), path_value(model));
         params.insert("data".into(), path_value(data));
         params.insert("features".into(), path_value(&features));
@@ -659,6 +718,14 @@ impl Orchestrator {
     pub fn last_run_dir(&self) -> Option<&Path> {
         self.context.as_ref().and_then(|c| c.run_dir.as_deref())
     }
+}
+
+fn map_value(map: &ColumnMap) -> toml::Value {
+    toml::Value::Table(
+        map.iter()
+            .map(|(k, v)| (k.clone(), toml::Value::String(v.clone())))
+            .collect(),
+    )
 }
 
 fn path_value(p: &Path) -> toml::Value {

@@ -164,7 +164,7 @@ fn train_predict_evaluate_end_to_end() {
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
         out.stderr
-            .contains("the mapping manufacturer=Maker names no input column `Maker`"),
+            .contains("the mapping manufacturer=Maker names no input column \"Maker\""),
         "{}",
         out.stderr
     );

@@ -202,7 +202,7 @@ fn every_op_documents_exactly_its_fields_with_their_real_defaults() {
     assert_eq!(shown("model.train_forest", "n_trees").as_deref(), Some("200"));
     assert_eq!(
         shown("model.train_forest", "max_features").as_deref(),
-        Some("\"sqrt\"")
+        Some("none")
     );
     assert_eq!(shown("model.train_forest", "max_depth").as_deref(), Some("none"));
     assert_eq!(shown("text.tfidf", "max_df").as_deref(), Some("0.9"));
@@ -224,7 +224,7 @@ fn ops_print_their_version_notes() {
     );
     assert!(
         out.stdout
-            .contains("    version 2: a row with an empty label is left out of that target's trees\n"),
+            .contains("    version 3: the model records its inputs' fill and a fingerprint of its training rows (2: a row with an empty label is left out of that target's trees)\n"),
         "{}",
         out.stdout
     );

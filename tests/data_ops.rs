@@ -175,7 +175,8 @@ fn missing_columns_are_listed_with_the_ones_present() {
     let v = read_json(&run.join("validation.json"));
     assert_eq!(
         v["errors"][0]["message"],
-        "missing column `category_name` (the file has: tag, maker)"
+        "missing column `category_name` (the file has: tag, maker); a column of yours that holds it is mapped \
+         with --map category_name=COLUMN (`--set map.category_name=COLUMN` under `dag run`)"
     );
     // The feature step fails on its own, naming the column it needs.
     assert!(

@@ -250,7 +250,7 @@ fn prediction_input_without_the_model_columns_is_an_error() {
     );
     assert_eq!(out.code, 1, "{}", out.all());
     assert!(
-        out.stderr.contains("the input lacks columns the model needs: equipment_tag, manufacturer, model (columns present: asset, notes)"),
+        out.stderr.contains("the input lacks columns the model needs: equipment_tag, manufacturer, model (optional, read when present: description, building_name, service_life, condition_score; columns present: asset, notes)"),
         "{}",
         out.stderr
     );

@@ -11,30 +11,37 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A README command, with where it was written.
+/// A README `sh` block, with the line it starts on.
 struct Written {
     line: usize,
     text: String,
 }
 
-/// The command lines of the README's `sh` blocks (comments and blank lines dropped).
+/// The README's `sh` blocks, each run as one script (heredocs and `\` continuations
+/// as a shell reads them).
 fn readme_commands() -> Vec<Written> {
     let readme = std::fs::read_to_string(repo("README.md")).unwrap();
-    let mut out = Vec::new();
-    let mut in_sh = false;
+    let mut out: Vec<Written> = Vec::new();
+    let mut block: Option<Written> = None;
     for (i, line) in readme.lines().enumerate() {
         let trimmed = line.trim();
         if let Some(lang) = trimmed.strip_prefix("```") {
-            in_sh = !in_sh && lang.trim() == "sh";
+            match block.take() {
+                Some(b) => out.push(b),
+                None if lang.trim() == "sh" => {
+                    block = Some(Written {
+                        line: i + 2,
+                        text: String::new(),
+                    })
+                }
+                None => {}
+            }
             continue;
         }
-        if !in_sh || trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
+        if let Some(b) = &mut block {
+            b.text.push_str(line);
+            b.text.push('\n');
         }
-        out.push(Written {
-            line: i + 1,
-            text: trimmed.to_string(),
-        });
     }
     out
 }
@@ -71,7 +78,7 @@ fn renamed(bundled: &str, renames: &[(&str, &str)]) -> String {
 #[test]
 fn every_readme_command_runs_as_written() {
     let commands = readme_commands();
-    assert!(commands.len() >= 15, "the README's sh blocks: {}", commands.len());
+    assert!(commands.len() >= 6, "the README's sh blocks: {}", commands.len());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     copy_tree(&repo("dags"), &d.join("dags"));
@@ -96,22 +103,24 @@ fn every_readme_command_runs_as_written() {
     let slurm = slurm_cluster();
     let mut ran = 0;
     for c in &commands {
-        if c.text.starts_with("cargo test") {
-            continue; // this is it
+        let mut script = String::new();
+        for line in c.text.lines() {
+            if line.trim_start().starts_with("cargo test") {
+                continue; // this is it
+            }
+            if line.contains("--executor slurm") && !slurm {
+                skipped(&format!("README: `{}` needs a Slurm cluster", line.trim()));
+                continue;
+            }
+            ran += usize::from(line.trim_start().starts_with("nexusml") || line.contains("cargo run"));
+            script.push_str(line);
+            script.push('\n');
         }
-        if c.text.contains("--executor slurm") && !slurm {
-            skipped(&format!(
-                "README line {}: `{}` needs a Slurm cluster",
-                c.line, c.text
-            ));
-            continue;
-        }
-        let mut text = c
-            .text
+        let mut text = script
             .replace("cargo run --release --", "nexusml")
             .replace("/shared/", &format!("{}/", shared.display()));
         // A run directory named by its time: the newest of that pipeline's runs.
-        if let Some(at) = text.find("outputs/runs/") {
+        while let Some(at) = text.find("outputs/runs/") {
             let named: String = text[at..].split_whitespace().next().unwrap().to_string();
             let pipeline = named
                 .trim_start_matches("outputs/runs/")
@@ -125,7 +134,7 @@ fn every_readme_command_runs_as_written() {
             text = text.replace(&named, &newest.display().to_string());
         }
         let out = Command::new("bash")
-            .args(["-c", &text])
+            .args(["-e", "-o", "pipefail", "-c", &text])
             .current_dir(d)
             .env("PATH", &path)
             .env_remove("RUST_LOG")
@@ -133,14 +142,13 @@ fn every_readme_command_runs_as_written() {
             .unwrap();
         assert!(
             out.status.success(),
-            "README line {}: `{}` exited {:?}\n{}{}",
+            "README block at line {}:\n{}\nexited {:?}\n{}{}",
             c.line,
             c.text,
             out.status.code(),
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        ran += 1;
     }
     assert!(ran >= 15, "ran {ran} of the README's commands");
 }

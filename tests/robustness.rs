@@ -699,8 +699,9 @@ fn a_map_key_that_is_no_model_column_is_refused() {
     assert_eq!(
         error_line(&out),
         "error: pipeline `predict` failed at node `predict`: the mapping descripton=model names `descripton`, \
-         which is not a column the model reads; it reads description, equipment_tag, manufacturer, model, \
-         building_name, service_life, condition_score"
+         which is not a column the model reads or is trained on (did you mean `description`?); those are \
+         description, equipment_tag, manufacturer, model, building_name, service_life, condition_score, \
+         uniformat_code, mcaa_system_category, category_name"
     );
     assert!(!d.join("p.csv").exists());
     let out = predict("description=model");

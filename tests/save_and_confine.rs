@@ -41,6 +41,9 @@ fn concurrent_trains_into_one_directory_lose_nothing() {
                         "models",
                         "--random-state",
                         &seed,
+                        // Every save is to survive: no pruning here (tests/column_mapping.rs).
+                        "--keep-models",
+                        "1000",
                         "--no-cache",
                         "--runs-dir",
                         "runs",

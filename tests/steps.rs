@@ -641,3 +641,30 @@ fn every_tag_and_from_to_selection_of_the_step_pipelines_works() {
         }
     }
 }
+
+/// A node's timeout bounds its exported job: Slurm's `--time` and Airflow's
+/// `execution_timeout` (every attempt, plus the slack); its retries stay inside nexusml
+/// (Airflow's `retries=0`: retrying the task too would multiply the attempts).
+#[test]
+fn exports_bound_a_job_by_its_nodes_timeouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = steps("sleepy.toml");
+    let file = file.to_str().unwrap();
+    let export = |to: &str, out: &str| {
+        let o = nexusml(
+            dir.path(),
+            &["dag", "export", file, "--to", to, "-o", out, "--group", "none"],
+        );
+        assert_eq!(o.code, 0, "{}", o.all());
+        std::fs::read_to_string(dir.path().join(out)).unwrap()
+    };
+    let py = export("airflow", "sleepy.py");
+    assert!(
+        py.contains("retries=0, execution_timeout=timedelta(seconds=61)"),
+        "{py}"
+    );
+    // `after` has no timeout: no limit of its own.
+    assert!(py.matches("execution_timeout").count() == 1, "{py}");
+    let sh = export("slurm", "submit.sh");
+    assert!(sh.contains("--time=0-00:02:00"), "{sh}");
+}

@@ -3,9 +3,9 @@
 
 use super::logging::RunLog;
 use super::CliError;
+use crate::ml::mapping::ColumnMap;
 use crate::orchestrator::{Orchestrator, OrchestratorError, TrainOptions};
 use clap::Args;
-use indexmap::IndexMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -56,6 +56,18 @@ pub struct TrainArgs {
     /// Folds of the --optimize cross-validation.
     #[arg(long, default_value_t = 3)]
     pub cv_folds: usize,
+    /// Train on a file whose columns are named differently: read a model column from a differently named column of your file:
+    /// `--map manufacturer=Mfr` (repeatable; wins over --map-file). The model records the
+    /// mapping and applies it when predicting or evaluating a file with those columns.
+    #[arg(long = "map", value_name = "MODEL_COLUMN=INPUT_COLUMN")]
+    pub map: Vec<String>,
+    /// A mapping file: TOML, one `model_column = "your column"` per line.
+    #[arg(long, value_name = "FILE")]
+    pub map_file: Option<PathBuf>,
+    /// Timestamped models kept per name in --output-dir, newest first (default 10; the
+    /// `_latest` pair and models another metadata file points to are never removed).
+    #[arg(long, value_name = "N")]
+    pub keep_models: Option<usize>,
     #[command(flatten)]
     pub runs_dir: super::RunsDirArg,
     #[command(flatten)]
@@ -83,9 +95,16 @@ pub struct PredictArgs {
     #[arg(long)]
     pub asset_tag_column: Option<String>,
     /// Read a model column from a differently named input column:
-    /// `--map manufacturer=Mfr` (repeatable; any column the model reads).
+    /// `--map manufacturer=Mfr` (repeatable; wins over --map-file and over the mapping
+    /// the model was trained with, which applies by itself where the file has its columns).
     #[arg(long = "map", value_name = "MODEL_COLUMN=INPUT_COLUMN")]
     pub map: Vec<String>,
+    /// A mapping file: TOML, one `model_column = "your column"` per line.
+    #[arg(long, value_name = "FILE")]
+    pub map_file: Option<PathBuf>,
+    /// A column the model was trained with that the input lacks is an error, not a warning.
+    #[arg(long)]
+    pub strict: bool,
     /// Input columns kept in the output: `all` (under their own names) or `id` (the asset
     /// tag and the text the model read).
     #[arg(long, value_enum, default_value = "all")]
@@ -113,9 +132,17 @@ pub struct EvaluateArgs {
     /// A labelled inventory (CSV).
     #[arg(long)]
     pub data_path: PathBuf,
-    /// Feature configuration that derives the targets (default: the built-in one).
+    /// Feature configuration that derives the targets (default: the one stored in the model).
     #[arg(long)]
     pub feature_config: Option<PathBuf>,
+    /// Read a model column from a differently named column of your file:
+    /// `--map manufacturer=Mfr` (repeatable; wins over --map-file and over the mapping the
+    /// model was trained with, which applies by itself where the file has its columns).
+    #[arg(long = "map", value_name = "MODEL_COLUMN=INPUT_COLUMN")]
+    pub map: Vec<String>,
+    /// A mapping file: TOML, one `model_column = "your column"` per line.
+    #[arg(long, value_name = "FILE")]
+    pub map_file: Option<PathBuf>,
     /// Also write the metrics JSON here.
     #[arg(long)]
     pub output: Option<PathBuf>,
@@ -131,12 +158,24 @@ pub struct EvaluateArgs {
 fn fail(e: OrchestratorError) -> CliError {
     match e {
         OrchestratorError::Invalid(msg) => CliError::Usage(msg),
+        OrchestratorError::Mapping(e) => CliError::Usage(e.to_string()),
         OrchestratorError::Spec(e) => CliError::Spec(e),
         OrchestratorError::Graph(e) => CliError::Graph(e),
         OrchestratorError::Engine(e) => CliError::Engine(e),
         e @ OrchestratorError::Interrupted(_) => CliError::Interrupted(e.to_string()),
         other => CliError::Failed(other.to_string()),
     }
+}
+
+/// `--map-file` then the `--map`s, checked: one parser for every entry point.
+fn column_map(file: Option<&std::path::Path>, args: &[String]) -> Result<ColumnMap, CliError> {
+    if let Some(f) = file.filter(|f| !f.exists()) {
+        return Err(CliError::Usage(format!(
+            "Mapping file does not exist: {}",
+            f.display()
+        )));
+    }
+    ColumnMap::resolve(file, args).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 /// Copy the PNGs of `<run>/plots` into `dest`, a real directory (a symbolic link planted
@@ -197,6 +236,8 @@ pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliEr
         trees: args.trees,
         optimize: args.optimize.then(Default::default),
         cv_folds: args.cv_folds,
+        map: column_map(args.map_file.as_deref(), &args.map)?,
+        keep_models: args.keep_models,
         ..TrainOptions::new(&args.data_path)
     };
     if args.reference_config.is_some() {
@@ -280,41 +321,47 @@ pub(crate) fn predict(args: PredictArgs, run_log: &RunLog) -> Result<ExitCode, C
             p.display()
         )));
     }
-    // Model column → input column.
-    let mut map = IndexMap::new();
+    // The Python tool's three column flags are three more `--map`s.
+    let mut pairs: Vec<String> = Vec::new();
     for (given, wanted) in [
         (&args.description_column, "description"),
         (&args.service_life_column, "service_life"),
         (&args.asset_tag_column, "equipment_tag"),
     ] {
         if let Some(col) = given {
-            map.insert(wanted.to_string(), col.clone());
+            pairs.push(format!("{wanted}={col}"));
         }
     }
-    for m in &args.map {
-        let (model_column, input_column) = m
-            .split_once('=')
-            .filter(|(a, b)| !a.trim().is_empty() && !b.trim().is_empty())
-            .ok_or_else(|| {
-                CliError::Usage(format!(
-                    "--map {m}: expected MODEL_COLUMN=INPUT_COLUMN, e.g. --map manufacturer=Mfr"
-                ))
-            })?;
-        map.insert(model_column.trim().to_string(), input_column.trim().to_string());
-    }
+    pairs.extend(args.map.iter().cloned());
+    let map = column_map(args.map_file.as_deref(), &pairs)?;
     let keep = match args.keep {
         KeepArg::All => crate::orchestrator::Keep::All,
         KeepArg::Id => crate::orchestrator::Keep::Id,
     };
     let mut orchestrator = orchestrator(&args.runs_dir, &args.store, run_log);
     let predictions = orchestrator
-        .predict_mapped(&args.model_path, &args.input_file, &args.output_file, &map, keep)
+        .predict_with(
+            &args.model_path,
+            &args.input_file,
+            &args.output_file,
+            &map,
+            keep,
+            args.strict,
+        )
         .map_err(fail)?;
     say!(
         "predicted {} rows; wrote {}",
         predictions.height(),
         args.output_file.display()
     );
+    // The run's summary repeats what the model lacked (logged as the run went).
+    let run = orchestrator.last_run_dir().map(PathBuf::from).unwrap_or_default();
+    if let Ok(text) = std::fs::read_to_string(run.join("predictions_summary.json")) {
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+        for w in json["warnings"].as_array().into_iter().flatten() {
+            say!("warning: {}", w.as_str().unwrap_or_default());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -332,10 +379,24 @@ pub(crate) fn evaluate(args: EvaluateArgs, run_log: &RunLog) -> Result<ExitCode,
         )));
     }
     let mut orchestrator = orchestrator(&args.runs_dir, &args.store, run_log);
+    let map = column_map(args.map_file.as_deref(), &args.map)?;
     let metrics = orchestrator
-        .evaluate(&args.model_path, &args.data_path, args.feature_config.as_deref())
+        .evaluate_mapped(
+            &args.model_path,
+            &args.data_path,
+            args.feature_config.as_deref(),
+            &map,
+        )
         .map_err(fail)?;
     say!("{}\n", metrics.table());
+    for w in metrics
+        .targets
+        .iter()
+        .flat_map(|t| &t.warnings)
+        .chain(&metrics.warnings)
+    {
+        say!("warning: {w}");
+    }
     let run = orchestrator.last_run_dir().map(PathBuf::from).unwrap_or_default();
     if let Some(out) = &args.output {
         let json = serde_json::to_vec_pretty(&metrics).map_err(|e| CliError::Failed(e.to_string()))?;

@@ -245,9 +245,9 @@ pub struct SynthArgs {
     /// Seed: the same rows and seed give the same file, byte for byte.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Output CSV file.
+    /// Output CSV file (default: standard output, e.g. `> inventory.csv`).
     #[arg(short = 'o', long, value_name = "FILE")]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -499,17 +499,34 @@ fn synth(args: SynthArgs) -> Result<ExitCode, CliError> {
     if args.rows == 0 {
         return Err(CliError::Usage("--rows must be at least 1".into()));
     }
+    crate::ml::synth::check_rows(args.rows)?;
     let opts = crate::ml::synth::SynthOptions {
         rows: args.rows,
         seed: args.seed,
     };
-    let s = crate::ml::synth::write_inventory(&opts, &args.output)?;
+    let (s, to) = match &args.output {
+        Some(path) => (
+            crate::ml::synth::write_inventory(&opts, path)?,
+            path.display().to_string(),
+        ),
+        None => {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let io = |source| CliError::Io {
+                what: "cannot write the inventory to",
+                path: "standard output".into(),
+                source,
+            };
+            let s = crate::ml::synth::generate_csv(&opts, &mut out).map_err(io)?;
+            out.flush().map_err(io)?;
+            (s, "standard output".to_string())
+        }
+    };
     tracing::info!(
-        "wrote {} rows ({} categories, {} deliberately mislabelled) to {}",
+        "wrote {} rows ({} categories, {} deliberately mislabelled) to {to}",
         s.rows,
         s.categories,
         s.mislabelled,
-        args.output.display()
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -171,6 +171,16 @@ pub fn dag_file(p: &Pipeline, units: &[Unit], env: &JobEnv, dag_id: &str) -> Str
         }
         let words = command(p, unit, env);
         let id = task_id(unit);
+        // A node's retries run inside its task's `nexusml dag run` (Airflow retrying the
+        // task too would multiply the attempts); its timeouts bound the task, as they
+        // bound a Slurm job's `--time`.
+        let limits = match super::slurm::unit_worst_case_secs(p, unit) {
+            Some(secs) => format!(
+                "retries=0, execution_timeout=timedelta(seconds={})",
+                secs.saturating_add(super::slurm::JOB_TIME_SLACK_SECS)
+            ),
+            None => "retries=0".to_string(),
+        };
         // As a Slurm job's `--chdir`: relative paths given on the exporting command line
         // follow the directory it ran in.
         let cd = format!(
@@ -181,6 +191,7 @@ pub fn dag_file(p: &Pipeline, units: &[Unit], env: &JobEnv, dag_id: &str) -> Str
             UnitKind::Job => {
                 let _ = writeln!(s, "    {} = BashOperator(", vars[u]);
                 let _ = writeln!(s, "        task_id={},", py_str(&id));
+                let _ = writeln!(s, "        {limits},");
                 let _ = writeln!(
                     s,
                     "        bash_command={},",
@@ -205,7 +216,7 @@ pub fn dag_file(p: &Pipeline, units: &[Unit], env: &JobEnv, dag_id: &str) -> Str
                     .collect();
                 let _ = writeln!(
                     s,
-                    "    {} = BashOperator.partial(task_id={}).expand(",
+                    "    {} = BashOperator.partial(task_id={}, {limits}).expand(",
                     vars[u],
                     py_str(&id)
                 );

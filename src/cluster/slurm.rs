@@ -144,15 +144,20 @@ pub fn job_time_limit(policy: &crate::spec::Policy) -> Option<String> {
 /// another (the sum), an array task runs one member (the longest). None when any node
 /// has no timeout: the job then runs under the partition's own limit.
 pub fn unit_time_limit(p: &Pipeline, unit: &Unit) -> Option<String> {
+    clock_for(unit_worst_case_secs(p, unit)?)
+}
+
+/// The longest a unit's job (or one array task) may take by its nodes' timeouts, every
+/// attempt and wait included, in seconds; None when any node has no timeout.
+pub fn unit_worst_case_secs(p: &Pipeline, unit: &Unit) -> Option<u64> {
     let mut each = unit
         .nodes
         .iter()
         .map(|&v| p.nodes[v].policy.worst_case().map(|d| d.as_secs()));
-    let secs = match unit.kind {
-        UnitKind::Job => each.try_fold(0u64, |sum, s| s.map(|s| sum.saturating_add(s)))?,
-        UnitKind::Array { .. } => each.try_fold(0u64, |most, s| s.map(|s| most.max(s)))?,
-    };
-    clock_for(secs)
+    match unit.kind {
+        UnitKind::Job => each.try_fold(0u64, |sum, s| s.map(|s| sum.saturating_add(s))),
+        UnitKind::Array { .. } => each.try_fold(0u64, |most, s| s.map(|s| most.max(s))),
+    }
 }
 
 fn clock_for(secs: u64) -> Option<String> {

@@ -27,13 +27,13 @@ pub enum FeatureError {
     },
     #[error("feature config: {0}")]
     Invalid(String),
-    #[error("text combination `{name}` needs column `{column}`, which the table does not have (columns: {available}); list it under `optional` if it may be absent")]
+    #[error("text combination `{name}` needs column `{column}`, which the table does not have (columns: {available}); list it under `optional` if it may be absent, or map a column of yours with {}", super::mapping::how_to_map(.column))]
     MissingTextColumn {
         name: String,
         column: String,
         available: String,
     },
-    #[error("{what} `{name}` needs column `{column}`, which the table does not have (columns: {available})")]
+    #[error("{what} `{name}` needs column `{column}`, which the table does not have (columns: {available}); a column of yours that holds it is mapped with {}", super::mapping::how_to_map(.column))]
     MissingColumn {
         what: &'static str,
         name: String,

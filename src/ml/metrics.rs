@@ -69,6 +69,9 @@ pub struct EvaluationReport {
     pub targets: Vec<TargetMetrics>,
     /// Target → (term, importance), most important first.
     pub top_terms: Vec<(String, Vec<(String, f64)>)>,
+    /// What makes the whole evaluation mean less (its rows are training rows).
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 impl EvaluationReport {
@@ -88,6 +91,7 @@ impl EvaluationReport {
             mean_macro_f1: targets.iter().map(|t| t.macro_f1).sum::<f64>() / n,
             targets,
             top_terms,
+            warnings: Vec::new(),
         }
     }
 

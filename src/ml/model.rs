@@ -92,10 +92,15 @@ pub enum ModelError {
     #[error("column `{column}` is not numeric after feature engineering")]
     NotNumeric { column: String },
     #[error(
-        "the input lacks columns the model needs: {missing} (columns present: {present}); a column named \
-         differently is mapped with --map MODEL_COLUMN=INPUT_COLUMN (`map` in dags/predict.toml)"
+        "the input lacks columns the model needs: {missing} (optional, read when present: {optional}; columns \
+         present: {present}); a column named differently is mapped with --map MODEL_COLUMN=INPUT_COLUMN \
+         (`--set map.MODEL_COLUMN=INPUT_COLUMN` under `dag run`)"
     )]
-    MissingInputs { missing: String, present: String },
+    MissingInputs {
+        missing: String,
+        optional: String,
+        present: String,
+    },
     #[error("the mapping {model_column}={input_column} names no input column `{input_column}` (columns present: {present})")]
     NoMappedColumn {
         model_column: String,
@@ -270,6 +275,10 @@ pub struct EquipmentModel {
     pub featurizer: Featurizer,
     pub forests: Vec<TargetForest>,
     pub training: TrainingInfo,
+    /// The training data's column mapping, input fill shares and row fingerprint (none in
+    /// older files).
+    #[serde(default)]
+    pub provenance: super::provenance::Provenance,
 }
 
 /// One target's answer for one row.
@@ -373,6 +382,7 @@ impl EquipmentModel {
                 forest: config.clone(),
                 nexusml_version: env!("CARGO_PKG_VERSION").to_string(),
             },
+            provenance: Default::default(),
         })
     }
 
@@ -421,13 +431,25 @@ impl EquipmentModel {
     fn check_inputs(&self, raw: &DataFrame) -> Result<(), ModelError> {
         let present = super::table::column_names(raw);
         let mut missing = Vec::new();
+        let mut optional = Vec::new();
         for t in &self.features.text_combinations {
             if t.name != self.features.model_text {
                 continue;
             }
             for c in &t.columns {
-                if !present.contains(c) && !t.optional.contains(c) {
+                if t.optional.contains(c) {
+                    optional.push(c.clone());
+                } else if !present.contains(c) {
                     missing.push(c.clone());
+                }
+            }
+        }
+        for n in &self.features.numeric_columns {
+            if self.featurizer.numeric_columns.contains(&n.name) {
+                for c in &n.sources {
+                    if !optional.contains(c) {
+                        optional.push(c.clone());
+                    }
                 }
             }
         }
@@ -436,6 +458,7 @@ impl EquipmentModel {
         } else {
             Err(ModelError::MissingInputs {
                 missing: missing.join(", "),
+                optional: optional.join(", "),
                 present: present.join(", "),
             })
         }
@@ -648,6 +671,7 @@ impl EquipmentModel {
     /// After loading: rebuild lookups that are not stored.
     pub fn restore(&mut self) {
         self.featurizer.tfidf.build_index();
+        self.provenance.fingerprint.hashes.sort_unstable();
     }
 }
 

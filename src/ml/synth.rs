@@ -80,6 +80,14 @@ pub enum SynthError {
 /// size an inventory CSV may have ([`crate::fsx::DATA`]).
 pub const MAX_ROWS: usize = 5_000_000;
 
+/// Refuse a row count past [`MAX_ROWS`], before anything is written.
+pub fn check_rows(rows: usize) -> Result<(), SynthError> {
+    if rows > MAX_ROWS {
+        return Err(SynthError::TooManyRows { rows });
+    }
+    Ok(())
+}
+
 // ------------------------------------------------------------------ noise calibration
 /// Share of rows whose labels come from a similar kind.
 const P_MISLABEL: f64 = 0.015;
@@ -594,9 +602,7 @@ pub fn generate_csv(opts: &SynthOptions, out: &mut impl Write) -> std::io::Resul
 
 /// Generate into `path` atomically (`atomic_file`), creating its directory.
 pub fn write_inventory(opts: &SynthOptions, path: &Path) -> Result<SynthSummary, SynthError> {
-    if opts.rows > MAX_ROWS {
-        return Err(SynthError::TooManyRows { rows: opts.rows });
-    }
+    check_rows(opts.rows)?;
     if path.file_name().is_none() {
         return Err(SynthError::NoFileName {
             path: path.to_path_buf(),

@@ -36,6 +36,10 @@ pub struct ValidationRules {
     /// A report with errors is a failure (the pipeline must not train on it).
     #[serde(default = "yes")]
     pub strict: bool,
+    /// The column mapping the table was loaded with: messages name the user's column
+    /// beside the standard one (`manufacturer (your column "Mfr")`).
+    #[serde(default)]
+    pub map: super::mapping::ColumnMap,
 }
 
 fn yes() -> bool {
@@ -62,6 +66,7 @@ impl Default for ValidationRules {
             target_columns: Vec::new(),
             min_labelled_rows: default_min_labelled_rows(),
             strict: yes(),
+            map: Default::default(),
         }
     }
 }
@@ -159,6 +164,16 @@ fn strings<'a>(frame: &'a DataFrame, name: &str) -> Option<&'a StringChunked> {
 pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport {
     let columns = column_names(frame);
     let rows = frame.height();
+    let map = &rules.map;
+    let name = |c: &str| {
+        format!(
+            "`{c}`{}",
+            map.input_of(c)
+                .filter(|i| *i != c)
+                .map(|i| format!(" (your column \"{i}\")"))
+                .unwrap_or_default()
+        )
+    };
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
 
@@ -178,14 +193,15 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
         errors.push(Issue {
             check: "required_columns".into(),
             message: format!(
-                "missing column{} {} (the file has: {})",
+                "missing column{} {} (the file has: {}); a column of yours that holds it is mapped with {}",
                 if missing_columns.len() == 1 { "" } else { "s" },
                 missing_columns
                     .iter()
                     .map(|c| format!("`{c}`"))
                     .collect::<Vec<_>>()
                     .join(", "),
-                columns.join(", ")
+                map.labels(&columns).join(", "),
+                super::mapping::how_to_map(&missing_columns[0])
             ),
         });
     }
@@ -213,7 +229,8 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
             errors.push(Issue {
                 check: "critical_columns".into(),
                 message: format!(
-                    "critical column `{c}` has {empty} empty cell{} ({})",
+                    "critical column {} has {empty} empty cell{} ({})",
+                    name(c),
                     plural(empty),
                     lines_text(&lines, empty)
                 ),
@@ -252,8 +269,9 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
             let issue = Issue {
                 check: "numeric_columns".into(),
                 message: format!(
-                    "numeric column `{c}`: {} of {filled} filled cells are not usable numbers (not a number, \
+                    "numeric column {}: {} of {filled} filled cells are not usable numbers (not a number, \
                      infinite, or beyond ±{:e}) ({:.1}%; first: {})",
+                    name(c),
                     check.invalid,
                     super::scale::MAX_ABS,
                     100.0 * fraction,
@@ -304,8 +322,9 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
             warnings.push(Issue {
                 check: "target_labels".into(),
                 message: format!(
-                    "target `{t}`: {} of {rows} rows ({:.1}%) have no label ({}); they are left out of \
+                    "target {}: {} of {rows} rows ({:.1}%) have no label ({}); they are left out of \
                      this target's training and evaluation, and still predicted",
+                    name(t),
                     labels.unlabelled,
                     100.0 * labels.unlabelled as f64 / rows.max(1) as f64,
                     lines_text(&labels.first_unlabelled, labels.unlabelled)
@@ -316,7 +335,8 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
             errors.push(Issue {
                 check: "min_labelled_rows".into(),
                 message: format!(
-                    "target `{t}`: {} labelled row{}; at least {} are needed (min_labelled_rows)",
+                    "target {}: {} labelled row{}; at least {} are needed (min_labelled_rows)",
+                    name(t),
                     labels.labelled,
                     plural(labels.labelled),
                     rules.min_labelled_rows
@@ -326,8 +346,9 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
             warnings.push(Issue {
                 check: "target_classes".into(),
                 message: format!(
-                    "target `{t}` has a single class (\"{}\"): a model trained on it predicts that class \
+                    "target {} has a single class (\"{}\"): a model trained on it predicts that class \
                      for every row",
+                    name(t),
                     counts.keys().next().copied().unwrap_or_default()
                 ),
             });
@@ -342,7 +363,8 @@ pub fn validate(frame: &DataFrame, rules: &ValidationRules) -> ValidationReport 
             warnings.push(Issue {
                 check: "target_classes".into(),
                 message: format!(
-                    "target `{t}`: {} class{} with a single row cannot be on both sides of a split: {}",
+                    "target {}: {} class{} with a single row cannot be on both sides of a split: {}",
+                    name(t),
                     single.len(),
                     if single.len() == 1 { "" } else { "es" },
                     single
@@ -433,6 +455,7 @@ mod tests {
             target_columns: vec!["x".into()],
             min_labelled_rows: 2,
             strict: true,
+            ..Default::default()
         };
         let r = validate(&f, &rules);
         assert!(!r.valid);
@@ -440,7 +463,7 @@ mod tests {
         assert_eq!(r.errors.len(), 1);
         assert_eq!(
             r.errors[0].message,
-            "missing columns `x`, `y` (the file has: a, b)"
+            "missing columns `x`, `y` (the file has: a, b); a column of yours that holds it is mapped with --map x=COLUMN (`--set map.x=COLUMN` under `dag run`)"
         );
     }
 
@@ -456,6 +479,7 @@ mod tests {
             target_columns: vec!["cat".into()],
             min_labelled_rows: 2,
             strict: true,
+            ..Default::default()
         };
         let r = validate(&f, &rules);
         assert_eq!(r.empty_cells["cat"], 1);
@@ -487,6 +511,7 @@ mod tests {
             target_columns: vec!["cat".into(), "sys".into()],
             min_labelled_rows: 3,
             strict: true,
+            ..Default::default()
         };
         let r = validate(&f, &rules);
         assert!(r.valid, "{:?}", r.errors);

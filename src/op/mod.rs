@@ -257,8 +257,8 @@ pub struct PathField {
     pub name: &'static str,
     /// A bool field that, when true, puts the path inside the run directory.
     pub in_run_dir_flag: Option<&'static str>,
-    /// A value that names no file (`"builtin"`).
-    pub not_a_path: Option<&'static str>,
+    /// Values that name no file (`"builtin"`).
+    pub not_a_path: &'static [&'static str],
     /// For a list of paths: the list field whose words equal to an entry are resolved
     /// with it (`deps` and the words of `run`).
     pub words_in: Option<&'static str>,
@@ -269,7 +269,7 @@ impl PathField {
         PathField {
             name,
             in_run_dir_flag: None,
-            not_a_path: None,
+            not_a_path: &[],
             words_in: None,
         }
     }
@@ -291,10 +291,10 @@ impl PathField {
         }
     }
 
-    /// Left alone when it is exactly `value`, a name rather than a file.
-    pub fn except(self, value: &'static str) -> Self {
+    /// Left alone when it is exactly one of `values`, names rather than files.
+    pub fn except(self, values: &'static [&'static str]) -> Self {
         PathField {
-            not_a_path: Some(value),
+            not_a_path: values,
             ..self
         }
     }
@@ -304,9 +304,8 @@ impl PathField {
         let flagged = self
             .in_run_dir_flag
             .is_some_and(|b| with.get(b).and_then(toml::Value::as_bool) == Some(true));
-        let named = self
-            .not_a_path
-            .is_some_and(|v| with.get(self.name).and_then(toml::Value::as_str) == Some(v));
+        let value = with.get(self.name).and_then(toml::Value::as_str);
+        let named = self.not_a_path.iter().any(|v| value == Some(*v));
         !flagged && !named
     }
 }

@@ -349,6 +349,7 @@ mod tests {
             mean_macro_f1: 0.0,
             targets: vec![],
             top_terms: vec![],
+            warnings: vec![],
         };
         let mixed_report = EvaluationReport {
             rows: 4,
@@ -361,6 +362,7 @@ mod tests {
                 metrics(vec!["w".into()], None),
             ],
             top_terms: vec![("category_name".into(), vec![("pump".into(), 0.25)])],
+            warnings: vec!["12 of the 40 evaluated rows are training rows".into()],
         };
         let split =
             crate::ml::split::split(200, crate::ml::split::TestSize::Fraction(0.3), 42, None).unwrap();

@@ -1,6 +1,8 @@
 //! `csv.load` and `csv.write`: tables in and out.
 
 use super::{FieldDoc, Op, OpConfig, OpError, OpSpec, PathField, Port, Registry, RunDirWrite};
+use crate::ml::mapping::ColumnMap;
+use crate::ml::model::EquipmentModel;
 use crate::ml::table::{self, ColumnType, Encoding};
 use crate::op::NodeContext;
 use indexmap::IndexMap;
@@ -24,6 +26,9 @@ struct LoadConfig {
     path: PathBuf,
     #[serde(default)]
     schema: IndexMap<String, ColumnType>,
+    /// Model column → the file's column that holds it, renamed at load.
+    #[serde(default)]
+    map: ColumnMap,
 }
 
 impl OpConfig for LoadConfig {
@@ -32,7 +37,14 @@ impl OpConfig for LoadConfig {
         FieldDoc::optional(
             "schema",
             "table",
-            "column → str | f64 | i64 for columns that are not text",
+            "column → str | f64 | i64 for columns that are not text (the file's names)",
+        ),
+        FieldDoc::optional(
+            "map",
+            "table",
+            "model column = your column, e.g. { manufacturer = \"Mfr\" }: your column is renamed at load, so \
+             every later step sees the standard name; with a `model` input, the mapping the model was trained \
+             with applies too where the file has those columns",
         ),
     ];
 }
@@ -71,7 +83,8 @@ pub(crate) fn register(r: &mut Registry) {
     r.register(
         OpSpec::new(
             "table.rename",
-            "Rename columns (from → to); a `from` the table lacks is an error listing the columns present.",
+            "Rename columns (from → to); a `from` the table lacks is an error listing the columns present. \
+             To map another company's inventory to the standard names, `csv.load`'s `map` does this at load.",
             |c: RenameConfig| Ok(Rename(c)),
         )
         .input(Port::new::<DataFrame>("table", "the table"))
@@ -85,10 +98,21 @@ pub(crate) fn register(r: &mut Registry) {
             "csv.load",
             "Read a CSV inventory: all columns as text unless `schema` says otherwise; BOMs stripped, \
              headers trimmed, Windows-1252 fallback (with a warning), ragged rows reported with their line.",
-            |c: LoadConfig| Ok(Load(c)),
+            |c: LoadConfig| {
+                c.map.check().map_err(|e| e.to_string())?;
+                Ok(Load(c))
+            },
         )
         .path_field(PathField::new("path"))
-        .output(Port::new::<DataFrame>("table", "the inventory")),
+        .input(
+            Port::new::<EquipmentModel>(
+                "model",
+                "a model whose recorded column mapping applies (and whose columns a `map` may name)",
+            )
+            .optional(),
+        )
+        .output(Port::new::<DataFrame>("table", "the inventory"))
+        .version(2, "`map`: columns renamed at load; an optional `model` input"),
     );
     r.register(
         OpSpec::new(
@@ -140,7 +164,24 @@ impl Op for Load {
             loaded.frame.height(),
             loaded.frame.width()
         );
-        ctx.output("table", loaded.frame)?;
+        let map = match ctx.input_opt::<EquipmentModel>("model")? {
+            Some(model) => {
+                let known = super::columns::known_columns(&model);
+                super::columns::with_recorded(&model, &loaded.frame, &self.0.map, &known, &known)?
+            }
+            None => self.0.map.clone(),
+        };
+        let frame = map.apply(&loaded.frame)?;
+        if !map.is_empty() {
+            tracing::info!(
+                "columns mapped: {}",
+                map.iter()
+                    .map(|(m, _)| map.label(m))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        ctx.output("table", frame)?;
         Ok(())
     }
 }

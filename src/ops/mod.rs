@@ -5,10 +5,12 @@
 
 mod artifacts;
 pub mod cmd;
+mod columns;
 mod features;
 mod io;
 pub mod model;
 mod plot;
+pub mod prune;
 pub mod search;
 mod split;
 pub mod util;

@@ -6,8 +6,10 @@ use crate::clock::Utc;
 use crate::ml::bundle;
 use crate::ml::features::FeatureConfig;
 use crate::ml::forest::ForestConfig;
+use crate::ml::mapping::ColumnMap;
 use crate::ml::metrics::EvaluationReport;
 use crate::ml::model::{EquipmentModel, Featurizer, Keep, Prediction, FORMAT_VERSION};
+use crate::ml::provenance::Provenance;
 use crate::ml::sparse::Csr;
 use crate::ml::split::SplitIndices;
 use crate::ml::text::TfidfConfig;
@@ -83,6 +85,16 @@ struct SaveConfig {
     /// The training data file, fingerprinted (SHA-256) into the metadata.
     #[serde(default)]
     data: String,
+    /// The column mapping the training data was loaded with, recorded in the model.
+    #[serde(default)]
+    map: ColumnMap,
+    /// Timestamped models of this name kept ([`super::prune`]).
+    #[serde(default = "keep_default")]
+    keep: usize,
+}
+
+fn keep_default() -> usize {
+    super::prune::KEEP_DEFAULT
 }
 
 fn model_name() -> String {
@@ -95,6 +107,8 @@ impl Default for SaveConfig {
             output_dir: PathBuf::new(),
             model_name: model_name(),
             data: String::new(),
+            map: ColumnMap::default(),
+            keep: keep_default(),
         }
     }
 }
@@ -104,6 +118,17 @@ impl OpConfig for SaveConfig {
         FieldDoc::required("output_dir", "string", "directory for model files"),
         FieldDoc::optional("model_name", "string", "file name stem"),
         FieldDoc::optional("data", "string", "training data file to fingerprint"),
+        FieldDoc::optional(
+            "map",
+            "table",
+            "the column mapping the data was loaded with (recorded in the model; predict and evaluate apply it)",
+        ),
+        FieldDoc::optional(
+            "keep",
+            "integer",
+            "timestamped models of this name kept, newest first (default 10; the _latest pair and models a \
+             metadata file points to are never removed)",
+        ),
     ];
 }
 
@@ -122,16 +147,19 @@ impl OpConfig for LoadConfig {
 struct PredictConfig {
     id_column: String,
     /// Model column → the input column that holds it.
-    map: IndexMap<String, String>,
+    map: ColumnMap,
     keep: Keep,
+    /// A column the model was trained with and the input lacks is an error, not a warning.
+    strict: bool,
 }
 
 impl Default for PredictConfig {
     fn default() -> Self {
         PredictConfig {
             id_column: "equipment_tag".into(),
-            map: IndexMap::new(),
+            map: ColumnMap::default(),
             keep: Keep::default(),
+            strict: false,
         }
     }
 }
@@ -152,6 +180,11 @@ impl OpConfig for PredictConfig {
             "keep",
             "\"all\" | \"id\"",
             "input columns in the output: all of them (their own names), or the id and the text used",
+        ),
+        FieldDoc::optional(
+            "strict",
+            "bool",
+            "a column the model was trained with that the input lacks is an error (else a warning)",
         ),
     ];
 }
@@ -221,7 +254,7 @@ impl OpConfig for ForestConfig {
         FieldDoc::optional(
             "max_features",
             "\"sqrt\" | \"log2\" | \"all\" | {count=N} | {fraction=F}",
-            "features tried per split",
+            "features tried per split (unset: \"sqrt\"; with learner = \"linfa_tree\" it must stay unset)",
         ),
         FieldDoc::optional("min_samples_split", "integer", "fewest samples to split a node"),
         FieldDoc::optional("min_samples_leaf", "integer", "fewest samples in a leaf"),
@@ -294,7 +327,11 @@ pub(crate) fn register(r: &mut Registry) {
                 .optional(),
         )
         .output(Port::new::<EquipmentModel>("model", "the trained classifier"))
-        .version(2, "a row with an empty label is left out of that target's trees")
+        .version(
+            3,
+            "the model records its inputs' fill and a fingerprint of its training rows (2: a row with an empty \
+             label is left out of that target's trees)",
+        )
         .stops_when_cancelled(),
     );
     r.register(
@@ -308,7 +345,11 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
         .input(Port::new::<DataFrame>("table", "engineered test rows"))
         .output(Port::new::<EvaluationReport>("metrics", "the report").optional())
-        .version(2, "rows with an empty label are not scored; single-class warnings"),
+        .version(
+            3,
+            "warnings for classes never trained and for training rows (2: rows with an empty label are not \
+             scored; single-class warnings)",
+        ),
     );
     r.register(
         OpSpec::new(
@@ -316,6 +357,8 @@ pub(crate) fn register(r: &mut Registry) {
             "Write <output_dir>/<model_name>_<UTC>.nxm and _metadata.json, plus _latest copies, atomically.",
             |c: SaveConfig| {
                 super::plain_file_name("model_name", &c.model_name)?;
+                c.map.check().map_err(|e| e.to_string())?;
+                super::prune::check_keep(c.keep)?;
                 Ok(Save(c))
             },
         )
@@ -328,7 +371,11 @@ pub(crate) fn register(r: &mut Registry) {
             Port::new::<crate::ml::search::SearchResult>("search", "the search, for the metadata").optional(),
         )
         .output(Port::new::<SavedModel>("saved", "the written paths").optional())
-        .version(2, "labelled rows per target in the metadata")
+        .version(
+            3,
+            "the column mapping in the model; input fill and fingerprint size in the metadata; prunes old \
+             models (2: labelled rows per target in the metadata)",
+        )
         .reads_params(),
     );
     r.register(
@@ -345,7 +392,10 @@ pub(crate) fn register(r: &mut Registry) {
             "model.predict",
             "Predict every target for an inventory: the input's columns (all, or the id and the text used), \
              then per target its label and probability.",
-            |c: PredictConfig| Ok(Predict(c)),
+            |c: PredictConfig| {
+                c.map.check().map_err(|e| e.to_string())?;
+                Ok(Predict(c))
+            },
         )
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
         .input(Port::new::<DataFrame>(
@@ -354,8 +404,9 @@ pub(crate) fn register(r: &mut Registry) {
         ))
         .output(Port::new::<DataFrame>("predictions", "one row per input row"))
         .version(
-            3,
-            "writes predictions_summary.json (2: keeps the input's columns; `map`)",
+            4,
+            "applies the model's recorded mapping; warns of (or, strict, refuses) absent trained columns \
+             (3: writes predictions_summary.json; 2: keeps the input's columns; `map`)",
         ),
     );
     r.register(
@@ -420,7 +471,7 @@ impl Op for Train {
         let span = tracing::Span::current();
         span.pb_set_length((distinct * config.n_trees) as u64);
         let tick = || span.pb_inc(1);
-        let model = EquipmentModel::fit_until(
+        let mut model = EquipmentModel::fit_until(
             &table,
             &features,
             (*featurizer).clone(),
@@ -455,6 +506,8 @@ impl Op for Train {
                 );
             }
         }
+        // The mapping is the load's; `model.save` records it (its `map`).
+        model.provenance = Provenance::of_training(&model, &table, &ColumnMap::default());
         ctx.output("model", model)?;
         Ok(())
     }
@@ -470,7 +523,16 @@ impl Op for Evaluate {
                 return Err(ModelOpError::NoTarget(target).into());
             }
         }
-        let report = model.evaluation(&table, &[], self.0.top_terms)?;
+        let mut report = model.evaluation(&table, &[], self.0.top_terms)?;
+        // Scores that mean less than they seem: classes never trained, training rows.
+        let (unseen, overlap) = crate::ml::provenance::evaluation_warnings(&model, &table);
+        for t in &mut report.targets {
+            t.warnings.extend(unseen.get(&t.target).cloned());
+        }
+        report.warnings.extend(overlap.clone());
+        if let Some(w) = &overlap {
+            tracing::warn!("{w}");
+        }
         let path = ctx.run_dir().join(METRICS_FILE);
         write_json(ctx, &path, &report)?;
         for line in report.table().lines() {
@@ -507,6 +569,8 @@ struct Metadata<'a> {
     metrics: Option<serde_json::Value>,
     /// The hyperparameter search that chose the settings (`train --optimize`).
     search: Option<&'a crate::ml::search::SearchResult>,
+    /// The column mapping, the inputs' fill shares, the training-row fingerprint's size.
+    training_data_columns: serde_json::Value,
 }
 
 struct Save(SaveConfig);
@@ -536,7 +600,9 @@ impl Op for Save {
         // What a killed save left behind (a live save's temp files are seconds old).
         crate::atomic_file::remove_stale_temps(dir, &self.0.model_name, std::time::Duration::from_secs(3600));
         let now = Utc::now();
-        let bytes = bundle::encode(&*model, FORMAT_VERSION)?;
+        let mut model = (*model).clone();
+        model.provenance.map = self.0.map.clone();
+        let bytes = bundle::encode(&model, FORMAT_VERSION)?;
         let fingerprint = if self.0.data.is_empty() {
             None
         } else {
@@ -587,6 +653,7 @@ impl Op for Save {
                 forest: &model.training.forest,
                 metrics: summary.clone(),
                 search: search.as_deref().filter(|s| s.best.is_some()),
+                training_data_columns: model.provenance.summary(),
             })
         };
         // A name no other save has taken: the metadata file is created first, only if
@@ -625,6 +692,8 @@ impl Op for Save {
             let _lock = crate::atomic_file::lock_dir(dir, true).map_err(write_err(dir))?;
             crate::atomic_file::write_atomic(&latest_meta, &meta).map_err(write_err(&latest_meta))?;
             crate::atomic_file::write_atomic(&latest, &bytes).map_err(write_err(&latest))?;
+            // Under the same lock: no reader of `_latest` sees a file go.
+            super::prune::prune_locked(dir, &self.0.model_name, self.0.keep)?;
         }
         for (p, b) in [
             (&meta_path, &meta),
@@ -704,7 +773,15 @@ impl Op for Predict {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let model = ctx.input::<EquipmentModel>("model")?;
         let table = ctx.input::<DataFrame>("table")?;
-        let out = model.predictions_table(&table, &self.0.id_column, &self.0.map, self.0.keep)?;
+        let (map, warnings) = super::columns::predict_inputs(&model, &table, &self.0.map, &self.0.id_column)?;
+        if self.0.strict && !warnings.is_empty() {
+            return Err(crate::ml::provenance::AbsentInputs(warnings).into());
+        }
+        let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        let out = model.predictions_table(&table, &self.0.id_column, &map.0, self.0.keep)?;
         tracing::info!(
             "predicted {} rows × {} targets",
             out.height(),
@@ -758,7 +835,10 @@ impl Op for Predict {
                 serde_json::json!({"probability": THRESHOLDS[k], "rows": n})
             })
             .collect();
-        let summary = serde_json::json!({"rows": out.height(), "targets": targets, "any_target_below": any});
+        let summary = serde_json::json!({
+            "rows": out.height(), "targets": targets, "any_target_below": any,
+            "column_map": map, "warnings": warnings,
+        });
         let path = ctx.run_dir().join("predictions_summary.json");
         write_json(ctx, &path, &summary)?;
         ctx.output("predictions", out)?;

@@ -31,7 +31,10 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<DataFrame>("table", "the inventory"))
         .output(Port::new::<ValidationReport>("report", "the findings").optional())
         .writes_in_run_dir(|_: &ValidationRules| vec![RunDirWrite::file(VALIDATION_FILE)])
-        .version(2, "empty target cells are counted and warned about, not errors"),
+        .version(
+            3,
+            "messages name mapped columns (2: empty target cells are counted and warned about, not errors)",
+        ),
     );
 }
 
@@ -69,6 +72,11 @@ impl OpConfig for ValidationRules {
             "fewest labelled rows per target (fewer: error)",
         ),
         FieldDoc::optional("strict", "bool", "fail the node when the data is invalid"),
+        FieldDoc::optional(
+            "map",
+            "table",
+            "the column mapping the table was loaded with: messages name your column beside the standard one",
+        ),
     ];
 }
 

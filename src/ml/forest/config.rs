@@ -30,6 +30,19 @@ pub enum MaxFeatures {
 }
 
 impl MaxFeatures {
+    /// As a pipeline writes it: `"sqrt"`, `{ count = 100 }`.
+    pub fn text(&self) -> String {
+        match self {
+            MaxFeatures::Sqrt => "\"sqrt\"".into(),
+            MaxFeatures::Log2 => "\"log2\"".into(),
+            MaxFeatures::All => "\"all\"".into(),
+            MaxFeatures::Count(c) => format!("{{ count = {c} }}"),
+            MaxFeatures::Fraction(f) => format!("{{ fraction = {f} }}"),
+        }
+    }
+}
+
+impl MaxFeatures {
     pub fn resolve(self, n_features: usize) -> usize {
         let n = n_features as f64;
         let k = match self {
@@ -61,8 +74,10 @@ pub enum ClassWeight {
 pub struct ForestConfig {
     #[serde(default = "trees")]
     pub n_trees: usize,
-    #[serde(default = "sqrt")]
-    pub max_features: MaxFeatures,
+    /// Unset: `sqrt` for the sparse learner; linfa_tree takes none (it tries every
+    /// feature), so a value given with it is refused rather than ignored.
+    #[serde(default)]
+    pub max_features: Option<MaxFeatures>,
     #[serde(default = "two")]
     pub min_samples_split: usize,
     #[serde(default = "one")]
@@ -82,9 +97,6 @@ pub struct ForestConfig {
 
 fn trees() -> usize {
     200
-}
-fn sqrt() -> MaxFeatures {
-    MaxFeatures::Sqrt
 }
 fn two() -> usize {
     2
@@ -106,7 +118,7 @@ impl Default for ForestConfig {
     fn default() -> Self {
         ForestConfig {
             n_trees: 200,
-            max_features: MaxFeatures::Sqrt,
+            max_features: None,
             min_samples_split: 2,
             min_samples_leaf: 1,
             max_depth: None,
@@ -156,7 +168,7 @@ impl ForestConfig {
                 )));
             }
         }
-        if let MaxFeatures::Count(c) = self.max_features {
+        if let Some(MaxFeatures::Count(c)) = self.max_features {
             if c == 0 || c > MAX_FEATURE_COUNT {
                 return Err(ForestError::Config(format!(
                     "max_features = {c} must be within 1..={MAX_FEATURE_COUNT}"
@@ -170,11 +182,12 @@ impl ForestConfig {
             return Err(ForestError::Config("min_samples_leaf must be at least 1".into()));
         }
         if self.learner == Learner::LinfaTree {
-            if self.max_features != MaxFeatures::Sqrt {
-                return Err(ForestError::Config(
-                    "learner \"linfa_tree\" tries every feature at each split: leave max_features unset"
-                        .into(),
-                ));
+            if let Some(m) = self.max_features {
+                return Err(ForestError::Config(format!(
+                    "learner \"linfa_tree\" tries every feature at each split, so max_features = {} would be \
+                     ignored: leave max_features unset",
+                    m.text()
+                )));
             }
             if self.min_samples_leaf != 1 {
                 return Err(ForestError::Config(
@@ -183,7 +196,7 @@ impl ForestConfig {
                 ));
             }
         }
-        if let MaxFeatures::Fraction(f) = self.max_features {
+        if let Some(MaxFeatures::Fraction(f)) = self.max_features {
             if !(f > 0.0 && f <= 1.0) {
                 return Err(ForestError::Config(format!(
                     "max_features fraction {f} must be in (0, 1]"

@@ -1,7 +1,7 @@
 //! Growing one sparse-aware tree: bootstrap weights, the per-node feature draws, the
 //! best threshold of a feature in O(non-zeros), and the partition of the node's samples.
 
-use super::config::{ClassWeight, ForestConfig};
+use super::config::{ClassWeight, ForestConfig, MaxFeatures};
 use super::tree::{Node, Tree, LEAF};
 use super::{Target, UNLABELLED};
 use crate::ml::rng::Rng;
@@ -81,7 +81,7 @@ pub(super) fn grow(data: &Data<'_>, target: &Target<'_>, cfg: &ForestConfig, see
     for &i in &samples {
         root_w[y[i as usize] as usize] += weight[i as usize];
     }
-    let max_features = cfg.max_features.resolve(n_features);
+    let max_features = cfg.max_features.unwrap_or(MaxFeatures::Sqrt).resolve(n_features);
     let mut stack = vec![Pending {
         node: 0,
         start: 0,

@@ -256,7 +256,12 @@ fn linfa_tree_learner_separates_the_toy_set() {
             ..cfg.clone()
         },
         ForestConfig {
-            max_features: MaxFeatures::All,
+            max_features: Some(MaxFeatures::All),
+            ..cfg.clone()
+        },
+        // Even the sparse learner's own default, given explicitly, would be ignored.
+        ForestConfig {
+            max_features: Some(MaxFeatures::Sqrt),
             ..cfg.clone()
         },
     ] {
@@ -351,14 +356,14 @@ fn size_settings_are_bounded() {
         ),
         (
             ForestConfig {
-                max_features: MaxFeatures::Count(0),
+                max_features: Some(MaxFeatures::Count(0)),
                 ..d.clone()
             },
             "1..=10000000",
         ),
         (
             ForestConfig {
-                max_features: MaxFeatures::Count(MAX_FEATURE_COUNT + 1),
+                max_features: Some(MaxFeatures::Count(MAX_FEATURE_COUNT + 1)),
                 ..d.clone()
             },
             "1..=10000000",
