@@ -208,6 +208,8 @@ pub struct TrainOptions {
     pub optimize: Option<SearchGrid>,
     /// Folds of the cross-validation.
     pub cv_folds: usize,
+    /// The pipeline's `learner` (`linear_svc`, `logistic`, `forest`).
+    pub learner: Option<crate::ml::learner::LearnerKind>,
 }
 
 impl TrainOptions {
@@ -226,6 +228,7 @@ impl TrainOptions {
             pipeline: None,
             optimize: None,
             cv_folds: 3,
+            learner: None,
         }
     }
 
@@ -335,6 +338,8 @@ pub struct Orchestrator {
     /// Set (e.g. by Ctrl-C) to stop starting nodes; the run then ends `Interrupted`
     /// with its report written.
     pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The predict pipeline's `review_below` (`None`: the pipeline's own, 0.7).
+    pub review_below: Option<f64>,
     context: Option<PipelineContext>,
 }
 
@@ -376,6 +381,7 @@ impl Orchestrator {
             pipeline_files: IndexMap::new(),
             store: Some(crate::store::resolve_dir(None)),
             cancel: Default::default(),
+            review_below: None,
             context: None,
         }
     }
@@ -420,6 +426,9 @@ impl Orchestrator {
         if let Some(trees) = opts.trees {
             put(&mut params, "trees", Value::Integer(trees as i64));
         }
+        if let Some(learner) = opts.learner {
+            put(&mut params, "learner", Value::String(learner.name().into()));
+        }
         put(&mut params, "output_dir", path_value(&opts.output_dir));
         put(
             &mut params,
@@ -443,6 +452,8 @@ impl Orchestrator {
                         ),
                         None,
                     );
+                    // The grid is the forest's: its best point trains a forest.
+                    put(&mut params, "learner", Value::String("forest".into()));
                     put(&mut params, "trees", toml::Value::Integer(best.trees as i64));
                     put(
                         &mut params,
@@ -623,6 +634,9 @@ impl Orchestrator {
         params.insert("model".into(), path_value(model));
         params.insert("data".into(), path_value(data));
         params.insert("output".into(), path_value(output));
+        if let Some(r) = self.review_below {
+            params.insert("review_below".into(), Value::Float(r));
+        }
         let finished = self.run(context, None, PREDICT_PIPELINE, params)?;
         finished.artifact("predictions")
     }

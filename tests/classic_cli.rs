@@ -222,7 +222,10 @@ fn legacy_and_dag_paths_give_the_same_model_and_metrics() {
         let runs = format!("runs-{name}");
         args.push(&runs);
         if legacy {
+            // The original model: forests, sequentially.
             args.push("--legacy");
+        } else {
+            args.extend(["--learner", "forest"]);
         }
         let out = nexusml(dir.path(), &args);
         assert_eq!(out.code, 0, "{name}: {}", out.all());
@@ -358,7 +361,7 @@ fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
     assert_eq!(search["folds"], 2);
     let best_trees = search["best"]["trees"].as_u64().unwrap() as usize;
     assert_eq!(
-        model.forests[0].forest.trees.len(),
+        model.models[0].forest().unwrap().trees.len(),
         best_trees,
         "trained with the best point"
     );

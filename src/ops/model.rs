@@ -1,13 +1,18 @@
-//! Model ops: `text.tfidf`, `model.train_forest`, `model.evaluate`, `model.save`,
-//! `model.load`, `model.predict`, `model.predict_one`.
+//! Model ops: `text.tfidf`, `model.train` (and the original `model.train_forest`),
+//! `model.evaluate`, `model.save`, `model.load`, `model.predict`, `model.write_review`,
+//! `model.predict_one`.
 
 use super::{FieldDoc, Op, OpConfig, OpError, OpSpec, PathField, Port, Registry, RunDirWrite};
 use crate::clock::Utc;
 use crate::ml::bundle;
+use crate::ml::codes::CodesConfig;
 use crate::ml::features::FeatureConfig;
 use crate::ml::forest::ForestConfig;
+use crate::ml::learner::{Learned, LearnerConfig, LearnerKind};
+use crate::ml::linear::{LinearConfig, Loss};
 use crate::ml::metrics::EvaluationReport;
 use crate::ml::model::{EquipmentModel, Featurizer, Keep, Prediction, FORMAT_VERSION};
+use crate::ml::review::{predict_inventory, review_path, ReviewOptions};
 use crate::ml::sparse::Csr;
 use crate::ml::split::SplitIndices;
 use crate::ml::text::TfidfConfig;
@@ -124,7 +129,12 @@ struct PredictConfig {
     /// Model column → the input column that holds it.
     map: IndexMap<String, String>,
     keep: Keep,
+    /// A row whose lowest top probability is below this goes to review.
+    review_below: f64,
 }
+
+/// The default confidence a row must reach on every target to stay out of review.
+pub const REVIEW_BELOW: f64 = 0.7;
 
 impl Default for PredictConfig {
     fn default() -> Self {
@@ -132,6 +142,7 @@ impl Default for PredictConfig {
             id_column: "equipment_tag".into(),
             map: IndexMap::new(),
             keep: Keep::default(),
+            review_below: REVIEW_BELOW,
         }
     }
 }
@@ -153,7 +164,85 @@ impl OpConfig for PredictConfig {
             "\"all\" | \"id\"",
             "input columns in the output: all of them (their own names), or the id and the text used",
         ),
+        FieldDoc::optional(
+            "review_below",
+            "float",
+            "rows whose lowest top probability is below this (or whose codes disagree) go to review",
+        ),
     ];
+}
+
+#[derive(Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct WriteReviewConfig {
+    /// The predictions file the review queue sits beside.
+    predictions: PathBuf,
+}
+
+impl OpConfig for WriteReviewConfig {
+    const FIELDS: &'static [FieldDoc] = &[FieldDoc::required(
+        "predictions",
+        "string",
+        "the predictions file; the queue goes beside it as <stem>_review.csv",
+    )];
+}
+
+/// `model.train`'s settings: the learner and each learner's own table.
+#[derive(Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+struct TrainConfig {
+    learner: LearnerKind,
+    linear: LinearConfig,
+    forest: ForestConfig,
+    codes: CodesConfig,
+}
+
+impl OpConfig for TrainConfig {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::optional(
+            "learner",
+            "\"linear_svc\" | \"logistic\" | \"forest\"",
+            "what trains each target: the L2-loss linear SVM, logistic regression, or the original random forest",
+        ),
+        FieldDoc::optional(
+            "linear",
+            "{ c, tol, max_iter, class_weight, intercept_scaling, seed, calibration, calibration_folds, loss }",
+            "the linear learners' settings (loss follows learner)",
+        ),
+        FieldDoc::optional(
+            "forest",
+            "{ n_trees, max_features, min_samples_split, min_samples_leaf, max_depth, bootstrap, class_weight, seed, learner }",
+            "the forest's settings (as model.train_forest)",
+        ),
+        FieldDoc::optional(
+            "codes",
+            "{ category, codes }",
+            "the category target and the code targets checked against it (category = \"\": no check)",
+        ),
+    ];
+}
+
+impl TrainConfig {
+    /// The learner with its settings, or why the settings do not fit together.
+    fn learner(&self) -> Result<LearnerConfig, String> {
+        let config = match self.learner {
+            LearnerKind::Forest => LearnerConfig::Forest(self.forest.clone()),
+            LearnerKind::LinearSvc if self.linear.loss == Loss::Logistic => {
+                return Err(
+                    "`linear.loss = \"logistic\"` with `learner = \"linear_svc\"`: the loss follows the learner; \
+                     use learner = \"logistic\""
+                        .into(),
+                )
+            }
+            LearnerKind::LinearSvc => LearnerConfig::Linear(self.linear.clone()),
+            LearnerKind::Logistic => LearnerConfig::Linear(LinearConfig {
+                loss: Loss::Logistic,
+                ..self.linear.clone()
+            }),
+        };
+        config.check()?;
+        Ok(config)
+    }
 }
 
 #[derive(Deserialize, Serialize)]
@@ -208,8 +297,8 @@ impl OpConfig for TfidfConfig {
         ),
         FieldDoc::optional(
             "char_wb",
-            "{ ngram_min, ngram_max, max_features }",
-            "a char_wb block beside the main one (each L2-normalised, as a FeatureUnion)",
+            "{ ngram_min, ngram_max, max_features, enabled }",
+            "a char_wb block beside the main one (each L2-normalised, as a FeatureUnion); enabled = false: none",
         ),
     ];
 }
@@ -257,7 +346,7 @@ pub(crate) fn register(r: &mut Registry) {
              output the featurizer and the training matrix.",
             |c: TfidfConfig| {
                 c.check().map_err(|e| e.to_string())?;
-                Ok(FitTfidf(c))
+                Ok(FitTfidf(c.normalized()))
             },
         )
         .input(Port::new::<DataFrame>("table", "engineered training rows"))
@@ -270,11 +359,36 @@ pub(crate) fn register(r: &mut Registry) {
     );
     r.register(
         OpSpec::new(
+            "model.train",
+            "Train a model per distinct target with the chosen learner (linear SVM, logistic regression or random \
+             forest) and learn which codes each category takes.",
+            |c: TrainConfig| {
+                let learner = c.learner()?;
+                Ok(Train {
+                    learner,
+                    codes: c.codes,
+                })
+            },
+        )
+        .input(Port::new::<DataFrame>("table", "engineered training rows (for the labels)"))
+        .input(Port::new::<FeatureConfig>("features", "the feature config"))
+        .input(Port::new::<Featurizer>("featurizer", "from text.tfidf"))
+        .input(Port::new::<Csr>("matrix", "from text.tfidf"))
+        .output(Port::new::<EquipmentModel>("model", "the trained classifier")),
+    );
+    r.register(
+        OpSpec::new(
             "model.train_forest",
             "Train one random forest per distinct target (identically derived targets share one), trees in parallel.",
             |c: ForestConfig| {
                 c.check().map_err(|e| e.to_string())?;
-                Ok(Train(c))
+                Ok(Train {
+                    learner: LearnerConfig::Forest(c),
+                    codes: CodesConfig {
+                        category: String::new(),
+                        codes: Vec::new(),
+                    },
+                })
             },
         )
         .input(Port::new::<DataFrame>("table", "engineered training rows (for the labels)"))
@@ -282,7 +396,7 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<Featurizer>("featurizer", "from text.tfidf"))
         .input(Port::new::<Csr>("matrix", "from text.tfidf"))
         .output(Port::new::<EquipmentModel>("model", "the trained classifier"))
-        .version(2, "a row with an empty label is left out of that target's trees"),
+        .version(3, "the model in file format 2 (its forests unchanged)"),
     );
     r.register(
         OpSpec::new(
@@ -295,7 +409,7 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
         .input(Port::new::<DataFrame>("table", "engineered test rows"))
         .output(Port::new::<EvaluationReport>("metrics", "the report").optional())
-        .version(2, "rows with an empty label are not scored; single-class warnings"),
+        .version(3, "calibration (ECE, Brier, accuracy at coverage) per target; codes that agree"),
     );
     r.register(
         OpSpec::new(
@@ -312,24 +426,34 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<EvaluationReport>("metrics", "metrics for the metadata").optional())
         .input(Port::new::<SplitIndices>("split", "row counts for the metadata").optional())
         .output(Port::new::<SavedModel>("saved", "the written paths").optional())
-        .version(2, "labelled rows per target in the metadata")
+        .version(3, "model file format 2; the learner in the metadata")
         .reads_params(),
     );
     r.register(
         OpSpec::new(
             "model.load",
-            "Read a model file (header, version and checksum checked).",
+            "Read a model file (header, version and checksum checked; format 1 files load as forest models).",
             |c: LoadConfig| Ok(Load(c)),
         )
         .path_field(PathField::new("path"))
-        .output(Port::new::<EquipmentModel>("model", "the classifier")),
+        .output(Port::new::<EquipmentModel>("model", "the classifier"))
+        .version(2, "model file format 2"),
     );
     r.register(
         OpSpec::new(
             "model.predict",
             "Predict every target for an inventory: the input's columns (all, or the id and the text used), \
-             then per target its label and probability.",
-            |c: PredictConfig| Ok(Predict(c)),
+             then per target the 3 most probable labels with their probabilities, whether the codes agree with \
+             the category, and whether the row needs review; and the review queue.",
+            |c: PredictConfig| {
+                if !(c.review_below.is_finite() && (0.0..=1.0).contains(&c.review_below)) {
+                    return Err(format!(
+                        "`review_below` = {}: a probability from 0 to 1",
+                        c.review_below
+                    ));
+                }
+                Ok(Predict(c))
+            },
         )
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
         .input(Port::new::<DataFrame>(
@@ -337,7 +461,24 @@ pub(crate) fn register(r: &mut Registry) {
             "the inventory (raw: it is engineered here)",
         ))
         .output(Port::new::<DataFrame>("predictions", "one row per input row"))
-        .version(2, "keeps the input's columns; `map`"),
+        .output(
+            Port::new::<DataFrame>(
+                "review",
+                "the rows to review, least confident first, with the reason",
+            )
+            .optional(),
+        )
+        .version(3, "top-3 labels, codes_agree, needs_review; the review queue"),
+    );
+    r.register(
+        OpSpec::new(
+            "model.write_review",
+            "Write the review queue as CSV beside the predictions file, named by it (predictions.csv → \
+             predictions_review.csv), and say how many rows went to review.",
+            |c: WriteReviewConfig| Ok(WriteReview(c)),
+        )
+        .path_field(PathField::new("predictions"))
+        .input(Port::new::<DataFrame>("review", "from model.predict")),
     );
     r.register(
         OpSpec::new(
@@ -374,7 +515,11 @@ impl Op for FitTfidf {
     }
 }
 
-struct Train(ForestConfig);
+struct Train {
+    learner: LearnerConfig,
+    codes: CodesConfig,
+}
+
 impl Op for Train {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let table = ctx.input::<DataFrame>("table")?;
@@ -393,37 +538,98 @@ impl Op for Train {
             }
             n
         };
-        // Progress over trees on the node's line (a terminal only; a no-op when piped).
+        // Progress over trees (or linear models) on the node's line (a terminal only; a
+        // no-op when piped).
         let span = tracing::Span::current();
-        span.pb_set_length((distinct * self.0.n_trees) as u64);
+        span.pb_set_length(match &self.learner {
+            LearnerConfig::Forest(f) => (distinct * f.n_trees) as u64,
+            LearnerConfig::Linear(_) => distinct as u64,
+        });
         let tick = || span.pb_inc(1);
-        let model = EquipmentModel::fit(&table, &features, (*featurizer).clone(), &matrix, &self.0, &tick)?;
-        for f in &model.forests {
-            let depth = f.forest.trees.iter().map(|t| t.depth()).max().unwrap_or(0);
-            let nodes: usize = f.forest.trees.iter().map(|t| t.nodes.len()).sum();
-            let left_out = table.height().saturating_sub(f.labelled_rows);
-            tracing::info!(
-                "forest for {}: {} classes, {} trees, {} nodes, max depth {depth}; {} labelled rows{}",
-                f.targets.join(" = "),
-                f.classes.len(),
-                f.forest.trees.len(),
-                nodes,
-                f.labelled_rows,
+        let started = std::time::Instant::now();
+        let model = EquipmentModel::train(
+            &table,
+            &features,
+            (*featurizer).clone(),
+            &matrix,
+            &self.learner,
+            &self.codes,
+            &tick,
+        )?;
+        for m in &model.models {
+            let left_out = table.height().saturating_sub(m.labelled_rows);
+            let labelled = format!(
+                "{} labelled rows{}",
+                m.labelled_rows,
                 if left_out > 0 {
                     format!(" ({left_out} without a label left out)")
                 } else {
                     String::new()
                 }
             );
-            if f.classes.len() == 1 {
+            match &m.learned {
+                Learned::Forest(f) => {
+                    let depth = f.trees.iter().map(|t| t.depth()).max().unwrap_or(0);
+                    let nodes: usize = f.trees.iter().map(|t| t.nodes.len()).sum();
+                    tracing::info!(
+                        "forest for {}: {} classes, {} trees, {} nodes, max depth {depth}; {labelled}",
+                        m.names(),
+                        m.classes.len(),
+                        f.trees.len(),
+                        nodes,
+                    );
+                }
+                Learned::Linear(l) => {
+                    let passes = l.iterations.iter().max().copied().unwrap_or(0);
+                    tracing::info!(
+                        "{} for {}: {} classes, {} sub-problems (at most {passes} passes), {}; {labelled}",
+                        m.learned.kind_name(),
+                        m.names(),
+                        m.classes.len(),
+                        l.iterations.len(),
+                        match &l.calibrator {
+                            crate::ml::calibration::Calibrator::Sigmoid =>
+                                "its own probabilities".to_string(),
+                            crate::ml::calibration::Calibrator::Platt { .. } =>
+                                "Platt-calibrated".to_string(),
+                            crate::ml::calibration::Calibrator::Temperature { t } =>
+                                format!("softmax temperature {t:.4}"),
+                        },
+                    );
+                }
+            }
+            if m.classes.len() == 1 {
                 tracing::warn!(
                     "target {} has a single class (\"{}\") in the training rows: the model predicts it for \
                      every row, and its metrics say nothing",
-                    f.targets.join(" = "),
-                    f.classes[0]
+                    m.names(),
+                    m.classes[0]
                 );
             }
         }
+        if !model.codes.is_empty() {
+            let per_category =
+                |t: &crate::ml::codes::CodeTable| t.allowed.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+            tracing::info!(
+                "codes that agree: {} against {} ({})",
+                model
+                    .codes
+                    .tables
+                    .iter()
+                    .map(|t| t.target.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                model.codes.category,
+                model
+                    .codes
+                    .tables
+                    .iter()
+                    .map(|t| format!("{}: up to {} per category", t.target, per_category(t)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        tracing::debug!("trained in {:.3} s", started.elapsed().as_secs_f64());
         ctx.output("model", model)?;
         Ok(())
     }
@@ -444,6 +650,35 @@ impl Op for Evaluate {
         write_json(ctx, &path, &report)?;
         for line in report.table().lines() {
             tracing::info!("{line}");
+        }
+        for t in &report.targets {
+            if let Some(c) = &t.calibration {
+                let at = |x: f64| c.coverage.iter().find(|r| (r.threshold - x).abs() < 1e-9);
+                let shown = [0.7, 0.9]
+                    .iter()
+                    .filter_map(|&x| at(x))
+                    .map(|r| {
+                        format!(
+                            "at {:.2}: {:.1}% of rows, {:.1}% right",
+                            r.threshold,
+                            100.0 * r.coverage,
+                            100.0 * r.accuracy
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                tracing::info!("{}: ECE {:.4}, Brier {:.4}; {shown}", t.target, c.ece, c.brier);
+            }
+        }
+        if let Some(c) = &report.code_agreement {
+            tracing::info!(
+                "codes that agree: {} of {} rows ({:.2}%) have predicted {} that contradict the predicted {}",
+                c.disagreeing_rows,
+                c.rows,
+                100.0 * c.share,
+                c.codes.join(" or "),
+                c.category
+            );
         }
         for warning in report.targets.iter().flat_map(|t| &t.warnings) {
             tracing::warn!("{warning}");
@@ -472,7 +707,10 @@ struct Metadata<'a> {
     target_training: Vec<serde_json::Value>,
     params: serde_json::Value,
     tfidf: &'a crate::ml::text::TfidfConfig,
-    forest: &'a ForestConfig,
+    /// `linear_svc`, `logistic` or `forest`.
+    learner: &'static str,
+    /// The learner's settings.
+    learner_settings: &'a LearnerConfig,
     metrics: Option<serde_json::Value>,
 }
 
@@ -517,7 +755,10 @@ impl Op for Save {
                     "target": t.target, "accuracy": t.accuracy, "macro_f1": t.macro_f1,
                     "weighted_f1": t.weighted_f1, "classes": t.labels.len(),
                     "rows": t.rows, "unlabelled_rows": t.unlabelled_rows, "warnings": t.warnings,
+                    "ece": t.calibration.as_ref().map(|c| c.ece),
+                    "brier": t.calibration.as_ref().map(|c| c.brier),
                 })).collect::<Vec<_>>(),
+                "code_agreement": m.code_agreement,
             })
         });
         let params = serde_json::to_value(ctx.params()).unwrap_or_default();
@@ -539,18 +780,20 @@ impl Op for Save {
                     .target_names()
                     .iter()
                     .filter_map(|t| {
-                        let f = model.forest_of(t)?;
+                        let (_, m, classes) = model.answer_of(t)?;
                         Some(serde_json::json!({
                             "target": t,
-                            "labelled_rows": f.labelled_rows,
-                            "unlabelled_rows": model.training.rows.saturating_sub(f.labelled_rows),
-                            "classes": f.classes.len(),
+                            "labelled_rows": m.labelled_rows,
+                            "unlabelled_rows": model.training.rows.saturating_sub(m.labelled_rows),
+                            "classes": classes.len(),
+                            "answered_by": m.targets[0],
                         }))
                     })
                     .collect(),
                 params: params.clone(),
                 tfidf: &model.training.tfidf,
-                forest: &model.training.forest,
+                learner: model.training.learner.kind().name(),
+                learner_settings: &model.training.learner,
                 metrics: summary.clone(),
             })
         };
@@ -669,13 +912,43 @@ impl Op for Predict {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let model = ctx.input::<EquipmentModel>("model")?;
         let table = ctx.input::<DataFrame>("table")?;
-        let out = model.predictions_table(&table, &self.0.id_column, &self.0.map, self.0.keep)?;
+        let options = ReviewOptions {
+            id_column: self.0.id_column.clone(),
+            keep: self.0.keep,
+            review_below: self.0.review_below,
+        };
+        let out = predict_inventory(&model, &table, &self.0.map, &options)?;
         tracing::info!(
-            "predicted {} rows × {} targets",
-            out.height(),
-            model.features.targets.len()
+            "predicted {} rows × {} targets; {} rows to review (a target below {:.2}{})",
+            out.predictions.height(),
+            model.features.targets.len(),
+            out.review.height(),
+            self.0.review_below,
+            if model.codes.is_empty() {
+                ""
+            } else {
+                ", or codes that disagree with the category"
+            }
         );
-        ctx.output("predictions", out)?;
+        ctx.output("predictions", out.predictions)?;
+        if ctx.output_ports().contains(&"review") {
+            ctx.output("review", out.review)?;
+        }
+        Ok(())
+    }
+}
+
+struct WriteReview(WriteReviewConfig);
+impl Op for WriteReview {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let review = ctx.input::<DataFrame>("review")?;
+        let path = review_path(&self.0.predictions);
+        super::io::write_csv(&review, &path)?;
+        ctx.wrote_file(&path).map_err(|source| ModelOpError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::info!("{} rows to review: {}", review.height(), path.display());
         Ok(())
     }
 }
@@ -707,6 +980,20 @@ impl Op for PredictOne {
                 p.probability
             );
         }
+        let label = |t: &str| {
+            predictions
+                .iter()
+                .find(|p| p.target == t)
+                .map(|p| p.label.as_str())
+        };
+        let disagreements: Vec<String> = model
+            .disagreements(label)
+            .iter()
+            .map(|d| d.describe(label(&model.codes.category).unwrap_or("")))
+            .collect();
+        for d in &disagreements {
+            tracing::warn!("sample prediction: {d}");
+        }
         let path = ctx.run_dir().join(&self.0.file);
         write_json(
             ctx,
@@ -714,6 +1001,8 @@ impl Op for PredictOne {
             &serde_json::json!({
                 "record": record,
                 "predictions": predictions,
+                "codes_agree": (!model.codes.is_empty()).then_some(disagreements.is_empty()),
+                "disagreements": disagreements,
                 "latency_ms": took.as_secs_f64() * 1e3,
             }),
         )?;
