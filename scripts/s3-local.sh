@@ -12,13 +12,17 @@ state=${S3_LOCAL_STATE:-/var/lib/nexusml-s3}
 port=${NEXUSML_S3_PORT:-5123}
 venv=${S3_LOCAL_VENV:-/opt/nexusml-moto}
 
-up() {
-  mkdir -p "$state"
+install() {
   if [ ! -x "$venv/bin/moto_server" ]; then
     echo "installing moto[server] into $venv"
     python3 -m venv "$venv"
     "$venv/bin/pip" install -q 'moto[server]'
   fi
+}
+
+up() {
+  mkdir -p "$state"
+  install
   "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" > "$state/moto.log" 2>&1 &
   echo $! > "$state/pid"
   for _ in $(seq 1 100); do
@@ -42,6 +46,7 @@ down() {
 }
 
 case "${1:-}" in
+  install) install ;;
   up) up ;;
   down) down ;;
   *) echo "usage: $0 up|down" >&2; exit 2 ;;

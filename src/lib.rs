@@ -17,6 +17,7 @@ pub mod op;
 pub mod ops;
 pub mod orchestrator;
 pub mod raster;
+pub mod report;
 pub mod spec;
 pub mod store;
 pub mod suggest;

@@ -22,8 +22,8 @@ use crate::ml::bundle::{self, BundleError};
 use crate::ml::metrics::EvaluationReport;
 pub use crate::ml::model::Keep;
 use crate::ml::model::{EquipmentModel, FORMAT_VERSION};
-use crate::ml::search::{grid_search, SearchGrid, SearchResult};
-use crate::spec::{Overrides, PipelineSpec};
+use crate::ml::search::{SearchGrid, SearchResult};
+use crate::spec::Overrides;
 use indexmap::IndexMap;
 use polars::prelude::DataFrame;
 use serde::Serialize;
@@ -438,57 +438,22 @@ impl Orchestrator {
         if let Some(rows) = &opts.test_rows {
             put(&mut params, "test_rows", path_value(rows));
         }
-        let search = match &opts.optimize {
-            None => None,
-            Some(grid) => match self.search(opts, &features, grid) {
-                Ok(result) => {
-                    let best = result.best;
-                    context.log(
-                        "INFO",
-                        format!(
-                            "grid search: best of {} points (mean macro-F1 {:.4}): {best:?}",
-                            result.points.len(),
-                            result.best_score
-                        ),
-                        None,
-                    );
-                    // The grid is the forest's: its best point trains a forest.
-                    put(&mut params, "learner", Value::String("forest".into()));
-                    put(&mut params, "trees", toml::Value::Integer(best.trees as i64));
-                    put(
-                        &mut params,
-                        "max_features",
-                        toml::Value::Integer(best.max_features as i64),
-                    );
-                    put(
-                        &mut params,
-                        "ngram_max",
-                        toml::Value::Integer(best.ngram_max as i64),
-                    );
-                    put(
-                        &mut params,
-                        "min_samples_leaf",
-                        toml::Value::Integer(best.min_samples_leaf as i64),
-                    );
-                    Some(result)
-                }
-                Err(e) => {
-                    context.finish(Some(e.to_string()));
-                    self.context = Some(context);
-                    return Err(e);
-                }
-            },
-        };
+        // The search is part of the pipeline: a family of `model.cv_score` nodes, one per
+        // (grid point, fold), after validation; the chosen point reaches the training nodes.
+        if let Some(grid) = &opts.optimize {
+            put(&mut params, "cv_folds", Value::Integer(opts.cv_folds as i64));
+            for (k, v) in grid.params() {
+                put(&mut params, &k, v);
+            }
+        }
         let finished = self.run(context, opts.pipeline.as_deref(), TRAIN_PIPELINE, params)?;
         let model: EquipmentModel = finished.artifact("model")?;
         let metrics: EvaluationReport = finished.artifact("metrics")?;
-        if let Some(result) = &search {
-            let stamped = finished
-                .artifact::<crate::ops::model::SavedModel>("saved_model")
-                .ok()
-                .map(|saved| saved.metadata);
-            self.record_search(opts, result, stamped)?;
-        }
+        let search: Option<SearchResult> = opts
+            .optimize
+            .is_some()
+            .then(|| finished.artifact("search"))
+            .transpose()?;
         if let Some(c) = self.context.as_mut() {
             c.metrics = Some(metrics.clone());
             if let Some(result) = &search {
@@ -496,102 +461,6 @@ impl Orchestrator {
             }
         }
         Ok((model, metrics))
-    }
-
-    /// Cross-validate the grid on the training split that the pipeline will use.
-    fn search(
-        &self,
-        opts: &TrainOptions,
-        features: &Path,
-        grid: &SearchGrid,
-    ) -> Result<SearchResult, OrchestratorError> {
-        use crate::ml::features::{FeatureConfig, Mode};
-        use crate::ml::split::{from_test_rows, split, TestSize};
-        use tracing_indicatif::span_ext::IndicatifSpanExt;
-        let raw = crate::ml::table::read_csv(&opts.data_path, &Default::default())?.frame;
-        let config = FeatureConfig::open(features)?;
-        let (engineered, _) = config.apply(&raw, Mode::Train)?;
-        // The split the pipeline will make: its own defaults unless the options say.
-        let defaults = PipelineSpec::parse(TRAIN_PIPELINE, Path::new("<built-in train>"))?.params;
-        let test_size = opts
-            .test_size
-            .or_else(|| defaults.get("test_size").and_then(Value::as_float))
-            .ok_or_else(|| OrchestratorError::Invalid("the train pipeline has no `test_size`".into()))?;
-        let seed = opts
-            .random_state
-            .or_else(|| defaults.get("seed").and_then(Value::as_integer).map(|s| s as u64))
-            .ok_or_else(|| OrchestratorError::Invalid("the train pipeline has no `seed`".into()))?;
-        let indices = match &opts.test_rows {
-            Some(rows) => from_test_rows(rows, engineered.height())?,
-            None => split(engineered.height(), TestSize::Fraction(test_size), seed, None)?,
-        };
-        let train = crate::ml::table::take_rows(&engineered, &indices.train)
-            .map_err(|e| OrchestratorError::Invalid(e.to_string()))?;
-        let points = grid.points().len();
-        tracing::info!(
-            "grid search: {points} points × {} folds on {} training rows",
-            opts.cv_folds,
-            train.height()
-        );
-        let span = tracing::info_span!("node", id = "grid_search");
-        span.pb_set_length((points * opts.cv_folds) as u64);
-        let _entered = span.enter();
-        let base = crate::ml::forest::ForestConfig {
-            seed,
-            ..Default::default()
-        };
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(if self.legacy { 1 } else { self.jobs })
-            .build()
-            .map_err(|e| OrchestratorError::Invalid(e.to_string()))?;
-        let tick = || span.pb_inc(1);
-        Ok(pool.install(|| grid_search(&train, &config, grid, opts.cv_folds, &base, &tick))?)
-    }
-
-    /// Put the search (best point, every point's score) in `search.json` and the metadata.
-    fn record_search(
-        &self,
-        opts: &TrainOptions,
-        result: &SearchResult,
-        stamped_metadata: Option<PathBuf>,
-    ) -> Result<(), OrchestratorError> {
-        let value = serde_json::to_value(result).unwrap_or_default();
-        let mut targets = vec![];
-        if let Some(run) = self.last_run_dir() {
-            targets.push((run.join("search.json"), None));
-        }
-        let latest = opts
-            .output_dir
-            .join(format!("{}_latest_metadata.json", opts.model_name));
-        targets.push((latest.clone(), Some(latest)));
-        if let Some(meta) = stamped_metadata {
-            targets.push((meta.clone(), Some(meta)));
-        }
-        for (path, merge) in targets {
-            let json = match merge {
-                None => value.clone(),
-                Some(existing) => {
-                    let text =
-                        std::fs::read_to_string(&existing).map_err(|source| OrchestratorError::Io {
-                            what: "cannot read",
-                            path: existing.clone(),
-                            source,
-                        })?;
-                    let mut meta: serde_json::Value =
-                        serde_json::from_str(&text).map_err(|e| OrchestratorError::Invalid(e.to_string()))?;
-                    meta["search"] = value.clone();
-                    meta
-                }
-            };
-            let bytes =
-                serde_json::to_vec_pretty(&json).map_err(|e| OrchestratorError::Invalid(e.to_string()))?;
-            crate::atomic_file::write_atomic(&path, &bytes).map_err(|source| OrchestratorError::Io {
-                what: "cannot write",
-                path: path.clone(),
-                source,
-            })?;
-        }
-        Ok(())
     }
 
     /// Predict every target for an inventory file with a saved model; writes `output`.

@@ -336,6 +336,53 @@ fn context_records_status_timings_logs_and_artifacts() {
 }
 
 #[test]
+fn optimize_with_the_default_learner_searches_c_and_the_char_wb_block() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), "240", "inv.csv");
+    let mut o = Orchestrator::new();
+    o.runs_dir = dir.path().join("runs");
+    o.store = Some(dir.path().join("store"));
+    let grid = nexusml::ml::search::SearchGrid {
+        max_features: vec![400],
+        ngram_max: vec![1],
+        c: vec![0.001, 1.0],
+        char_wb: vec![false, true],
+        ..nexusml::ml::search::SearchGrid::default()
+    };
+    let opts = TrainOptions {
+        output_dir: dir.path().join("models"),
+        optimize: Some(grid),
+        cv_folds: 2,
+        ..TrainOptions::new(dir.path().join("inv.csv"))
+    };
+    let (model, _) = o.train_model(&opts).unwrap();
+    let search = &o.context().unwrap().config["search"];
+    assert_eq!(search["points"].as_array().unwrap().len(), 4);
+    let best = &search["best"]["point"];
+    // C = 0.001 barely fits anything: the search does not choose it.
+    assert_eq!(best["c"], 1.0, "{search}");
+    let nexusml::ml::learner::LearnerConfig::Linear(linear) = &model.training.learner else {
+        panic!("the default learner is linear: {:?}", model.training.learner)
+    };
+    assert_eq!(linear.c, 1.0, "trained with the best point's C");
+    assert_eq!(
+        model.training.tfidf.char_wb.is_some(),
+        best["char_wb"].as_bool().unwrap(),
+        "and its features"
+    );
+    let scores: Vec<f64> = search["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["mean_macro_f1"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        search["best"]["score"].as_f64().unwrap(),
+        scores.iter().cloned().fold(f64::MIN, f64::max)
+    );
+}
+
+#[test]
 fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
     let dir = tempfile::tempdir().unwrap();
     synth(dir.path(), "240", "inv.csv");
@@ -345,6 +392,8 @@ fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
     let grid = nexusml::ml::search::SearchGrid {
         max_features: vec![400],
         ngram_max: vec![1, 2],
+        c: vec![1.0],
+        char_wb: vec![false],
         trees: vec![4, 6],
         min_samples_leaf: vec![1],
     };
@@ -352,6 +401,7 @@ fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
         output_dir: dir.path().join("models"),
         optimize: Some(grid),
         cv_folds: 2,
+        learner: Some(nexusml::ml::learner::LearnerKind::Forest),
         ..TrainOptions::new(dir.path().join("inv.csv"))
     };
     let (model, _) = o.train_model(&opts).unwrap();
@@ -359,7 +409,7 @@ fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
     let search = &c.config["search"];
     assert_eq!(search["points"].as_array().unwrap().len(), 4);
     assert_eq!(search["folds"], 2);
-    let best_trees = search["best"]["trees"].as_u64().unwrap() as usize;
+    let best_trees = search["best"]["point"]["trees"].as_u64().unwrap() as usize;
     assert_eq!(
         model.models[0].forest().unwrap().trees.len(),
         best_trees,
@@ -367,7 +417,7 @@ fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
     );
     assert_eq!(
         model.training.tfidf.ngram_max as u64,
-        search["best"]["ngram_max"].as_u64().unwrap()
+        search["best"]["point"]["ngram_max"].as_u64().unwrap()
     );
     let scores: Vec<f64> = search["points"]
         .as_array()
@@ -376,7 +426,7 @@ fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
         .map(|p| p["mean_macro_f1"].as_f64().unwrap())
         .collect();
     assert_eq!(
-        search["best_score"].as_f64().unwrap(),
+        search["best"]["score"].as_f64().unwrap(),
         scores.iter().cloned().fold(f64::MIN, f64::max)
     );
     let run = c.run_dir.clone().unwrap();
@@ -391,13 +441,18 @@ fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
         &dir.path()
             .join("models/equipment_classifier_latest_metadata.json"),
     );
-    assert_eq!(meta["search"]["best"], search["best"]);
+    // (The test reads JSON back with serde_json, which may place a float one unit off.)
+    assert_eq!(meta["search"]["best"]["point"], search["best"]["point"]);
+    assert_eq!(meta["search"]["best"]["train"], search["best"]["train"]);
     let stamped = std::fs::read_dir(dir.path().join("models"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.to_string_lossy().ends_with("Z_metadata.json"))
         .unwrap();
-    assert_eq!(read_json(&stamped)["search"]["best"], search["best"]);
+    assert_eq!(
+        read_json(&stamped)["search"]["best"]["point"],
+        search["best"]["point"]
+    );
 
     let out = nexusml(
         dir.path(),

@@ -224,7 +224,7 @@ fn ops_print_their_version_notes() {
     );
     assert!(
         out.stdout
-            .contains("    version 2: a row with an empty label is left out of that target's trees\n"),
+            .contains("    version 3: the model in file format 2 (its forests unchanged)\n"),
         "{}",
         out.stdout
     );
@@ -254,6 +254,8 @@ fn every_documented_field_is_accepted_by_its_op() {
                     toml::Value::String(repo("dags/features.toml").display().to_string())
                 }
                 None => match f.ty {
+                    // A cross-validation has at least two folds (fold 1 is then one of them).
+                    "integer" if f.name == "folds" => toml::Value::Integer(2),
                     "integer" => toml::Value::Integer(1),
                     "string" => toml::Value::String("x.json".into()),
                     "[string]" => toml::Value::Array(vec![toml::Value::String("category_name".into())]),
@@ -263,6 +265,10 @@ fn every_documented_field_is_accepted_by_its_op() {
                 },
             };
             with.insert(f.name.to_string(), v);
+        }
+        if op.config_from_node {
+            // A command node needs `run` or `sh`, either one: a sample shell line.
+            with.insert("sh".into(), toml::Value::String("true".into()));
         }
         op.build(&with)
             .unwrap_or_else(|e| panic!("{}: documented fields rejected: {e}", op.name));
@@ -353,7 +359,7 @@ fn reserved_run_files_and_two_writers_of_one_path_are_refused_naming_both_nodes(
         "{e}"
     );
     assert!(
-        e.contains("help: choose another name; the engine's own are `report.json`, `run.log`, `report.html`, `pipeline.svg`, `params.toml`, `search.json`, `jobs/`"),
+        e.contains("help: choose another name; the engine's own are `report.json`, `run.log`, `report.html`, `pipeline.svg`, `params.toml`, `jobs/`"),
         "{e}"
     );
     assert!(

@@ -1,6 +1,7 @@
 //! The module dependency direction the README's architecture section states:
 //! `cli → orchestrator → engine → graph → op ← ops → ml`, with `store` used by `engine`
-//! (and the orchestrator) only, and `spec` below `graph`. A `use crate::…` against it
+//! (and the orchestrator) only, `spec` below `graph`, and `report` (reading run
+//! directories) beside `engine`, called by the orchestrator and the CLI. A `use crate::…` against it
 //! fails here, naming the file and line.
 
 use std::collections::BTreeMap;
@@ -26,12 +27,14 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         ("store", with(&[])),
         ("ml", with(&["ml"])),
         ("graph", with(&["op", "spec"])),
-        ("engine", with(&["graph", "op", "spec", "store"])),
+        ("engine", with(&["graph", "op", "spec", "store", "report"])),
         ("cluster", with(&["engine", "graph", "op", "spec"])),
+        // report.html and the run listing: read a run directory's files, draw with plot.
+        ("report", with(&["graph"])),
         ("ops", with(&["op", "ml", "charts"])),
         (
             "orchestrator",
-            with(&["engine", "graph", "op", "ops", "ml", "spec", "store"]),
+            with(&["engine", "graph", "op", "ops", "ml", "spec", "store", "report"]),
         ),
         (
             "cli",
@@ -46,6 +49,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
                 "spec",
                 "store",
                 "charts",
+                "report",
             ]),
         ),
     ])

@@ -385,3 +385,153 @@ fn in_a_grouped_job_each_node_is_reported_as_its_job_ran_it() {
         );
     }
 }
+
+/// `dags/train.toml` with a small search: 2 grid points × 2 folds.
+const SEARCH: &[&str] = &[
+    "--set",
+    "cv_folds=2",
+    "--set",
+    "grid_trees=[4, 6]",
+    "--set",
+    "grid_max_features=[300]",
+    "--set",
+    "grid_ngram_max=[1]",
+    "--set",
+    "grid_min_samples_leaf=[1]",
+    "--set",
+    "grid_c=[1.0]",
+    "--set",
+    "learner=forest",
+];
+
+#[test]
+fn a_search_is_one_job_array_and_chooses_what_a_local_search_chooses() {
+    if !slurm_cluster() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let synth = nexusml(
+        dir.path(),
+        &["data", "synth", "--rows", "300", "--seed", "5", "-o", "inv.csv"],
+    );
+    assert_eq!(synth.code, 0, "{}", synth.all());
+    let mut args = SEARCH.to_vec();
+    args.extend(["--executor", "slurm", "--runs-dir", "runs", "--store", "shared"]);
+    let out = train(dir.path(), &args);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let run = newest_run(&dir.path().join("runs"));
+    let report = read_json(&run.join("report.json"));
+    let array = node(&report, "cv-0")["job_id"].clone();
+    assert!(array.is_string(), "{report}");
+    for i in 0..4 {
+        assert_eq!(
+            node(&report, &format!("cv-{i}"))["job_id"],
+            array,
+            "one array for the family"
+        );
+        assert_eq!(node(&report, &format!("cv-{i}"))["status"], "ok");
+    }
+    assert_ne!(node(&report, "load")["job_id"], array);
+    assert_ne!(node(&report, "train")["job_id"], array);
+
+    let local = tempfile::tempdir().unwrap();
+    std::fs::copy(dir.path().join("inv.csv"), local.path().join("inv.csv")).unwrap();
+    let mut args = SEARCH.to_vec();
+    args.extend(["--runs-dir", "runs", "--no-cache"]);
+    assert_eq!(train(local.path(), &args).code, 0);
+    let local_run = newest_run(&local.path().join("runs"));
+    for file in ["search.json", "metrics.json"] {
+        assert_eq!(
+            std::fs::read(run.join(file)).unwrap(),
+            std::fs::read(local_run.join(file)).unwrap(),
+            "{file}: Slurm and local agree"
+        );
+    }
+    let model = "models/equipment_classifier_latest.nxm";
+    assert_eq!(
+        std::fs::read(dir.path().join(model)).unwrap(),
+        std::fs::read(local.path().join(model)).unwrap()
+    );
+}
+
+#[test]
+fn max_jobs_bounds_the_jobs_in_the_queue() {
+    if !slurm_cluster() {
+        return;
+    }
+    // Six independent nodes, each of its own job.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("[pipeline]\nname = \"slurm_max_jobs\"\n");
+    for i in 0..6 {
+        text.push_str(&format!(
+            "[nodes.spin{i}]\nop = \"util.spin\"\nwith = {{ ms = 1500 }}\nout = {{ done = \"d{i}\" }}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("p.toml"), text).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_nexusml"))
+        .args([
+            "dag",
+            "run",
+            "p.toml",
+            "--executor",
+            "slurm",
+            "--group",
+            "none",
+            "--max-jobs",
+            "2",
+            "--runs-dir",
+            "runs",
+            "--store",
+            "shared",
+        ])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut most = 0;
+    let mut seen = 0;
+    let t0 = std::time::Instant::now();
+    let mut child = child;
+    loop {
+        let q = Command::new("squeue").args(["-h", "-o", "%j"]).output().unwrap();
+        let ours = String::from_utf8_lossy(&q.stdout)
+            .lines()
+            .filter(|l| l.starts_with("nexusml-slurm_max_jobs-"))
+            .count();
+        most = most.max(ours);
+        seen += usize::from(ours > 0);
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(t0.elapsed().as_secs() < 180, "the run did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(seen > 0, "the jobs were seen in the queue");
+    assert!(
+        most <= 2,
+        "at most 2 of the run's jobs queued or running; saw {most}"
+    );
+    let report = read_json(&newest_run(&dir.path().join("runs")).join("report.json"));
+    let waited = report["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["submit_wait_ms"].as_f64().unwrap_or(0.0) > 500.0)
+        .count();
+    assert!(waited >= 2, "later jobs waited for a slot: {report}");
+    assert!(
+        report["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n["queue_wait_ms"].is_number()),
+        "{report}"
+    );
+}

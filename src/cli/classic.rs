@@ -53,9 +53,10 @@ pub struct TrainArgs {
     /// Trees per forest (default: the pipeline's `trees`, 200); the forest learner only.
     #[arg(long)]
     pub trees: Option<usize>,
-    /// Search TF-IDF max_features {3000,5000,7000} × n-gram max {2,3} × trees {100,200,300}
-    /// × min_samples_leaf {1,2,4} by k-fold cross-validation on the training split, then
-    /// train with the best point (mean macro-F1 over targets).
+    /// Search the learner's settings by k-fold cross-validation on the training split, then
+    /// train with the best point (mean macro-F1 over targets): TF-IDF max_features
+    /// {3000,5000,7000} × n-gram max {2,3} × the linear learners' C {0.3,1,3}, or with the
+    /// forest × trees {100,200,300} × min_samples_leaf {1,2,4}.
     #[arg(long)]
     pub optimize: bool,
     /// Folds of the --optimize cross-validation.
@@ -239,7 +240,9 @@ pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliEr
         output_dir: args.output_dir.clone(),
         model_name: args.model_name.clone(),
         trees: args.trees,
-        optimize: args.optimize.then(Default::default),
+        optimize: args
+            .optimize
+            .then(|| crate::ml::search::SearchGrid::for_learner(effective)),
         cv_folds: args.cv_folds,
         ..TrainOptions::new(&args.data_path)
     };
@@ -292,8 +295,8 @@ pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliEr
     if let Some(search) = orchestrator.context().and_then(|c| c.config.get("search")) {
         say!(
             "search:   best {} (mean macro-F1 {:.4} over {} folds); every point in {}",
-            search["best"],
-            search["best_score"].as_f64().unwrap_or(0.0),
+            search["best"]["point"],
+            search["best"]["score"].as_f64().unwrap_or(0.0),
             search["folds"],
             run.join("search.json").display()
         );

@@ -1,4 +1,4 @@
-//! The command line: `nexusml dag {run, check, plot, ops}`.
+//! The command line: `nexusml dag {run, check, plot, ops}`, `report`, `runs`, ….
 
 /// `println!` that stays quiet on a closed pipe (`nexusml dag status --json | head`): the
 /// command goes on (a run still writes its report) and nothing panics.
@@ -30,6 +30,7 @@ mod classic;
 mod cluster;
 mod dag;
 pub mod logging;
+mod runs;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -61,6 +62,8 @@ pub enum CliError {
     Slurm(#[from] crate::cluster::slurm::SlurmError),
     #[error(transparent)]
     Session(#[from] crate::engine::SessionError),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -78,6 +81,7 @@ impl CliError {
             CliError::Session(e) if e.is_usage() => 2,
             CliError::Session(_) => 1,
             CliError::Spec(_) | CliError::Graph(_) | CliError::Usage(_) => 2,
+            CliError::Report(e) if e.is_usage() => 2,
             // A bad --jobs, or a picture too big to draw, is a command-line mistake.
             CliError::Plot(crate::graph::plot::PlotError::TooBig { .. }) => 2,
             CliError::Engine(
@@ -89,6 +93,7 @@ impl CliError {
             | CliError::Synth(_)
             | CliError::Store(_)
             | CliError::Slurm(_)
+            | CliError::Report(_)
             | CliError::Failed(_) => 1,
         }
     }
@@ -125,6 +130,11 @@ pub enum Command {
     /// The artifact store: what it holds, and deleting what recent runs do not reach.
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Write a run's self-contained report.html (again), from its directory's files.
+    Report(runs::ReportArgs),
+    /// The runs in a runs directory: list them, show one, compare two.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -469,6 +479,8 @@ pub fn main() -> ExitCode {
         Command::Train(args) => classic::train(args, &run_log),
         Command::Predict(args) => classic::predict(args, &run_log),
         Command::Evaluate(args) => classic::evaluate(args, &run_log),
+        Command::Report(args) => runs::report(args),
+        Command::Runs(command) => runs::runs(command),
     };
     match result {
         Ok(code) => code,

@@ -142,8 +142,55 @@ pub fn units(p: &Pipeline, to_run: &[bool], grouping: Grouping) -> Result<Vec<Un
                 units.len() - 1
             }
         };
+        // Other fusible jobs that feed `v` join it too (two roots meeting at `v`), when no
+        // path runs between the two jobs (checked before `v` joins: through `v` they would
+        // always meet).
+        if target.is_some() {
+            for &q in &preds {
+                let Some(w) = unit_of[q] else { continue };
+                if w == u
+                    || !fusible[w]
+                    || units[w].resources != units[u].resources
+                    || reaches(&units, &unit_of, p, to_run, u, w)
+                    || reaches(&units, &unit_of, p, to_run, w, u)
+                {
+                    continue;
+                }
+                let moved = std::mem::take(&mut units[w].nodes);
+                for &x in &moved {
+                    unit_of[x] = Some(u);
+                }
+                units[u].nodes.extend(moved);
+                fusible[w] = false;
+            }
+        }
         units[u].nodes.push(v);
         unit_of[v] = Some(u);
+    }
+    // Jobs emptied by a merge go; node order within a job stays topological.
+    let keep: Vec<usize> = (0..units.len()).filter(|&u| !units[u].nodes.is_empty()).collect();
+    let mut renumber = vec![usize::MAX; units.len()];
+    for (i, &u) in keep.iter().enumerate() {
+        renumber[u] = i;
+    }
+    let rank: Vec<usize> = {
+        let mut r = vec![0; p.nodes.len()];
+        for (i, &v) in order.iter().enumerate() {
+            r[v] = i;
+        }
+        r
+    };
+    let mut units: Vec<Unit> = keep.iter().map(|&u| units[u].clone()).collect();
+    for unit in &mut units {
+        unit.nodes.sort_by_key(|&v| rank[v]);
+        // A job fused from nodes is named by its first node (an explicit group, an array
+        // keep their names).
+        if unit.kind == UnitKind::Job && p.nodes[unit.nodes[0]].group.is_none() {
+            unit.name = p.nodes[unit.nodes[0]].id.clone();
+        }
+    }
+    for u in unit_of.iter_mut().flatten() {
+        *u = renumber[*u];
     }
     // Dependencies between units, then a check that they form no cycle (an explicit
     // group that is not contiguous).

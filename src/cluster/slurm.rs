@@ -112,6 +112,8 @@ pub fn sbatch_options(
     }
     if let Some(t) = &r.time {
         o.push(format!("--time={}", crate::spec::slurm_time(t).map_err(refused)?));
+    } else if let Some(limit) = unit_time_limit(p, unit) {
+        o.push(format!("--time={limit}"));
     }
     if let Some(part) = &r.partition {
         o.push(format!(
@@ -125,6 +127,38 @@ pub fn sbatch_options(
 /// `nexusml-<tag>-<unit>`: every job of one run shares the prefix.
 pub fn job_name(tag: &str, unit: &str) -> String {
     format!("nexusml-{tag}-{unit}")
+}
+
+/// Slack a job gets beyond its node's attempts: starting nexusml, loading the inputs
+/// from the store, storing the outputs.
+pub const JOB_TIME_SLACK_SECS: u64 = 60;
+
+/// A node's `timeout` as its job's `--time` (when `resources.time` is not set): every
+/// attempt the job may make and the waits between them, plus [`JOB_TIME_SLACK_SECS`],
+/// in whole minutes, so Slurm never ends a job its node would still retry.
+pub fn job_time_limit(policy: &crate::spec::Policy) -> Option<String> {
+    clock_for(policy.worst_case()?.as_secs())
+}
+
+/// A unit's `--time` from its nodes' timeouts: a grouped job runs its nodes one after
+/// another (the sum), an array task runs one member (the longest). None when any node
+/// has no timeout: the job then runs under the partition's own limit.
+pub fn unit_time_limit(p: &Pipeline, unit: &Unit) -> Option<String> {
+    let mut each = unit
+        .nodes
+        .iter()
+        .map(|&v| p.nodes[v].policy.worst_case().map(|d| d.as_secs()));
+    let secs = match unit.kind {
+        UnitKind::Job => each.try_fold(0u64, |sum, s| s.map(|s| sum.saturating_add(s)))?,
+        UnitKind::Array { .. } => each.try_fold(0u64, |most, s| s.map(|s| most.max(s)))?,
+    };
+    clock_for(secs)
+}
+
+fn clock_for(secs: u64) -> Option<String> {
+    let total = secs.saturating_add(JOB_TIME_SLACK_SECS);
+    let minutes = total.div_ceil(60).saturating_mul(60);
+    Some(crate::spec::slurm_clock(minutes.min(crate::spec::MAX_TIME_SECS)))
 }
 
 /// The `--wrap` command of a unit.
@@ -498,4 +532,32 @@ pub fn script(p: &Pipeline, units: &[Unit], env: &JobEnv, params_toml: &str) -> 
         ));
     }
     Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::Policy;
+    use std::time::Duration;
+
+    #[test]
+    fn a_timeout_becomes_the_jobs_time_limit_with_room_for_every_attempt() {
+        let one = Policy {
+            timeout: Some(Duration::from_secs(600)),
+            ..Policy::default()
+        };
+        assert_eq!(
+            job_time_limit(&one).as_deref(),
+            Some("0-00:11:00"),
+            "10m + 1m slack"
+        );
+        let three = Policy {
+            retries: 2,
+            retry_delay: Duration::from_secs(30),
+            ..one.clone()
+        };
+        // 3 × 10 min + 2 × 30 s + 60 s = 32 min.
+        assert_eq!(job_time_limit(&three).as_deref(), Some("0-00:32:00"));
+        assert_eq!(job_time_limit(&Policy::default()), None, "no timeout, no limit");
+    }
 }

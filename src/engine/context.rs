@@ -1,5 +1,7 @@
 //! The engine's side of a running node: it lets the op see its declared inputs and
-//! outputs only, checks types, and collects the files it writes.
+//! outputs only, checks types, and collects the outputs and files it writes. Outputs are
+//! staged here and reach the write-once blackboard only when the op succeeded
+//! ([`NodeCtx::commit`]), so a failed attempt leaves nothing behind for the next.
 
 use super::blackboard::Blackboard;
 use crate::graph::{Node, Pipeline};
@@ -13,10 +15,42 @@ pub(crate) struct NodeCtx<'a> {
     pub board: &'a Blackboard,
     pub run_dir: &'a Path,
     pub cancel: &'a AtomicBool,
-    pub written: Vec<usize>,
+    /// Outputs written so far, by artifact, not yet on the board.
+    pub staged: Vec<(usize, Slot)>,
     pub files: Vec<WrittenFile>,
     /// Recomputing a lost value: outputs already on the board are kept, not an error.
     pub refill: bool,
+    pub attempt: u32,
+    /// The exit code of the program the op ran, if it told one.
+    pub exit_code: Option<i32>,
+}
+
+impl NodeCtx<'_> {
+    /// Put the staged outputs on the board; the artifacts written.
+    pub fn commit(&mut self) -> Result<Vec<usize>, PortError> {
+        let mut written = Vec::with_capacity(self.staged.len());
+        for (artifact, slot) in std::mem::take(&mut self.staged) {
+            if !self.board.put(artifact, slot) && !self.refill {
+                let port = self
+                    .node
+                    .outputs
+                    .iter()
+                    .find(|b| b.artifact == artifact)
+                    .map_or_else(String::new, |b| b.port.clone());
+                return Err(PortError::WrittenTwice {
+                    node: self.node.id.clone(),
+                    port,
+                });
+            }
+            written.push(artifact);
+        }
+        Ok(written)
+    }
+
+    /// The artifacts staged so far.
+    pub fn staged_artifacts(&self) -> Vec<usize> {
+        self.staged.iter().map(|(a, _)| *a).collect()
+    }
 }
 
 impl NodeIo for NodeCtx<'_> {
@@ -38,6 +72,22 @@ impl NodeIo for NodeCtx<'_> {
 
     fn is_cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn cancel_flag(&self) -> &AtomicBool {
+        self.cancel
+    }
+
+    fn pipeline_dir(&self) -> Option<&Path> {
+        self.pipeline.base_dir.as_deref()
+    }
+
+    fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    fn set_exit_code(&mut self, code: i32) {
+        self.exit_code = Some(code);
     }
 
     fn input_slot(&self, port: &str) -> Result<Option<(&str, &Slot)>, PortError> {
@@ -106,16 +156,15 @@ impl NodeIo for NodeCtx<'_> {
                 });
             }
         }
-        if !self.board.put(binding.artifact, slot) {
-            if self.refill {
-                return Ok(());
-            }
+        let twice = self.staged.iter().any(|(a, _)| *a == binding.artifact)
+            || (!self.refill && self.board.get(binding.artifact).is_some());
+        if twice {
             return Err(PortError::WrittenTwice {
                 node: self.node.id.clone(),
                 port: port.into(),
             });
         }
-        self.written.push(binding.artifact);
+        self.staged.push((binding.artifact, slot));
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! The seam between the walker and a node: an executor runs one node whose inputs are
 //! settled. Executors chain: [`InProcess`] runs the op; the caching executor
-//! (`super::caching`) wraps another and answers from the store what it can; retries and
-//! timeouts wrap any executor. The walker never knows which it was handed.
+//! (`super::caching`) wraps another and answers from the store what it can; retries
+//! (`super::retry`) and timeouts (`super::timeout`) wrap any executor. The walker never
+//! knows which it was handed.
 
 use super::blackboard::Blackboard;
 use super::context::NodeCtx;
@@ -10,7 +11,7 @@ use crate::graph::{Node, Pipeline};
 use crate::op::WrittenFile;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Hooks for progress display; called from worker threads.
@@ -30,6 +31,8 @@ pub struct Job<'a> {
     pub node: usize,
     pub board: &'a Blackboard,
     pub run_dir: &'a Path,
+    /// Once set, the node should stop: the run's flag (Ctrl-C), or an attempt's own,
+    /// which its deadline sets too (the timeout executor's).
     pub cancel: &'a AtomicBool,
     pub observer: &'a dyn Observer,
     /// Parent of the node's tracing span.
@@ -43,6 +46,11 @@ pub struct Job<'a> {
     pub forced: bool,
     /// Re-running a node to recover a lost stored value: outputs already present are kept.
     pub refill: bool,
+    /// Which attempt this is (1 for the first).
+    pub attempt: u32,
+    /// Set when this attempt's time ran out (the timeout executor's): an op that returns
+    /// after it fails, whatever it answered, and none of its outputs are kept.
+    pub expired: Option<&'a AtomicBool>,
 }
 
 impl Job<'_> {
@@ -61,6 +69,8 @@ impl Job<'_> {
             refill: true,
             selected: true,
             forced: false,
+            attempt: 1,
+            expired: None,
             ..*self
         }
     }
@@ -102,7 +112,7 @@ impl Executor for InProcess {
                 job.elapsed(),
             );
         }
-        if !job.refill {
+        if !job.refill && job.attempt <= 1 {
             job.observer.node_started(job.pipeline, job.node);
         }
         let span = tracing::info_span!(parent: job.span, "node", id = %node.id, op = %node.op_name);
@@ -114,17 +124,19 @@ impl Executor for InProcess {
             board: job.board,
             run_dir: job.run_dir,
             cancel: job.cancel,
-            written: Vec::new(),
+            staged: Vec::new(),
             files: Vec::new(),
             refill: job.refill,
+            attempt: job.attempt.max(1),
+            exit_code: None,
         };
         let result = catch_unwind(AssertUnwindSafe(|| node.op.run(&mut ctx)));
         let end = job.elapsed();
-        let written = std::mem::take(&mut ctx.written);
-        let files = std::mem::take(&mut ctx.files);
-        let error = match result {
-            Ok(Ok(())) if job.refill => Vec::new(),
-            Ok(Ok(())) => missing_outputs(node, &written, job.pipeline),
+        // Seen once, here: what the timeout executor reports follows this reading.
+        let timed_out = job.expired.is_some_and(|f| f.load(Ordering::SeqCst));
+        let mut error = match result {
+            Ok(Ok(())) if job.refill || timed_out => Vec::new(),
+            Ok(Ok(())) => missing_outputs(node, &ctx.staged_artifacts(), job.pipeline),
             Ok(Err(e)) => error_chain(e.as_ref()),
             Err(payload) => vec![format!(
                 "op `{}` panicked: {}",
@@ -132,9 +144,21 @@ impl Executor for InProcess {
                 panic_message(&payload)
             )],
         };
+        let mut written = Vec::new();
+        if error.is_empty() && !timed_out {
+            match ctx.commit() {
+                Ok(w) => written = w,
+                Err(e) => error = error_chain(&e),
+            }
+        }
+        let files = if error.is_empty() && !timed_out {
+            std::mem::take(&mut ctx.files)
+        } else {
+            Vec::new()
+        };
         Executed {
             record: NodeRecord {
-                status: if error.is_empty() {
+                status: if error.is_empty() && !timed_out {
                     NodeStatus::Ok
                 } else {
                     NodeStatus::Failed
@@ -144,6 +168,8 @@ impl Executor for InProcess {
                 thread: rayon::current_thread_index(),
                 artifacts: written,
                 error,
+                exit_code: ctx.exit_code,
+                timed_out,
                 ..NodeRecord::new(NodeStatus::Ok)
             },
             files,

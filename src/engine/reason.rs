@@ -87,6 +87,18 @@ pub enum Reason {
     NotSelected,
     NeverReady,
 
+    // Retries.
+    /// This attempt of `of` failed (its first line of error) and the node was tried again.
+    Retried {
+        attempt: u32,
+        of: u32,
+        error: String,
+    },
+    /// The node failed and was not tried again, though its policy allows retries.
+    NotRetried {
+        why: String,
+    },
+
     // Cluster jobs.
     /// Ran as this job of a cluster scheduler.
     RanAsJob {
@@ -114,6 +126,8 @@ impl Reason {
                 | Reason::NotSelected
                 | Reason::NeverReady
                 | Reason::JobCancelled { .. }
+                | Reason::Retried { .. }
+                | Reason::NotRetried { .. }
         )
     }
 }
@@ -155,6 +169,10 @@ impl fmt::Display for Reason {
             Reason::Interrupted => f.write_str("not started: the run was interrupted"),
             Reason::NotSelected => f.write_str("not selected"),
             Reason::NeverReady => f.write_str("never became ready"),
+            Reason::Retried { attempt, of, error } => {
+                write!(f, "attempt {attempt}/{of} failed ({error}), retried")
+            }
+            Reason::NotRetried { why } => write!(f, "not retried: {why}"),
             Reason::RanAsJob { scheduler, id } => write!(f, "as {scheduler} job {id}"),
             Reason::JobCancelled {
                 scheduler,
@@ -214,6 +232,21 @@ mod tests {
             "cached; 2 file(s) restored"
         );
         assert_eq!(note(true, &[]), None);
+        assert_eq!(
+            note(
+                true,
+                &[
+                    Reason::NeverRun,
+                    Reason::Retried {
+                        attempt: 1,
+                        of: 3,
+                        error: "command exited with code 75".into()
+                    }
+                ]
+            )
+            .unwrap(),
+            "ran: never run; attempt 1/3 failed (command exited with code 75), retried"
+        );
         assert!(!Reason::Cached { restored: 0 }.is_cause());
         assert!(Reason::Forced.is_cause());
     }

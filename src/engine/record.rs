@@ -25,10 +25,15 @@ impl NodeStatus {
 /// One try at running a node (a node with retries has several).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
+    /// 1 for the first.
+    pub number: u32,
     pub start: Duration,
     pub end: Duration,
     /// The error and its causes; empty when this attempt succeeded.
     pub error: Vec<String>,
+    /// The exit code of a command that failed with one.
+    pub exit_code: Option<i32>,
+    pub timed_out: bool,
 }
 
 /// What happened to one node.
@@ -48,8 +53,12 @@ pub struct NodeRecord {
     pub artifacts: Vec<usize>,
     /// The error and its causes, outermost first.
     pub error: Vec<String>,
-    /// Every try, when there was more than one or a policy asked for them.
+    /// Every try, when the node's policy allows retries.
     pub attempts: Vec<Attempt>,
+    /// The exit code of a command that failed with one (the last attempt's).
+    pub exit_code: Option<i32>,
+    /// The (last) attempt ran out of time.
+    pub timed_out: bool,
     /// The cluster job that ran it (`--executor slurm`).
     pub job: Option<ClusterJob>,
 }
@@ -78,6 +87,8 @@ impl NodeRecord {
             artifacts: Vec::new(),
             error: Vec::new(),
             attempts: Vec::new(),
+            exit_code: None,
+            timed_out: false,
             job: None,
         }
     }

@@ -3,7 +3,7 @@
 use super::record::{NodeStatus, RunStatus};
 use super::run::RunOutcome;
 use crate::clock::{format_ms, Utc};
-use crate::graph::Pipeline;
+use crate::graph::{Edge, Pipeline};
 use crate::store::{RunRecord, Store};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -93,6 +93,61 @@ pub struct NodeReport {
     pub artifacts: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub error: Vec<String>,
+    /// The exit code of a command that failed with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
+    /// How many attempts the node's policy allows (1 + `retries`).
+    pub max_attempts: u32,
+    /// Every attempt, for a node whose policy allows retries.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptReport>,
+}
+
+/// One attempt in `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptReport {
+    pub attempt: u32,
+    pub start_ms: f64,
+    pub end_ms: f64,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub error: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub timed_out: bool,
+}
+
+impl NodeReport {
+    /// `ok`, `cached`, `FAILED`, `skipped`; with the attempt that ended it when the node
+    /// may retry: `ok (attempt 2/3)`.
+    pub fn status_text(&self) -> String {
+        let word = match self.status {
+            NodeStatus::Ok => "ok",
+            NodeStatus::Cached => "cached",
+            NodeStatus::Failed => "FAILED",
+            NodeStatus::Skipped => "skipped",
+        };
+        match self.attempts.last() {
+            Some(a) if self.max_attempts > 1 => {
+                format!("{word} (attempt {}/{})", a.attempt, self.max_attempts)
+            }
+            _ => word.to_string(),
+        }
+    }
+}
+
+/// One edge of the pipeline in `report.json`: artifacts flowing, or an `after` ordering.
+#[derive(Debug, Clone, Serialize)]
+pub struct EdgeReport {
+    pub from: String,
+    pub to: String,
+    /// `data` or `after`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<String>,
 }
 
 /// `report.json`.
@@ -100,13 +155,55 @@ pub struct NodeReport {
 pub struct RunReport {
     pub pipeline: String,
     pub file: String,
+    /// The nexusml that ran it.
+    pub nexusml_version: String,
     pub started_at: String,
     pub status: RunStatus,
     pub wall_ms: f64,
     pub jobs: usize,
     pub keep_going: bool,
     pub params: serde_json::Value,
+    /// The file's `[params]` before overrides, so a report can mark what was changed;
+    /// absent when the file cannot be read again (a built-in pipeline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_params: Option<serde_json::Value>,
+    /// The pipeline's edges, so the picture can be drawn from the report alone.
+    pub edges: Vec<EdgeReport>,
     pub nodes: Vec<NodeReport>,
+}
+
+/// This build's version, as `report.json` records it.
+pub const NEXUSML_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The `[params]` of the pipeline file `p` was built from, read again (it holds no
+/// overrides); `None` when `p.file` is not a readable pipeline file.
+pub fn file_default_params(p: &Pipeline) -> Option<serde_json::Value> {
+    let spec = crate::spec::PipelineSpec::load(&p.file).ok()?;
+    serde_json::to_value(&spec.params).ok()
+}
+
+/// The `[params]` of a pipeline given as text (a built-in one).
+pub fn text_default_params(text: &str) -> Option<serde_json::Value> {
+    let spec = crate::spec::PipelineSpec::parse(text, Path::new("<built-in>")).ok()?;
+    serde_json::to_value(&spec.params).ok()
+}
+
+/// Every edge of `p`, by node id.
+pub fn edge_reports(p: &Pipeline) -> Vec<EdgeReport> {
+    p.edges()
+        .map(|(from, to, e)| EdgeReport {
+            from: p.nodes[from].id.clone(),
+            to: p.nodes[to].id.clone(),
+            kind: match e {
+                Edge::Data(_) => "data",
+                Edge::Order => "after",
+            },
+            artifacts: match e {
+                Edge::Data(arts) => arts.iter().map(|&a| p.artifacts[a].name.clone()).collect(),
+                Edge::Order => Vec::new(),
+            },
+        })
+        .collect()
 }
 
 fn ms(d: std::time::Duration) -> f64 {
@@ -146,17 +243,36 @@ impl RunReport {
                     .map(|&a| pipeline.artifacts[a].name.clone())
                     .collect(),
                 error: r.error.clone(),
+                exit_code: r.exit_code,
+                timed_out: r.timed_out,
+                max_attempts: node.policy.attempts(),
+                attempts: r
+                    .attempts
+                    .iter()
+                    .map(|a| AttemptReport {
+                        attempt: a.number,
+                        start_ms: ms(a.start),
+                        end_ms: ms(a.end),
+                        duration_ms: ms(a.end.saturating_sub(a.start)),
+                        error: a.error.clone(),
+                        exit_code: a.exit_code,
+                        timed_out: a.timed_out,
+                    })
+                    .collect(),
             })
             .collect();
         RunReport {
             pipeline: pipeline.name.clone(),
             file: pipeline.file.display().to_string(),
+            nexusml_version: NEXUSML_VERSION.to_string(),
             started_at: started.rfc3339(),
             status: outcome.status,
             wall_ms: ms(outcome.wall),
             jobs,
             keep_going,
             params: serde_json::to_value(&pipeline.params).unwrap_or(serde_json::Value::Null),
+            default_params: file_default_params(pipeline),
+            edges: edge_reports(pipeline),
             nodes,
         }
     }
@@ -171,6 +287,13 @@ impl RunReport {
 
     /// The summary table printed at the end of a run.
     pub fn table(&self) -> String {
+        let statuses: Vec<String> = self.nodes.iter().map(NodeReport::status_text).collect();
+        let status_w = statuses
+            .iter()
+            .map(|s| s.chars().count())
+            .max()
+            .unwrap_or(7)
+            .max(7);
         let id_w = self
             .nodes
             .iter()
@@ -186,22 +309,16 @@ impl RunReport {
             .unwrap_or(2)
             .max(2);
         let mut s = format!(
-            "{:<id_w$}  {:<op_w$}  {:<7}  {:>10}  {:>6}  note\n",
+            "{:<id_w$}  {:<op_w$}  {:<status_w$}  {:>10}  {:>6}  note\n",
             "node", "op", "status", "time", "thread"
         );
-        for n in &self.nodes {
-            let status = match n.status {
-                NodeStatus::Ok => "ok",
-                NodeStatus::Cached => "cached",
-                NodeStatus::Failed => "FAILED",
-                NodeStatus::Skipped => "skipped",
-            };
+        for (n, status) in self.nodes.iter().zip(&statuses) {
             let time = n.duration_ms.map_or_else(|| "-".to_string(), format_ms);
             let thread = n.thread.map_or_else(|| "-".to_string(), |t| t.to_string());
             let note = n.error.first().or(n.reason.as_ref()).cloned().unwrap_or_default();
             let note = if note == "cached" { String::new() } else { note };
             s.push_str(&format!(
-                "{:<id_w$}  {:<op_w$}  {:<7}  {:>10}  {:>6}  {}\n",
+                "{:<id_w$}  {:<op_w$}  {:<status_w$}  {:>10}  {:>6}  {}\n",
                 n.id, n.op, status, time, thread, note
             ));
         }

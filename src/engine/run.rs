@@ -1,6 +1,6 @@
 //! Running a pipeline's nodes: the walker visits them, each through the executor chain
-//! (the caching executor around the base executor when there is a store), and every
-//! node's record is collected.
+//! `Caching(Retry(Timeout(base)))` (no caching without a store): the store is consulted
+//! once per node, each attempt gets its own time limit. Every node's record is collected.
 
 use super::blackboard::Blackboard;
 use super::caching::Caching;
@@ -8,6 +8,8 @@ use super::executor::{Executor, InProcess, Job, Observer};
 use super::memo::Memo;
 use super::reason::Reason;
 use super::record::{NodeRecord, NodeStatus, RunStatus};
+use super::retry::Retry;
+use super::timeout::Timeout;
 use super::walker::{self, Dag, Walk, Walked};
 use crate::graph::Pipeline;
 use crate::store::Store;
@@ -274,13 +276,16 @@ impl<'a> Run<'a> {
         let t0 = Instant::now();
         let board = Blackboard::new(pipeline.artifacts.len());
         let base: &dyn Executor = opts.executor.as_deref().unwrap_or(&InProcess);
+        // Each node's policy decides what the wrappers do; without one they pass through.
+        let timeout = Timeout::new(base);
+        let retry = Retry::new(&timeout);
         let caching = opts
             .store
             .as_deref()
-            .map(|store| Caching::new(store, pipeline, &opts.run_dir, base));
+            .map(|store| Caching::new(store, pipeline, &opts.run_dir, &retry));
         let chain: &dyn Executor = match &caching {
             Some(c) => c,
-            None => base,
+            None => &retry,
         };
         let records: Vec<OnceLock<NodeRecord>> = (0..pipeline.nodes.len()).map(|_| OnceLock::new()).collect();
         {
@@ -297,6 +302,8 @@ impl<'a> Run<'a> {
                     selected: self.selected[v],
                     forced: self.forced[v],
                     refill: false,
+                    attempt: 1,
+                    expired: None,
                 };
                 let record = chain.execute(&job).record;
                 let ok = record.status.succeeded();

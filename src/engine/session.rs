@@ -307,12 +307,16 @@ impl Session {
             }
         };
         let jobs = if self.request.legacy { 1 } else { self.jobs };
-        let report = RunReport::new(&self.pipeline, &outcome, &started, jobs, self.request.keep_going);
+        let mut report = RunReport::new(&self.pipeline, &outcome, &started, jobs, self.request.keep_going);
+        // What the file said, as this session read it (a built-in pipeline has no file).
+        report.default_params = serde_json::to_value(&self.defaults).ok();
         report.write(&run_dir).map_err(|source| SessionError::Io {
             what: "cannot write the run report in",
             path: run_dir.clone(),
             source,
         })?;
+        // report.html beside it; a failure to draw it is a warning, never a failed run.
+        crate::report::write_after_run(&run_dir);
         if let Some(store) = &self.store {
             record_run(store, &self.pipeline, &outcome, &started);
         }

@@ -116,6 +116,10 @@ pub struct Node {
     pub group: Option<String>,
     /// Its family and place there, for a family's member.
     pub member: Option<crate::spec::Member>,
+    /// Retries and the time limit of each attempt (the node's own over the pipeline's).
+    pub policy: crate::spec::Policy,
+    /// The op stops within a second when cancelled (a timeout cannot stop the others).
+    pub stops_when_cancelled: bool,
 }
 
 /// A named value flowing along edges; produced by exactly one node.
@@ -141,11 +145,15 @@ pub struct Pipeline {
     pub name: String,
     pub description: String,
     pub file: PathBuf,
+    /// The directory relative paths in the file are taken from (`None`: not a file).
+    pub base_dir: Option<PathBuf>,
     /// Parameters after overrides.
     pub params: toml::Table,
     pub nodes: Vec<Node>,
     pub artifacts: Vec<Artifact>,
     pub warnings: Vec<Diagnostic>,
+    /// Families (nodes written with a `matrix`) → their members' count.
+    pub families: indexmap::IndexMap<String, usize>,
     /// Node `i` is `NodeIndex(i)`.
     graph: DiGraph<(), Edge>,
     successors: Vec<Vec<usize>>,
@@ -257,6 +265,9 @@ struct Builder<'s> {
     /// Each node's op and `with` after interpolation and path resolution; `None` when
     /// either failed (the error is recorded).
     resolved: Vec<Option<(Arc<dyn Op>, toml::Table)>>,
+    /// Each node's `with` as written, with a command node's keys carried in.
+    raw_with: Vec<toml::Table>,
+    policies: Vec<crate::spec::Policy>,
     artifacts: Vec<Artifact>,
     artifact_index: HashMap<&'s str, usize>,
     outputs: Vec<Vec<Binding>>,
@@ -279,6 +290,8 @@ impl<'s> Builder<'s> {
             warnings: Vec::new(),
             usage: ParamUse::default(),
             resolved: Vec::with_capacity(n),
+            raw_with: Vec::with_capacity(n),
+            policies: vec![crate::spec::Policy::default(); n],
             artifacts: Vec::new(),
             artifact_index: HashMap::new(),
             outputs: vec![Vec::new(); n],
@@ -314,6 +327,7 @@ impl<'s> Builder<'s> {
         self.check_names();
         self.resolve_ops();
         self.check_resources();
+        self.check_policies();
         self.bind_outputs();
         self.bind_inputs();
         self.resolve_after();
@@ -395,9 +409,63 @@ impl<'s> Builder<'s> {
     fn resolve_ops(&mut self) {
         let spec = self.spec;
         for (id, node) in &spec.nodes {
-            let resolved = self.resolve_op(id, node);
+            let raw = self.written_with(id, node);
+            let resolved = self.resolve_op(id, node, &raw);
             self.resolved.push(resolved);
+            self.raw_with.push(raw);
         }
+    }
+
+    /// The node's `with` as written. A command node (an op configured by the node) gives
+    /// its keys (`run`, `sh`, `deps`, `env`) and its ports' names and kinds instead, so
+    /// they enter its key like any configuration; those keys on another node are errors.
+    fn written_with(&mut self, id: &str, node: &crate::spec::NodeSpec) -> toml::Table {
+        let command = node.command();
+        let op = self.registry.get(&node.op);
+        if !op.is_some_and(|op| op.config_from_node) {
+            if !command.is_empty() {
+                let keys: Vec<String> = command.keys().map(|k| format!("`{k}`")).collect();
+                self.error(
+                    Some(id),
+                    format!(
+                        "{} {} only for command nodes (`op = \"cmd\"`), not for `{}`",
+                        keys.join(", "),
+                        if keys.len() == 1 { "is" } else { "are" },
+                        node.op
+                    ),
+                    None,
+                );
+            }
+            return node.with.clone();
+        }
+        if !node.with.is_empty() {
+            self.error(
+                Some(id),
+                format!(
+                    "a `{}` node takes no `with`: its command is the node's own `run` or `sh`, `deps` and `env`",
+                    node.op
+                ),
+                Some("move the keys up to the node: `run = [\"python3\", \"step.py\"]`".into()),
+            );
+        }
+        let mut with = command;
+        with.insert(
+            "inputs".into(),
+            toml::Value::Array(node.inputs.keys().cloned().map(toml::Value::String).collect()),
+        );
+        with.insert(
+            "outputs".into(),
+            toml::Value::Table(
+                node.outputs
+                    .keys()
+                    .map(|port| {
+                        let kind = node.output_kinds.get(port).cloned().unwrap_or_default();
+                        (port.clone(), toml::Value::String(kind))
+                    })
+                    .collect(),
+            ),
+        );
+        with
     }
 
     /// Cluster resources, as Slurm reads them: the pipeline's defaults and each node's own.
@@ -413,6 +481,84 @@ impl<'s> Builder<'s> {
         }
     }
 
+    /// Retries and time limits: the pipeline's defaults and each node's own, `${…}`
+    /// resolved, every value checked; warnings where a value cannot do what it says.
+    fn check_policies(&mut self) {
+        let spec = self.spec;
+        let defaults = match interpolate(
+            &toml::Value::Table(spec.header.policy()),
+            &spec.params,
+            &mut self.usage,
+        ) {
+            Ok(toml::Value::Table(t)) => t,
+            Ok(_) => unreachable!("interpolating a table yields a table"),
+            Err(e) => {
+                self.error(None, format!("in `[pipeline]`: {e}"), None);
+                return;
+            }
+        };
+        // Bad defaults are said once; the nodes' own values are still checked.
+        let defaults = match crate::spec::Policy::resolve(&toml::Table::new(), &defaults) {
+            Ok(_) => defaults,
+            Err(errors) => {
+                for e in errors {
+                    self.error(None, format!("in `[pipeline]`: {e}"), None);
+                }
+                toml::Table::new()
+            }
+        };
+        for (i, (id, node)) in spec.nodes.iter().enumerate() {
+            let own = match interpolate(&toml::Value::Table(node.policy()), &spec.params, &mut self.usage) {
+                Ok(toml::Value::Table(t)) => t,
+                Ok(_) => unreachable!("interpolating a table yields a table"),
+                Err(e) => {
+                    self.error(Some(id), format!("in its retry policy: {e}"), None);
+                    continue;
+                }
+            };
+            let policy = match crate::spec::Policy::resolve(&own, &defaults) {
+                Ok(p) => p,
+                Err(errors) => {
+                    for e in errors {
+                        self.error(Some(id), e.to_string(), None);
+                    }
+                    continue;
+                }
+            };
+            let op = self.registry.get(&node.op);
+            let command = op.is_some_and(|op| op.node_ports.is_some());
+            if policy.retries > 0 && !policy.retry_on.any && !policy.retry_on.codes.is_empty() && !command {
+                let then = if policy.retry_on.timeout {
+                    "it is retried after a timeout only"
+                } else {
+                    "it is never retried"
+                };
+                self.warn(
+                    Some(id),
+                    format!(
+                        "`retry_on` lists exit codes, which only command nodes have: `{}` fails without one, so {then}",
+                        node.op
+                    ),
+                    None,
+                );
+            }
+            if let (Some(limit), Some(op)) = (policy.timeout, op) {
+                if !op.stops_when_cancelled {
+                    self.warn(
+                        Some(id),
+                        format!(
+                            "`{}` cannot stop part-way: past its timeout of {} it runs to its end and then fails",
+                            node.op,
+                            crate::spec::format_secs(limit.as_secs())
+                        ),
+                        Some("timeouts stop `cmd` nodes, `model.train_forest` and `text.tfidf` within a second".into()),
+                    );
+                }
+            }
+            self.policies[i] = policy;
+        }
+    }
+
     /// Artifacts, exactly one producer each; output port names and types
     /// checked against the op.
     fn bind_outputs(&mut self) {
@@ -420,8 +566,25 @@ impl<'s> Builder<'s> {
         for (i, (id, node)) in spec.nodes.iter().enumerate() {
             let op = self.registry.get(&node.op);
             for (port, name) in &node.outputs {
-                let ty = match op {
-                    Some(op) => match op.output_port(port) {
+                let kind = node.output_kinds.get(port);
+                let ty = match (op, kind) {
+                    (Some(op), _) if op.node_ports.is_some() => {
+                        match self.node_output_type(id, op, port, kind) {
+                            Some(ty) => ty,
+                            None => continue,
+                        }
+                    }
+                    (Some(_), Some(kind)) => {
+                        self.error(
+                            Some(id),
+                            format!(
+                                "output `{port}` names a kind (`{kind}:{name}`), but only command nodes declare their outputs' types"
+                            ),
+                            Some(format!("write `{port} = \"{name}\"`: `{}` says what it writes", node.op)),
+                        );
+                        continue;
+                    }
+                    (Some(op), None) => match op.output_port(port) {
                         Some(ty) => ty,
                         None => {
                             let known: Vec<&str> = op.outputs.iter().map(|p| p.name).collect();
@@ -433,7 +596,7 @@ impl<'s> Builder<'s> {
                             continue;
                         }
                     },
-                    None => ArtifactType::ANY,
+                    (None, _) => ArtifactType::ANY,
                 };
                 if let Some(&a) = self.artifact_index.get(name.as_str()) {
                     let other = self.ids[self.artifacts[a].producer];
@@ -478,6 +641,49 @@ impl<'s> Builder<'s> {
         }
     }
 
+    /// The type of a command node's output `port` from its kind (`table:clean`).
+    fn node_output_type(
+        &mut self,
+        id: &str,
+        op: &crate::op::OpSpec,
+        port: &str,
+        kind: Option<&String>,
+    ) -> Option<ArtifactType> {
+        let kinds: Vec<&str> = op.node_ports.iter().flatten().map(|(k, _)| *k).collect();
+        let example = format!("`{port} = \"table:{port}\"`");
+        let Some(kind) = kind else {
+            self.error(
+                Some(id),
+                format!(
+                    "output `{port}` needs a kind before its artifact: {}",
+                    kinds
+                        .iter()
+                        .map(|k| format!("`{k}:…`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                Some(format!("for example {example}")),
+            );
+            return None;
+        };
+        match op.node_port_kind(kind) {
+            Some(ty) => Some(ty),
+            None => {
+                let help = did_you_mean(kind, kinds.iter().copied())
+                    .unwrap_or_else(|| format!("the kinds are {}", kinds.join(", ")));
+                self.error(
+                    Some(id),
+                    format!(
+                        "output `{port}` has kind `{kind}`, which is none of {}",
+                        kinds.join(", ")
+                    ),
+                    Some(help),
+                );
+                None
+            }
+        }
+    }
+
     /// Each input names a produced artifact of a fitting type; every required
     /// input is bound.
     fn bind_inputs(&mut self) {
@@ -486,6 +692,8 @@ impl<'s> Builder<'s> {
             let op = self.registry.get(&node.op);
             for (port, name) in &node.inputs {
                 let port_ty = match op {
+                    // A command node's input takes its producer's type, checked below.
+                    Some(op) if op.node_ports.is_some() => ArtifactType::ANY,
                     Some(op) => match op.input_port(port) {
                         Some(ty) => ty,
                         None => {
@@ -527,6 +735,27 @@ impl<'s> Builder<'s> {
                     self.error(Some(id), message, None);
                     continue;
                 }
+                let port_ty = match op.and_then(|op| op.node_ports.as_ref()) {
+                    Some(kinds) => match kinds
+                        .iter()
+                        .find(|(_, t)| t.type_id().is_some() && t.type_id() == art.ty.type_id())
+                    {
+                        Some((_, t)) => *t,
+                        None => {
+                            let list: Vec<String> = kinds.iter().map(|(k, t)| format!("{k} ({t})")).collect();
+                            let message = format!(
+                                "input `{port}` reads artifact `{name}` from node `{}`, a {}, which cannot cross into a command: \
+                                 commands read {}",
+                                self.ids[art.producer],
+                                art.ty,
+                                list.join(", ")
+                            );
+                            self.error(Some(id), message, None);
+                            continue;
+                        }
+                    },
+                    None => port_ty,
+                };
                 self.artifacts[a].consumers.push(i);
                 self.inputs[i].push(Binding {
                     port: port.clone(),
@@ -535,6 +764,18 @@ impl<'s> Builder<'s> {
                 });
             }
             let Some(op) = op else { continue };
+            if let (Some(kinds), Some((_, with))) = (&op.node_ports, &self.resolved[i]) {
+                let bound: Vec<(String, &'static str)> = self.inputs[i]
+                    .iter()
+                    .filter_map(|b| {
+                        let (kind, _) = kinds.iter().find(|(_, t)| t.type_id() == b.ty.type_id())?;
+                        Some((b.port.clone(), *kind))
+                    })
+                    .collect();
+                for e in op.check_node_inputs(with, &bound) {
+                    self.error(Some(id), format!("invalid command: {e}"), None);
+                }
+            }
             for p in op.inputs.iter().filter(|p| !p.optional) {
                 if !node.inputs.contains_key(p.name) {
                     self.error(
@@ -687,7 +928,7 @@ impl<'s> Builder<'s> {
     fn warn_unused_params(&mut self) {
         let spec = self.spec;
         for name in spec.params.keys() {
-            if !self.usage.used.contains(name) {
+            if !self.usage.used.contains(name) && !spec.family_params.contains(name) {
                 self.warn(None, format!("parameter `{name}` is never referenced"), None);
             }
         }
@@ -713,44 +954,50 @@ impl<'s> Builder<'s> {
             .iter()
             .zip(self.resolved)
             .zip(self.inputs.into_iter().zip(self.outputs).zip(self.discarded))
-            .zip(self.after)
-            .map(|((((id, node), op), ((ins, outs), discarded)), after)| {
-                let (op, with) = op.expect("no errors means every op resolved");
-                let op_spec = registry.get(&node.op);
-                // Through serde_json's key-sorted map: key order in the file does not matter.
-                let canonical_with = serde_json::to_value(&with)
-                    .map(|v| v.to_string())
-                    .unwrap_or_default();
-                Node {
-                    id: id.clone(),
-                    op_name: node.op.clone(),
-                    op,
-                    with,
-                    canonical_with,
-                    raw_with: node.with.clone(),
-                    op_version: op_spec.map_or(1, |s| s.version),
-                    reads_params: op_spec.is_some_and(|s| s.reads_params),
-                    seeded_by_node: op_spec.is_some_and(|s| s.seeded_by_node),
-                    inputs: ins,
-                    outputs: outs,
-                    discarded_outputs: discarded,
-                    after,
-                    tags: node.tags.clone(),
-                    resources: node.resources.or(&spec.header.resources),
-                    own_resources: node.resources != crate::spec::Resources::default(),
-                    group: node.group.clone(),
-                    member: node.member.clone(),
-                }
-            })
+            .zip(self.after.into_iter().zip(self.raw_with).zip(self.policies))
+            .map(
+                |((((id, node), op), ((ins, outs), discarded)), ((after, raw_with), policy))| {
+                    let (op, with) = op.expect("no errors means every op resolved");
+                    let op_spec = registry.get(&node.op);
+                    // Through serde_json's key-sorted map: key order in the file does not matter.
+                    let canonical_with = serde_json::to_value(&with)
+                        .map(|v| v.to_string())
+                        .unwrap_or_default();
+                    Node {
+                        id: id.clone(),
+                        op_name: node.op.clone(),
+                        op,
+                        with,
+                        canonical_with,
+                        raw_with,
+                        op_version: op_spec.map_or(1, |s| s.version),
+                        reads_params: op_spec.is_some_and(|s| s.reads_params),
+                        seeded_by_node: op_spec.is_some_and(|s| s.seeded_by_node),
+                        inputs: ins,
+                        outputs: outs,
+                        discarded_outputs: discarded,
+                        after,
+                        tags: node.tags.clone(),
+                        resources: node.resources.or(&spec.header.resources),
+                        own_resources: node.resources != crate::spec::Resources::default(),
+                        group: node.group.clone(),
+                        member: node.member.clone(),
+                        policy,
+                        stops_when_cancelled: op_spec.is_some_and(|s| s.stops_when_cancelled),
+                    }
+                },
+            )
             .collect();
         Pipeline {
             name: spec.header.name.clone(),
             description: spec.header.description.clone(),
             file: spec.path.clone(),
+            base_dir: spec.base_dir.clone(),
             params: spec.params.clone(),
             nodes,
             artifacts: self.artifacts,
             warnings: self.warnings,
+            families: spec.families.clone(),
             graph: self.graph,
             successors,
             predecessors,
@@ -777,9 +1024,14 @@ impl<'s> Builder<'s> {
         Some(lexically_normal(&base.join(value)).to_string_lossy().into_owned())
     }
 
-    fn resolve_op(&mut self, id: &str, node: &crate::spec::NodeSpec) -> Option<(Arc<dyn Op>, toml::Table)> {
+    fn resolve_op(
+        &mut self,
+        id: &str,
+        node: &crate::spec::NodeSpec,
+        raw: &toml::Table,
+    ) -> Option<(Arc<dyn Op>, toml::Table)> {
         let with = match interpolate(
-            &toml::Value::Table(node.with.clone()),
+            &toml::Value::Table(raw.clone()),
             &self.spec.params,
             &mut self.usage,
         ) {
@@ -809,8 +1061,29 @@ impl<'s> Builder<'s> {
             if !field.applies(&with) {
                 continue;
             }
-            if let Some(resolved) = self.resolve_path(node.with.get(field.name), with.get(field.name)) {
-                with.insert(field.name.to_string(), toml::Value::String(resolved));
+            match (raw.get(field.name), with.get(field.name).cloned()) {
+                (Some(toml::Value::Array(raw_items)), Some(toml::Value::Array(items))) => {
+                    // A list of paths, each resolved; words of `field.words_in` equal to an
+                    // entry become its resolved path too.
+                    let mut resolved_items = Vec::with_capacity(items.len());
+                    for (r, v) in raw_items.iter().zip(&items) {
+                        match self.resolve_path(Some(r), Some(v)) {
+                            Some(resolved) => {
+                                if let (Some(words), Some(written)) = (field.words_in, v.as_str()) {
+                                    replace_words(&mut with, words, written, &resolved);
+                                }
+                                resolved_items.push(toml::Value::String(resolved));
+                            }
+                            None => resolved_items.push(v.clone()),
+                        }
+                    }
+                    with.insert(field.name.to_string(), toml::Value::Array(resolved_items));
+                }
+                (r, v) => {
+                    if let Some(resolved) = self.resolve_path(r, v.as_ref()) {
+                        with.insert(field.name.to_string(), toml::Value::String(resolved));
+                    }
+                }
             }
         }
         match op.build(&with) {
@@ -819,6 +1092,10 @@ impl<'s> Builder<'s> {
                     self.warn(Some(id), w, None);
                 }
                 Some((built, with))
+            }
+            Err(msg) if op.config_from_node => {
+                self.error(Some(id), format!("invalid command: {msg}"), None);
+                None
             }
             Err(msg) => {
                 let fields: Vec<&str> = op.config.iter().map(|f| f.name).collect();
@@ -829,6 +1106,17 @@ impl<'s> Builder<'s> {
                 };
                 self.error(Some(id), format!("invalid `with` for `{}`: {msg}", node.op), help);
                 None
+            }
+        }
+    }
+}
+
+/// In the list `with[words]`, every word equal to `written` becomes `resolved`.
+fn replace_words(with: &mut toml::Table, words: &str, written: &str, resolved: &str) {
+    if let Some(toml::Value::Array(list)) = with.get_mut(words) {
+        for w in list.iter_mut() {
+            if w.as_str() == Some(written) {
+                *w = toml::Value::String(resolved.to_string());
             }
         }
     }

@@ -82,34 +82,66 @@ impl Pipeline {
         let n = self.nodes.len();
         let mut errors = Vec::new();
         let mut mask = vec![true; n];
-        let mut lookup = |name: &str, flag: &str| -> Option<usize> {
-            let found = self.node_index(name);
-            if found.is_none() {
-                errors.push(self.diagnostic(
+        // A node, or a family: every member.
+        let mut lookup = |name: &str, flag: &str| -> Option<Vec<usize>> {
+            if let Some(i) = self.node_index(name) {
+                return Some(vec![i]);
+            }
+            if let Some(&count) = self.families.get(name) {
+                if count == 0 {
+                    errors.push(self.diagnostic(
+                        None,
+                        format!("{flag} names family `{name}`, which has no members with these parameters"),
+                        None,
+                    ));
+                    return None;
+                }
+                return Some(
+                    (0..self.nodes.len())
+                        .filter(|&i| self.nodes[i].member.as_ref().is_some_and(|m| m.family == name))
+                        .collect(),
+                );
+            }
+            errors.push(
+                self.diagnostic(
                     None,
                     format!("{flag} names unknown node `{name}`"),
-                    did_you_mean(name, self.nodes.iter().map(|n| n.id.as_str())),
-                ));
-            }
-            found
+                    did_you_mean(
+                        name,
+                        self.nodes
+                            .iter()
+                            .map(|n| n.id.as_str())
+                            .chain(self.families.keys().map(String::as_str)),
+                    ),
+                ),
+            );
+            None
         };
         if !sel.only.is_empty() {
             let mut only = vec![false; n];
             for name in &sel.only {
-                if let Some(i) = lookup(name, "--only") {
+                for i in lookup(name, "--only").into_iter().flatten() {
                     only[i] = true;
                 }
             }
             and(&mut mask, &only);
         }
         if let Some(name) = &sel.from {
-            if let Some(i) = lookup(name, "--from") {
-                and(&mut mask, &self.reachable(i, |p, v| p.successors(v)));
+            if let Some(found) = lookup(name, "--from") {
+                let mut reach = vec![false; n];
+                for i in found {
+                    or(&mut reach, &self.reachable(i, |p, v| p.successors(v)));
+                }
+                and(&mut mask, &reach);
             }
         }
         if let Some(name) = &sel.to {
-            if let Some(i) = lookup(name, "--to") {
-                and(&mut mask, &self.reachable(i, |p, v| p.predecessors(v)));
+            if let Some(found) = lookup(name, "--to") {
+                let mut reach = vec![false; n];
+                for i in found {
+                    or(&mut reach, &self.reachable(i, |p, v| p.predecessors(v)));
+                }
+                and(&mut mask, &reach);
             }
         }
         if !sel.tags.is_empty() {
@@ -217,6 +249,12 @@ impl Pipeline {
             message,
             help,
         }
+    }
+}
+
+fn or(mask: &mut [bool], other: &[bool]) {
+    for (m, o) in mask.iter_mut().zip(other) {
+        *m |= *o;
     }
 }
 

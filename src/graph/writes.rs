@@ -47,14 +47,14 @@ pub const RESERVED: &[Reserved] = &[
         what: "the parameters a cluster run hands its jobs",
     },
     Reserved {
-        path: "search.json",
-        dir: false,
-        what: "the hyperparameter search of `train --optimize`",
-    },
-    Reserved {
         path: "jobs",
         dir: true,
         what: "the cluster jobs' runs and logs",
+    },
+    Reserved {
+        path: "nodes",
+        dir: true,
+        what: "the work directories of command nodes",
     },
 ];
 
@@ -252,7 +252,7 @@ mod tests {
             [
                 (0, "run.log".into(), Owner::Engine(1)),
                 (1, "Report.JSON".into(), Owner::Engine(0)),
-                (2, "jobs/x.log".into(), Owner::Engine(6)),
+                (2, "jobs/x.log".into(), Owner::Engine(5)),
             ]
         );
     }

@@ -15,6 +15,7 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 
 /// The model file format this build writes and the newest it reads. Version 2 carries
 /// the learner of each target's model (forest or linear), the targets answered by
@@ -141,9 +142,19 @@ impl Featurizer {
         features: &FeatureConfig,
         config: &TfidfConfig,
     ) -> Result<(Self, Csr), ModelError> {
+        Self::fit_until(frame, features, config, &AtomicBool::new(false))
+    }
+
+    /// [`Self::fit`], stopping early once `stop` is set.
+    pub fn fit_until(
+        frame: &DataFrame,
+        features: &FeatureConfig,
+        config: &TfidfConfig,
+        stop: &AtomicBool,
+    ) -> Result<(Self, Csr), ModelError> {
         let texts = text_column(frame, &features.model_text)?;
         let numeric = numeric_columns(frame, &features.model_numeric)?;
-        let tfidf = Tfidf::fit(&texts, config)?;
+        let tfidf = Tfidf::fit_until(&texts, config, stop)?;
         let scaler = StandardScaler::fit(&numeric);
         let f = Featurizer {
             text_column: features.model_text.clone(),
@@ -422,11 +433,32 @@ impl EquipmentModel {
         config: &ForestConfig,
         tick: &(dyn Fn() + Sync),
     ) -> Result<EquipmentModel, ModelError> {
+        Self::fit_until(
+            frame,
+            features,
+            featurizer,
+            x,
+            config,
+            tick,
+            &AtomicBool::new(false),
+        )
+    }
+
+    /// [`Self::fit`], stopping before the next tree once `stop` is set.
+    pub fn fit_until(
+        frame: &DataFrame,
+        features: &FeatureConfig,
+        featurizer: Featurizer,
+        x: &Csr,
+        config: &ForestConfig,
+        tick: &(dyn Fn() + Sync),
+        stop: &AtomicBool,
+    ) -> Result<EquipmentModel, ModelError> {
         let codes = CodesConfig {
             category: String::new(),
             codes: Vec::new(),
         };
-        Self::train(
+        Self::train_until(
             frame,
             features,
             featurizer,
@@ -434,6 +466,29 @@ impl EquipmentModel {
             &LearnerConfig::Forest(config.clone()),
             &codes,
             tick,
+            stop,
+        )
+    }
+
+    /// [`Self::train_until`] without a way to stop it.
+    pub fn train(
+        frame: &DataFrame,
+        features: &FeatureConfig,
+        featurizer: Featurizer,
+        x: &Csr,
+        learner: &LearnerConfig,
+        codes: &CodesConfig,
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<EquipmentModel, ModelError> {
+        Self::train_until(
+            frame,
+            features,
+            featurizer,
+            x,
+            learner,
+            codes,
+            tick,
+            &AtomicBool::new(false),
         )
     }
 
@@ -445,8 +500,10 @@ impl EquipmentModel {
     /// having one system) are answered by that target's model through a relabelling:
     /// they would train the very same sub-problems. The forest keeps one forest per
     /// derivation, as the original model. `tick` is called after each tree or linear
-    /// model (progress).
-    pub fn train(
+    /// model (progress). Once `stop` is set (a timeout, Ctrl-C) the fit ends before its
+    /// next tree or linear sub-problem.
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_until(
         frame: &DataFrame,
         features: &FeatureConfig,
         featurizer: Featurizer,
@@ -454,6 +511,7 @@ impl EquipmentModel {
         learner: &LearnerConfig,
         codes: &CodesConfig,
         tick: &(dyn Fn() + Sync),
+        stop: &AtomicBool,
     ) -> Result<EquipmentModel, ModelError> {
         learner.check().map_err(ModelError::Learner)?;
         // Group targets derived identically: one model answers them all.
@@ -511,7 +569,7 @@ impl EquipmentModel {
                         n_classes: encoded[g].classes.len(),
                     })
                     .collect();
-                RandomForest::fit_many(x, &targets, config, tick)?
+                RandomForest::fit_many_until(x, &targets, config, tick, stop)?
                     .into_iter()
                     .map(Learned::Forest)
                     .collect()
@@ -520,12 +578,12 @@ impl EquipmentModel {
                 .par_iter()
                 .map(|&g| {
                     let e = &encoded[g];
-                    let m = super::linear::fit(x, &e.labels, e.classes.len(), config).map_err(|source| {
-                        ModelError::Linear {
+                    let m = super::linear::fit_until(x, &e.labels, e.classes.len(), config, stop).map_err(
+                        |source| ModelError::Linear {
                             target: groups[g].join(" = "),
                             source,
-                        }
-                    })?;
+                        },
+                    )?;
                     tick();
                     Ok(Learned::Linear(m))
                 })

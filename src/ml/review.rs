@@ -30,10 +30,60 @@ pub struct ReviewOptions {
     pub review_below: f64,
 }
 
-/// An inventory's predictions and its review queue.
+/// An inventory's predictions, its review queue and their summary for the run's report.
 pub struct Predicted {
     pub predictions: DataFrame,
     pub review: DataFrame,
+    /// `predictions_summary.json`: per target the predicted classes and the rows under
+    /// each of [`SUMMARY_THRESHOLDS`], the rows with any target under each, and the rows
+    /// that went to review.
+    pub summary: serde_json::Value,
+}
+
+/// The confidence thresholds of [`Predicted::summary`].
+pub const SUMMARY_THRESHOLDS: [f64; 3] = [0.5, 0.7, 0.9];
+
+/// See [`Predicted::summary`].
+fn summary(
+    answers: &[TargetAnswers<'_>],
+    n: usize,
+    review_rows: usize,
+    review_below: f64,
+) -> serde_json::Value {
+    use serde_json::json;
+    const T: usize = SUMMARY_THRESHOLDS.len();
+    let mut any_below = vec![[false; T]; n];
+    let mut targets = Vec::new();
+    for a in answers {
+        let mut counts: indexmap::IndexMap<&str, usize> = indexmap::IndexMap::new();
+        let mut below = [0usize; T];
+        for (i, row) in any_below.iter_mut().enumerate() {
+            *counts.entry(label(a, i)).or_default() += 1;
+            let p = a.ranked.best(i).1;
+            for (k, &t) in SUMMARY_THRESHOLDS.iter().enumerate() {
+                // In f32, as the probabilities are: 7 of 10 votes is not under 0.7.
+                if p < t as f32 {
+                    below[k] += 1;
+                    row[k] = true;
+                }
+            }
+        }
+        counts.sort_by(|a, n, b, m| m.cmp(n).then(a.cmp(b)));
+        targets.push(json!({
+            "target": a.target,
+            "classes": counts.iter().map(|(l, n)| json!({"label": l, "rows": n})).collect::<Vec<_>>(),
+            "below": SUMMARY_THRESHOLDS.iter().zip(below).map(|(t, n)| json!({"probability": t, "rows": n})).collect::<Vec<_>>(),
+        }));
+    }
+    let any: Vec<_> = (0..T)
+        .map(|k| json!({"probability": SUMMARY_THRESHOLDS[k], "rows": any_below.iter().filter(|r| r[k]).count()}))
+        .collect();
+    json!({
+        "rows": n,
+        "targets": targets,
+        "any_target_below": any,
+        "review": {"below": review_below, "rows": review_rows},
+    })
 }
 
 /// Where the review queue of a predictions file goes: beside it, named by it
@@ -177,7 +227,12 @@ pub fn predict_inventory(
         queue.iter().map(|&i| texts[i].as_str()).collect::<Vec<&str>>(),
     ));
     let review = DataFrame::new(queue.len(), review)?;
-    Ok(Predicted { predictions, review })
+    let summary = summary(&answers, n, queue.len(), options.review_below);
+    Ok(Predicted {
+        predictions,
+        review,
+        summary,
+    })
 }
 
 #[cfg(test)]

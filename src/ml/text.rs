@@ -57,6 +57,7 @@ impl Hasher for FxHasher {
 
 /// A term → column map with the Fx hash.
 type TermMap<V> = HashMap<String, V, BuildHasherDefault<FxHasher>>;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TextError {
@@ -68,6 +69,8 @@ pub enum TextError {
     },
     #[error("invalid TF-IDF settings: {0}")]
     Config(String),
+    #[error("stopped before the vocabulary was counted (cancelled)")]
+    Cancelled,
 }
 
 /// A document-frequency bound: a document count, or a fraction of the documents.
@@ -393,6 +396,7 @@ fn fit_block(
     docs: &[String],
     spec: BlockSpec,
     config: &TfidfConfig,
+    stop: &AtomicBool,
 ) -> Result<(Vec<String>, Vec<f32>), TextError> {
     let n = docs.len();
     // Each distinct term once (its id), then per id: document frequency, total count, and
@@ -401,6 +405,9 @@ fn fit_block(
     let mut stats: Vec<(u32, u64, u32)> = Vec::new();
     let mut buf = String::new();
     for (d, doc) in docs.iter().enumerate() {
+        if d % 1024 == 0 && stop.load(Ordering::Relaxed) {
+            return Err(TextError::Cancelled);
+        }
         let d = d as u32;
         for_each_term(spec.analyzer, doc, spec.lo, spec.hi, &mut buf, |g| {
             let id = match ids.get(g) {
@@ -466,11 +473,17 @@ fn fit_block(
 impl Tfidf {
     /// Learn the vocabulary and idf from `docs`.
     pub fn fit(docs: &[String], config: &TfidfConfig) -> Result<Tfidf, TextError> {
+        Self::fit_until(docs, config, &AtomicBool::new(false))
+    }
+
+    /// [`Self::fit`], stopping with [`TextError::Cancelled`] once `stop` is set (checked
+    /// every 1,024 documents: a few milliseconds).
+    pub fn fit_until(docs: &[String], config: &TfidfConfig, stop: &AtomicBool) -> Result<Tfidf, TextError> {
         config.check()?;
-        let (mut terms, mut idf) = fit_block(docs, Self::main_spec(config), config)?;
+        let (mut terms, mut idf) = fit_block(docs, Self::main_spec(config), config, stop)?;
         let mut second_block = None;
         if let Some(spec) = Self::second_spec(config) {
-            let (t, i) = fit_block(docs, spec, config)?;
+            let (t, i) = fit_block(docs, spec, config, stop)?;
             second_block = Some(terms.len());
             terms.extend(t);
             idf.extend(i);

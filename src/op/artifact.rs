@@ -104,12 +104,23 @@ pub fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, CodecError> {
     })
 }
 
-pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-    serde_json::from_slice(bytes).map_err(|e| CodecError::Decode {
+/// Decode JSON, and refuse a value that would not encode back to the same bytes:
+/// serde_json reads some numbers one unit in the last place off (without its
+/// `float_roundtrip` feature, which would rebuild polars), and a consumer must see the
+/// very value its producer wrote. Such a value is a miss, and its producer runs again.
+pub fn from_json<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Result<T, CodecError> {
+    let err = |message: String| CodecError::Decode {
         ty: std::any::type_name::<T>(),
         format: "json/1",
-        message: e.to_string(),
-    })
+        message,
+    };
+    let value: T = serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
+    if serde_json::to_vec(&value).map_err(|e| err(e.to_string()))? != bytes {
+        return Err(err(
+            "it does not read back exactly (a number parsed off by a unit in the last place)".into(),
+        ));
+    }
+    Ok(value)
 }
 
 /// `impl Artifact` for serde types: `serde_artifact!(msgpack: A, B; json: C);`

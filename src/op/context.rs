@@ -5,6 +5,7 @@
 use super::short_type_name;
 use std::any::{Any, TypeId};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 /// A value on the blackboard with the name of its Rust type, for messages.
@@ -71,8 +72,18 @@ pub trait NodeIo {
     /// The pipeline's parameters after overrides (ops that read them say so in their
     /// `OpSpec`, so the parameters enter their key).
     fn params(&self) -> &toml::Table;
-    /// True once the user asked to stop (Ctrl-C); long ops may check it and return early.
+    /// True once the user asked to stop (Ctrl-C) or the attempt ran out of time; long ops
+    /// check it and return early.
     fn is_cancelled(&self) -> bool;
+    /// The flag behind [`NodeIo::is_cancelled`], for work that checks it on other threads.
+    fn cancel_flag(&self) -> &AtomicBool;
+    /// The directory of the pipeline file (`None` for a pipeline that is no file).
+    fn pipeline_dir(&self) -> Option<&Path>;
+    /// Which attempt this is (1 for the first; more when the node retries).
+    fn attempt(&self) -> u32;
+    /// The exit code of the program the op ran, when it failed with one: retry conditions
+    /// (`retry_on = [75]`) and the report read it.
+    fn set_exit_code(&mut self, code: i32);
     /// A bound input's artifact name and value; `Ok(None)` when the port is unbound.
     fn input_slot(&self, port: &str) -> Result<Option<(&str, &Slot)>, PortError>;
     /// Every bound input as (port, artifact name, untyped value): for ops that accept any.

@@ -7,12 +7,14 @@
 mod artifact;
 mod config;
 mod context;
+mod files;
 
 pub use artifact::{from_json, from_msgpack, to_json, to_msgpack, Artifact, Codec, CodecError};
 pub use config::{
     check_config_docs, describe, field_names, inline, ConfigField, FieldDoc, NoConfig, OpConfig,
 };
 pub use context::{NodeContext, NodeIo, PortError, Slot, WrittenFile};
+pub use files::{Dir, DirEntry, File};
 
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
@@ -200,6 +202,7 @@ impl fmt::Display for RunDirWrite {
 type Builder = dyn Fn(&toml::Table) -> Result<Arc<dyn Op>, String> + Send + Sync;
 type Linter = dyn Fn(&toml::Table) -> Vec<String> + Send + Sync;
 type Writes = dyn Fn(&toml::Table) -> Vec<RunDirWrite> + Send + Sync;
+type InputCheck = dyn Fn(&toml::Table, &[(String, &'static str)]) -> Vec<String> + Send + Sync;
 
 /// Everything the graph needs to know about an op before running it.
 pub struct OpSpec {
@@ -228,9 +231,21 @@ pub struct OpSpec {
     /// relative to that file's directory; given on the command line, to the working
     /// directory.
     pub path_fields: Vec<PathField>,
+    /// Each node declares its own ports (op `cmd`): an output's type is the kind written
+    /// before its artifact (`out = { clean = "table:clean" }`), from this list, and an
+    /// input takes its producer's type, which must be one of the list's.
+    pub node_ports: Option<Vec<(&'static str, ArtifactType)>>,
+    /// The node gives the op's configuration as node-level keys (`run`, `sh`, `deps`,
+    /// `env`) rather than `with`; the graph carries them, with the node's port names and
+    /// kinds (`inputs`, `outputs`), into its `with`, so its key covers them.
+    pub config_from_node: bool,
+    /// The op checks the cancellation flag often enough to stop within a second
+    /// (Ctrl-C, a timeout); others run to their end.
+    pub stops_when_cancelled: bool,
     build: Box<Builder>,
     lint: Option<Box<Linter>>,
     writes: Option<Box<Writes>>,
+    input_check: Option<Box<InputCheck>>,
     /// The config type, so `linter` and `writes_in_run_dir` read the same one.
     config_type: TypeId,
     check_docs: fn() -> Vec<String>,
@@ -244,6 +259,9 @@ pub struct PathField {
     pub in_run_dir_flag: Option<&'static str>,
     /// A value that names no file (`"builtin"`).
     pub not_a_path: Option<&'static str>,
+    /// For a list of paths: the list field whose words equal to an entry are resolved
+    /// with it (`deps` and the words of `run`).
+    pub words_in: Option<&'static str>,
 }
 
 impl PathField {
@@ -252,6 +270,16 @@ impl PathField {
             name,
             in_run_dir_flag: None,
             not_a_path: None,
+            words_in: None,
+        }
+    }
+
+    /// A list of paths whose entries, where `field` (a list of words) repeats them, are
+    /// resolved there too.
+    pub fn resolving_words_in(self, field: &'static str) -> Self {
+        PathField {
+            words_in: Some(field),
+            ..self
         }
     }
 
@@ -309,6 +337,9 @@ impl OpSpec {
             reads_params: false,
             seeded_by_node: false,
             path_fields: Vec::new(),
+            node_ports: None,
+            config_from_node: false,
+            stops_when_cancelled: false,
             build: Box::new(move |with: &toml::Table| {
                 let config: C = toml::Value::Table(with.clone())
                     .try_into()
@@ -317,6 +348,7 @@ impl OpSpec {
             }),
             lint: None,
             writes: None,
+            input_check: None,
             config_type: TypeId::of::<C>(),
             check_docs: check_config_docs::<C>,
         }
@@ -415,6 +447,60 @@ impl OpSpec {
     pub fn path_field(mut self, field: PathField) -> Self {
         self.path_fields.push(field);
         self
+    }
+
+    /// Declare that each node gives its own ports, typed by these kinds
+    /// ([`OpSpec::node_ports`]).
+    pub fn ports_from_node(mut self, kinds: Vec<(&'static str, ArtifactType)>) -> Self {
+        self.node_ports = Some(kinds);
+        self
+    }
+
+    /// Declare that a node configures the op with node-level keys
+    /// ([`OpSpec::config_from_node`]).
+    pub fn configured_by_node(mut self) -> Self {
+        self.config_from_node = true;
+        self
+    }
+
+    /// Declare that the op stops within a second of the cancellation flag.
+    pub fn stops_when_cancelled(mut self) -> Self {
+        self.stops_when_cancelled = true;
+        self
+    }
+
+    /// Check a node's configuration against the kinds of its bound inputs (`port`,
+    /// `kind`), for an op whose nodes declare their ports: errors for `dag check`.
+    pub fn checking_node_inputs<C: DeserializeOwned + 'static>(
+        mut self,
+        check: impl Fn(&C, &[(String, &'static str)]) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.assert_config_type::<C>("checking_node_inputs");
+        self.input_check = Some(Box::new(
+            move |with: &toml::Table, inputs: &[(String, &'static str)]| {
+                match toml::Value::Table(with.clone()).try_into::<C>() {
+                    Ok(config) => check(&config, inputs),
+                    Err(_) => Vec::new(), // build() reports the error
+                }
+            },
+        ));
+        self
+    }
+
+    /// Run the input check, if any.
+    pub fn check_node_inputs(&self, with: &toml::Table, inputs: &[(String, &'static str)]) -> Vec<String> {
+        self.input_check
+            .as_ref()
+            .map_or_else(Vec::new, |c| c(with, inputs))
+    }
+
+    /// The type of a node-declared port kind (`table`), when the op has node ports.
+    pub fn node_port_kind(&self, kind: &str) -> Option<ArtifactType> {
+        self.node_ports
+            .as_ref()?
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, t)| *t)
     }
 
     /// Declare that the op reads the whole parameter table.

@@ -4,10 +4,12 @@
 //! version) with [`builtin`]. The contract they implement is [`crate::op`].
 
 mod artifacts;
+pub mod cmd;
 mod features;
 mod io;
 pub mod model;
 mod plot;
+pub mod search;
 mod split;
 pub mod util;
 mod validate;
@@ -31,7 +33,9 @@ pub fn builtin() -> &'static Registry {
         split::register(&mut r);
         plot::register(&mut r);
         model::register(&mut r);
+        search::register(&mut r);
         util::register(&mut r);
+        cmd::register(&mut r);
         r
     })
 }

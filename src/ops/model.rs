@@ -188,9 +188,9 @@ impl OpConfig for WriteReviewConfig {
 }
 
 /// `model.train`'s settings: the learner and each learner's own table.
-#[derive(Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
-struct TrainConfig {
+pub(crate) struct TrainConfig {
     learner: LearnerKind,
     linear: LinearConfig,
     forest: ForestConfig,
@@ -222,9 +222,43 @@ impl OpConfig for TrainConfig {
     ];
 }
 
+/// The keys of a `model.train` settings table; a table with none of them (in a search's
+/// `train` settings) is `model.train_forest`'s, a forest's settings.
+const TRAIN_KEYS: [&str; 4] = ["learner", "linear", "forest", "codes"];
+
+/// A search point's `train` settings as `model.train`'s: as they are, or a forest's
+/// settings (`model.train_forest`'s table: `{ n_trees, … }`) as `{ learner = "forest",
+/// forest = { … } }`.
+pub(crate) fn as_train_settings(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(o)
+            if !o.is_empty() && !o.keys().any(|k| TRAIN_KEYS.contains(&k.as_str())) =>
+        {
+            serde_json::json!({ "learner": "forest", "forest": v })
+        }
+        _ => v.clone(),
+    }
+}
+
+/// A search's `train` settings (over the defaults) as the learner they train: read as
+/// `model.train`'s table when it names any of its keys, else as `model.train_forest`'s
+/// (so an empty table is the default forest, as before `model.train` existed).
+pub(crate) fn search_learner(v: &serde_json::Value) -> Result<LearnerConfig, String> {
+    let is_train =
+        matches!(v, serde_json::Value::Object(o) if o.keys().any(|k| TRAIN_KEYS.contains(&k.as_str())));
+    if is_train {
+        let c: TrainConfig = crate::ml::search::overlay(&TrainConfig::default(), v)?;
+        c.learner()
+    } else {
+        let f: ForestConfig = crate::ml::search::overlay(&ForestConfig::default(), v)?;
+        f.check().map_err(|e| e.to_string())?;
+        Ok(LearnerConfig::Forest(f))
+    }
+}
+
 impl TrainConfig {
     /// The learner with its settings, or why the settings do not fit together.
-    fn learner(&self) -> Result<LearnerConfig, String> {
+    pub(crate) fn learner(&self) -> Result<LearnerConfig, String> {
         let config = match self.learner {
             LearnerKind::Forest => LearnerConfig::Forest(self.forest.clone()),
             LearnerKind::LinearSvc if self.linear.loss == Loss::Logistic => {
@@ -351,11 +385,19 @@ pub(crate) fn register(r: &mut Registry) {
         )
         .input(Port::new::<DataFrame>("table", "engineered training rows"))
         .input(Port::new::<FeatureConfig>("features", "the feature config"))
+        .input(
+            Port::new::<crate::ml::search::SearchResult>(
+                "search",
+                "a search whose chosen point sets TF-IDF settings",
+            )
+            .optional(),
+        )
         .output(Port::new::<Featurizer>(
             "featurizer",
             "vocabulary, idf and scaler",
         ))
-        .output(Port::new::<Csr>("matrix", "training feature matrix (sparse)")),
+        .output(Port::new::<Csr>("matrix", "training feature matrix (sparse)"))
+        .stops_when_cancelled(),
     );
     r.register(
         OpSpec::new(
@@ -363,18 +405,23 @@ pub(crate) fn register(r: &mut Registry) {
             "Train a model per distinct target with the chosen learner (linear SVM, logistic regression or random \
              forest) and learn which codes each category takes.",
             |c: TrainConfig| {
-                let learner = c.learner()?;
-                Ok(Train {
-                    learner,
-                    codes: c.codes,
-                })
+                c.learner()?;
+                Ok(Train(TrainSettings::Train(c)))
             },
         )
         .input(Port::new::<DataFrame>("table", "engineered training rows (for the labels)"))
         .input(Port::new::<FeatureConfig>("features", "the feature config"))
         .input(Port::new::<Featurizer>("featurizer", "from text.tfidf"))
         .input(Port::new::<Csr>("matrix", "from text.tfidf"))
-        .output(Port::new::<EquipmentModel>("model", "the trained classifier")),
+        .input(
+            Port::new::<crate::ml::search::SearchResult>(
+                "search",
+                "a search whose chosen point sets the learner's settings",
+            )
+            .optional(),
+        )
+        .output(Port::new::<EquipmentModel>("model", "the trained classifier"))
+        .stops_when_cancelled(),
     );
     r.register(
         OpSpec::new(
@@ -382,21 +429,20 @@ pub(crate) fn register(r: &mut Registry) {
             "Train one random forest per distinct target (identically derived targets share one), trees in parallel.",
             |c: ForestConfig| {
                 c.check().map_err(|e| e.to_string())?;
-                Ok(Train {
-                    learner: LearnerConfig::Forest(c),
-                    codes: CodesConfig {
-                        category: String::new(),
-                        codes: Vec::new(),
-                    },
-                })
+                Ok(Train(TrainSettings::Forest(c)))
             },
         )
         .input(Port::new::<DataFrame>("table", "engineered training rows (for the labels)"))
         .input(Port::new::<FeatureConfig>("features", "the feature config"))
         .input(Port::new::<Featurizer>("featurizer", "from text.tfidf"))
         .input(Port::new::<Csr>("matrix", "from text.tfidf"))
+        .input(
+            Port::new::<crate::ml::search::SearchResult>("search", "a search whose chosen point sets the forest's settings")
+                .optional(),
+        )
         .output(Port::new::<EquipmentModel>("model", "the trained classifier"))
-        .version(3, "the model in file format 2 (its forests unchanged)"),
+        .version(3, "the model in file format 2 (its forests unchanged)")
+        .stops_when_cancelled(),
     );
     r.register(
         OpSpec::new(
@@ -425,6 +471,9 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<EquipmentModel>("model", "the classifier"))
         .input(Port::new::<EvaluationReport>("metrics", "metrics for the metadata").optional())
         .input(Port::new::<SplitIndices>("split", "row counts for the metadata").optional())
+        .input(
+            Port::new::<crate::ml::search::SearchResult>("search", "the search, for the metadata").optional(),
+        )
         .output(Port::new::<SavedModel>("saved", "the written paths").optional())
         .version(3, "model file format 2; the learner in the metadata")
         .reads_params(),
@@ -468,7 +517,10 @@ pub(crate) fn register(r: &mut Registry) {
             )
             .optional(),
         )
-        .version(3, "top-3 labels, codes_agree, needs_review; the review queue"),
+        .version(
+            4,
+            "top-3 labels, codes_agree, needs_review; the review queue (3: writes predictions_summary.json)",
+        ),
     );
     r.register(
         OpSpec::new(
@@ -500,7 +552,10 @@ impl Op for FitTfidf {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let table = ctx.input::<DataFrame>("table")?;
         let features = ctx.input::<FeatureConfig>("features")?;
-        let (featurizer, matrix) = Featurizer::fit(&table, &features, &self.0)?;
+        // `char_wb = { enabled = false }` (a search point's, too) is no block.
+        let config = super::search::tuned(ctx, &self.0, |b| &b.tfidf)?.normalized();
+        config.check()?;
+        let (featurizer, matrix) = Featurizer::fit_until(&table, &features, &config, ctx.cancel_flag())?;
         tracing::info!(
             "TF-IDF: {} terms from {} documents; matrix {}×{} with {} non-zeros",
             featurizer.tfidf.n_features(),
@@ -515,9 +570,35 @@ impl Op for FitTfidf {
     }
 }
 
-struct Train {
-    learner: LearnerConfig,
-    codes: CodesConfig,
+/// The settings of a training node: `model.train`'s, or `model.train_forest`'s.
+enum TrainSettings {
+    Train(TrainConfig),
+    Forest(ForestConfig),
+}
+
+struct Train(TrainSettings);
+
+impl Train {
+    /// The learner and the code book's settings, with the chosen point of a search on
+    /// the optional `search` input laid over the node's own.
+    fn settings(&self, ctx: &NodeContext<'_>) -> Result<(LearnerConfig, CodesConfig), OpError> {
+        match &self.0 {
+            TrainSettings::Forest(f) => {
+                let f = super::search::tuned(ctx, f, |b| &b.train)?;
+                f.check()?;
+                let none = CodesConfig {
+                    category: String::new(),
+                    codes: Vec::new(),
+                };
+                Ok((LearnerConfig::Forest(f), none))
+            }
+            TrainSettings::Train(t) => {
+                let t: TrainConfig = super::search::tuned_with(ctx, t, |b| as_train_settings(&b.train))?;
+                let learner = t.learner().map_err(|e| -> OpError { e.into() })?;
+                Ok((learner, t.codes))
+            }
+        }
+    }
 }
 
 impl Op for Train {
@@ -526,6 +607,7 @@ impl Op for Train {
         let features = ctx.input::<FeatureConfig>("features")?;
         let featurizer = ctx.input::<Featurizer>("featurizer")?;
         let matrix = ctx.input::<Csr>("matrix")?;
+        let (learner, codes) = self.settings(ctx)?;
         let distinct = {
             let mut seen: Vec<Option<String>> = Vec::new();
             let mut n = 0;
@@ -541,20 +623,21 @@ impl Op for Train {
         // Progress over trees (or linear models) on the node's line (a terminal only; a
         // no-op when piped).
         let span = tracing::Span::current();
-        span.pb_set_length(match &self.learner {
+        span.pb_set_length(match &learner {
             LearnerConfig::Forest(f) => (distinct * f.n_trees) as u64,
             LearnerConfig::Linear(_) => distinct as u64,
         });
         let tick = || span.pb_inc(1);
         let started = std::time::Instant::now();
-        let model = EquipmentModel::train(
+        let model = EquipmentModel::train_until(
             &table,
             &features,
             (*featurizer).clone(),
             &matrix,
-            &self.learner,
-            &self.codes,
+            &learner,
+            &codes,
             &tick,
+            ctx.cancel_flag(),
         )?;
         for m in &model.models {
             let left_out = table.height().saturating_sub(m.labelled_rows);
@@ -712,6 +795,8 @@ struct Metadata<'a> {
     /// The learner's settings.
     learner_settings: &'a LearnerConfig,
     metrics: Option<serde_json::Value>,
+    /// The hyperparameter search that chose the settings (`train --optimize`).
+    search: Option<&'a crate::ml::search::SearchResult>,
 }
 
 struct Save(SaveConfig);
@@ -728,6 +813,7 @@ impl Op for Save {
         let model = ctx.input::<EquipmentModel>("model")?;
         let metrics = ctx.input_opt::<EvaluationReport>("metrics")?;
         let split = ctx.input_opt::<SplitIndices>("split")?;
+        let search = ctx.input_opt::<crate::ml::search::SearchResult>("search")?;
         let dir = &self.0.output_dir;
         std::fs::create_dir_all(dir).map_err(|source| ModelOpError::Write {
             path: dir.clone(),
@@ -795,6 +881,7 @@ impl Op for Save {
                 learner: model.training.learner.kind().name(),
                 learner_settings: &model.training.learner,
                 metrics: summary.clone(),
+                search: search.as_deref().filter(|s| s.best.is_some()),
             })
         };
         // A name no other save has taken: the metadata file is created first, only if
@@ -930,6 +1017,9 @@ impl Op for Predict {
                 ", or codes that disagree with the category"
             }
         );
+        // For the run's report (and `runs show`).
+        let path = ctx.run_dir().join("predictions_summary.json");
+        write_json(ctx, &path, &out.summary)?;
         ctx.output("predictions", out.predictions)?;
         if ctx.output_ports().contains(&"review") {
             ctx.output("review", out.review)?;

@@ -71,15 +71,16 @@ fn axis_values(node: &str, axis: &str, value: &Value, params: &Table) -> Result<
         },
         other => other.clone(),
     };
+    // An empty axis (`[]` or 0) makes a family of no members: the search of
+    // `dags/train.toml` is off with `cv_folds = 0`.
     match resolved {
-        Value::Array(items) if items.is_empty() => Err(error(node, format!("`matrix.{axis}` is empty"))),
         Value::Array(items) => Ok(items),
-        Value::Integer(n) if n >= 1 && (n as u64) <= MAX_MEMBERS as u64 => {
+        Value::Integer(n) if n >= 0 && (n as u64) <= MAX_MEMBERS as u64 => {
             Ok((0..n).map(Value::Integer).collect())
         }
         Value::Integer(n) => Err(error(
             node,
-            format!("`matrix.{axis}` = {n}: a count must be 1 to {MAX_MEMBERS}"),
+            format!("`matrix.{axis}` = {n}: a count must be 0 to {MAX_MEMBERS}"),
         )),
         other => Err(error(
             node,
@@ -93,6 +94,9 @@ fn axis_values(node: &str, axis: &str, value: &Value, params: &Table) -> Result<
 
 /// Every combination of the axes, row-major.
 fn combinations(node: &str, axes: &[(String, Vec<Value>)]) -> Result<Vec<Table>, FamilyError> {
+    if axes.iter().any(|(_, v)| v.is_empty()) {
+        return Ok(Vec::new());
+    }
     let total = axes.iter().try_fold(1usize, |acc, (_, v)| {
         acc.checked_mul(v.len()).filter(|&n| n <= MAX_MEMBERS)
     });
@@ -194,6 +198,25 @@ impl PipelineSpec {
             return Ok(None);
         }
         let mut errors = Vec::new();
+        // Parameters a family reads, whether or not it has members (for the unused-parameter
+        // warning): its matrix's and its `with`'s.
+        let mut used = std::collections::BTreeSet::new();
+        for node in self.nodes.values().filter(|n| n.matrix.is_some()) {
+            let mut stack: Vec<&Value> = node.matrix.iter().flat_map(|m| m.values()).collect();
+            stack.extend(node.with.values());
+            while let Some(v) = stack.pop() {
+                match v {
+                    Value::String(s) => used.extend(
+                        super::referenced_params(s)
+                            .into_iter()
+                            .filter(|n| !n.starts_with("matrix.")),
+                    ),
+                    Value::Array(a) => stack.extend(a),
+                    Value::Table(t) => stack.extend(t.values()),
+                    _ => {}
+                }
+            }
+        }
         // Family id → its members' count, and family output artifact → the family.
         let mut members: IndexMap<String, usize> = IndexMap::new();
         let mut rows: IndexMap<String, Vec<Table>> = IndexMap::new();
@@ -273,6 +296,8 @@ impl PipelineSpec {
         }
         Ok(Some(PipelineSpec {
             nodes,
+            family_params: used,
+            families: members,
             ..self.clone()
         }))
     }
@@ -403,7 +428,7 @@ after = ["cv"]
             "{e:?}"
         );
         let e = expand(&GRID.replace("folds = 3", "folds = 100000")).unwrap_err();
-        assert!(e[0].message.contains("a count must be 1 to 10000"), "{e:?}");
+        assert!(e[0].message.contains("a count must be 0 to 10000"), "{e:?}");
         let e = expand(
             &GRID
                 .replace(r#"c = [0.5, 1.0]"#, "c = [0.5, 1.0]\nbig = 5000")

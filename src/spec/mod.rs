@@ -8,6 +8,7 @@ mod families;
 pub mod names;
 mod overrides;
 mod params;
+mod policy;
 mod resources;
 
 pub use families::{all_members, member_id, FamilyError, Member, MAX_MEMBERS};
@@ -17,8 +18,10 @@ pub use params::{
     apply_overrides, interpolate, parse_override, pieces, referenced_params, whole_reference,
     InterpolationError, ParamUse, Piece, Pieces, Unterminated,
 };
+pub use policy::{Backoff, Policy, PolicyError, RetryOn, MAX_RETRIES, POLICY_FIELDS};
 pub use resources::{
-    slurm_mem, slurm_partition, slurm_time, ResourceError, Resources, MAX_CPUS, MAX_TIME_SECS,
+    format_secs, parse_duration, slurm_clock, slurm_mem, slurm_partition, slurm_time, DurationError,
+    ResourceError, Resources, MAX_CPUS, MAX_TIME_SECS,
 };
 
 use indexmap::IndexMap;
@@ -64,6 +67,37 @@ pub struct Header {
     /// Defaults for every node's cluster resources.
     #[serde(default)]
     pub resources: Resources,
+    /// Defaults for every node's retries and time limit ([`Policy`]).
+    pub retries: Option<toml::Value>,
+    pub retry_delay: Option<toml::Value>,
+    pub backoff: Option<toml::Value>,
+    pub retry_delay_max: Option<toml::Value>,
+    pub jitter: Option<toml::Value>,
+    pub retry_on: Option<toml::Value>,
+    pub timeout: Option<toml::Value>,
+}
+
+impl Header {
+    /// The policy defaults as written, as a table (`retries`, `timeout`, …).
+    pub fn policy(&self) -> toml::Table {
+        policy_table([
+            &self.retries,
+            &self.retry_delay,
+            &self.backoff,
+            &self.retry_delay_max,
+            &self.jitter,
+            &self.retry_on,
+            &self.timeout,
+        ])
+    }
+}
+
+fn policy_table(values: [&Option<toml::Value>; 7]) -> toml::Table {
+    POLICY_FIELDS
+        .iter()
+        .zip(values)
+        .filter_map(|(k, v)| Some((k.to_string(), v.clone()?)))
+        .collect()
 }
 
 /// `[nodes.<id>]`: one step of the pipeline.
@@ -99,6 +133,79 @@ pub struct NodeSpec {
     /// Set on a family's members when the family is expanded.
     #[serde(skip)]
     pub member: Option<Member>,
+    /// Retries and the time limit of each attempt (over `[pipeline]`'s): [`Policy`].
+    pub retries: Option<toml::Value>,
+    pub retry_delay: Option<toml::Value>,
+    pub backoff: Option<toml::Value>,
+    pub retry_delay_max: Option<toml::Value>,
+    pub jitter: Option<toml::Value>,
+    pub retry_on: Option<toml::Value>,
+    pub timeout: Option<toml::Value>,
+    /// A command node's program and its arguments, without a shell (`op = "cmd"`).
+    pub run: Option<Vec<toml::Value>>,
+    /// A command node's shell line (`sh -c`), instead of `run`.
+    pub sh: Option<String>,
+    /// Files and directories a command node reads: their content enters its key.
+    pub deps: Option<Vec<String>>,
+    /// Environment variables a command node sets (and only these, beyond a fixed few).
+    pub env: Option<IndexMap<String, toml::Value>>,
+    /// The type each output names before its artifact (`out = { clean = "table:clean" }`
+    /// gives `clean → table`): for ops whose nodes declare their ports' types.
+    #[serde(skip)]
+    pub output_kinds: IndexMap<String, String>,
+}
+
+/// The node-level keys of a command node, in the order they are documented.
+pub const COMMAND_KEYS: [&str; 4] = ["run", "sh", "deps", "env"];
+
+impl NodeSpec {
+    /// The node's policy fields as written, as a table (`retries`, `timeout`, …).
+    pub fn policy(&self) -> toml::Table {
+        policy_table([
+            &self.retries,
+            &self.retry_delay,
+            &self.backoff,
+            &self.retry_delay_max,
+            &self.jitter,
+            &self.retry_on,
+            &self.timeout,
+        ])
+    }
+
+    /// The command keys the node gives (`run`, `sh`, `deps`, `env`), as a table.
+    pub fn command(&self) -> toml::Table {
+        let mut t = toml::Table::new();
+        if let Some(run) = &self.run {
+            t.insert("run".into(), toml::Value::Array(run.clone()));
+        }
+        if let Some(sh) = &self.sh {
+            t.insert("sh".into(), toml::Value::String(sh.clone()));
+        }
+        if let Some(deps) = &self.deps {
+            t.insert(
+                "deps".into(),
+                toml::Value::Array(deps.iter().cloned().map(toml::Value::String).collect()),
+            );
+        }
+        if let Some(env) = &self.env {
+            t.insert(
+                "env".into(),
+                toml::Value::Table(env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            );
+        }
+        t
+    }
+
+    /// Split `kind:artifact` outputs into the artifact name and its kind. A `:` is
+    /// never part of a name, so this is unambiguous for every node.
+    fn split_output_kinds(&mut self) {
+        for (port, artifact) in self.outputs.iter_mut() {
+            if let Some((kind, name)) = artifact.split_once(':') {
+                self.output_kinds.insert(port.clone(), kind.to_string());
+                *artifact = name.to_string();
+            }
+        }
+    }
 }
 
 /// A pipeline file as written.
@@ -116,6 +223,10 @@ pub struct PipelineSpec {
     /// Parameters given on the command line or through the API (`--set`, `--params`):
     /// their relative paths are taken from the working directory.
     pub command_line_params: std::collections::BTreeSet<String>,
+    /// Parameters the families read (set when they are expanded, members or none).
+    pub family_params: std::collections::BTreeSet<String>,
+    /// Family ids → their members' count (set when they are expanded).
+    pub families: IndexMap<String, usize>,
 }
 
 #[derive(Deserialize)]
@@ -145,7 +256,10 @@ impl PipelineSpec {
 
     /// Parse pipeline text; `path` names it in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
-        let raw: RawSpec = toml::from_str(text).map_err(|e| parse_error(path, text, &e))?;
+        let mut raw: RawSpec = toml::from_str(text).map_err(|e| parse_error(path, text, &e))?;
+        for node in raw.nodes.values_mut() {
+            node.split_output_kinds();
+        }
         Ok(PipelineSpec {
             path: path.to_path_buf(),
             header: raw.pipeline,
@@ -153,6 +267,8 @@ impl PipelineSpec {
             nodes: raw.nodes,
             base_dir: None,
             command_line_params: Default::default(),
+            family_params: Default::default(),
+            families: Default::default(),
         })
     }
 }

@@ -113,29 +113,43 @@ pub fn slurm_mem(text: &str) -> Result<String, ResourceError> {
     }
 }
 
-/// `2h`, `90m`, `30s`, `1d` → Slurm's `D-HH:MM:SS`; Slurm's own forms (`30`, `30:00`,
-/// `1:00:00`, `2-12`, `2-12:30`, `2-12:30:00`, `unlimited`) are checked and passed as
-/// written, trimmed.
-pub fn slurm_time(text: &str) -> Result<String, ResourceError> {
-    let bad = || ResourceError::Time(text.to_string());
+/// A duration that is not one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationError {
+    /// Not one of the forms.
+    Malformed,
+    /// Longer than Slurm's limit of [`MAX_TIME_SECS`].
+    TooLong,
+}
+
+/// A duration as written in a pipeline (`resources.time`, `timeout`, `retry_delay`):
+/// `30s`, `90m`, `2h`, `1d`, or Slurm's `minutes`, `minutes:seconds`,
+/// `hours:minutes:seconds`, `days-hours`, `days-hours:minutes`,
+/// `days-hours:minutes:seconds`; at most [`MAX_TIME_SECS`]. `None`: unlimited (`unlimited`,
+/// `infinite`, `-1`). The one parser of durations.
+pub fn parse_duration(text: &str) -> Result<Option<u64>, DurationError> {
+    parse_duration_form(text).map(|(secs, _)| secs)
+}
+
+/// The duration and whether it was written with a unit (`2h`) rather than in Slurm's form.
+fn parse_duration_form(text: &str) -> Result<(Option<u64>, bool), DurationError> {
     let t = text.trim();
     if ["-1", "infinite", "unlimited"]
         .iter()
         .any(|w| t.eq_ignore_ascii_case(w))
     {
-        return Ok(t.to_string());
+        return Ok((None, false));
     }
-    let number = |s: &str| -> Result<u64, ResourceError> {
+    let number = |s: &str| -> Result<u64, DurationError> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad());
+            return Err(DurationError::Malformed);
         }
         // More digits than a u64 holds is too long, not malformed.
-        s.parse::<u64>()
-            .map_err(|_| ResourceError::TimeTooLong(text.to_string()))
+        s.parse::<u64>().map_err(|_| DurationError::TooLong)
     };
     let within = |secs: Option<u64>| match secs {
         Some(s) if s <= MAX_TIME_SECS => Ok(s),
-        _ => Err(ResourceError::TimeTooLong(text.to_string())),
+        _ => Err(DurationError::TooLong),
     };
     if let Some(unit) = t.chars().last().filter(|c| "smhd".contains(*c)) {
         let per: u64 = match unit {
@@ -145,13 +159,7 @@ pub fn slurm_time(text: &str) -> Result<String, ResourceError> {
             _ => 86400,
         };
         let s = within(number(t[..t.len() - 1].trim())?.checked_mul(per))?;
-        return Ok(format!(
-            "{}-{:02}:{:02}:{:02}",
-            s / 86400,
-            s % 86400 / 3600,
-            s % 3600 / 60,
-            s % 60
-        ));
+        return Ok((Some(s), true));
     }
     // Slurm's forms: [days-]…, each part a whole number.
     let (days, clock) = match t.split_once('-') {
@@ -167,14 +175,51 @@ pub fn slurm_time(text: &str) -> Result<String, ResourceError> {
         (true, 1) => &[3600],         // days-hours
         (true, 2) => &[3600, 60],     // days-hours:minutes
         (true, 3) => &[3600, 60, 1],  // days-hours:minutes:seconds
-        _ => return Err(bad()),
+        _ => return Err(DurationError::Malformed),
     };
     let mut secs = days.unwrap_or(0).checked_mul(86400);
     for (&part, &unit) in parts.iter().zip(units) {
         secs = secs.and_then(|s| s.checked_add(part.checked_mul(unit)?));
     }
-    within(secs)?;
-    Ok(t.to_string())
+    Ok((Some(within(secs)?), false))
+}
+
+/// Seconds as Slurm's `D-HH:MM:SS`.
+pub fn slurm_clock(s: u64) -> String {
+    format!(
+        "{}-{:02}:{:02}:{:02}",
+        s / 86400,
+        s % 86400 / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
+/// Seconds as a person reads them: `45s`, `10m`, `1h30m`, `2d`.
+pub fn format_secs(s: u64) -> String {
+    if s == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    let (d, h, m, sec) = (s / 86400, s % 86400 / 3600, s % 3600 / 60, s % 60);
+    for (n, unit) in [(d, "d"), (h, "h"), (m, "m"), (sec, "s")] {
+        if n > 0 {
+            out.push_str(&format!("{n}{unit}"));
+        }
+    }
+    out
+}
+
+/// `2h`, `90m`, `30s`, `1d` → Slurm's `D-HH:MM:SS`; Slurm's own forms (`30`, `30:00`,
+/// `1:00:00`, `2-12`, `2-12:30`, `2-12:30:00`, `unlimited`) are checked and passed as
+/// written, trimmed.
+pub fn slurm_time(text: &str) -> Result<String, ResourceError> {
+    match parse_duration_form(text) {
+        Ok((Some(s), true)) => Ok(slurm_clock(s)),
+        Ok(_) => Ok(text.trim().to_string()),
+        Err(DurationError::Malformed) => Err(ResourceError::Time(text.to_string())),
+        Err(DurationError::TooLong) => Err(ResourceError::TimeTooLong(text.to_string())),
+    }
 }
 
 /// A partition or a comma-separated list of them: `batch`, `gpu,batch`.
@@ -230,6 +275,20 @@ mod tests {
                 "{long}"
             );
         }
+    }
+
+    #[test]
+    fn one_parser_of_durations() {
+        assert_eq!(parse_duration("10m"), Ok(Some(600)));
+        assert_eq!(parse_duration("1:30"), Ok(Some(90)), "Slurm's minutes:seconds");
+        assert_eq!(parse_duration("unlimited"), Ok(None));
+        assert_eq!(parse_duration("1.5s"), Err(DurationError::Malformed));
+        assert_eq!(parse_duration("99999999999d"), Err(DurationError::TooLong));
+        assert_eq!(format_secs(600), "10m");
+        assert_eq!(format_secs(5400), "1h30m");
+        assert_eq!(format_secs(90061), "1d1h1m1s");
+        assert_eq!(format_secs(0), "0s");
+        assert_eq!(slurm_clock(3661), "0-01:01:01");
     }
 
     #[test]

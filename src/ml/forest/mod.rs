@@ -37,6 +37,7 @@ use super::rng::Rng;
 use super::sparse::Csr;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ForestError {
@@ -50,6 +51,8 @@ pub enum ForestError {
     NoLabels { target: String },
     #[error("invalid forest settings: {0}")]
     Config(String),
+    #[error("stopped before every tree was grown (cancelled)")]
+    Cancelled,
     #[error("linfa-trees failed on tree {tree} of target '{target}': {message}")]
     Linfa {
         target: String,
@@ -94,6 +97,18 @@ impl RandomForest {
         config: &ForestConfig,
         tick: &(dyn Fn() + Sync),
     ) -> Result<Vec<RandomForest>, ForestError> {
+        Self::fit_many_until(x, targets, config, tick, &AtomicBool::new(false))
+    }
+
+    /// [`Self::fit_many`], stopping with [`ForestError::Cancelled`] before the next tree
+    /// once `stop` is set.
+    pub fn fit_many_until(
+        x: &Csr,
+        targets: &[Target<'_>],
+        config: &ForestConfig,
+        tick: &(dyn Fn() + Sync),
+        stop: &AtomicBool,
+    ) -> Result<Vec<RandomForest>, ForestError> {
         config.check()?;
         if x.n_rows == 0 {
             return Err(ForestError::Empty);
@@ -134,6 +149,9 @@ impl RandomForest {
         let grown: Vec<(Tree, Vec<f64>)> = jobs
             .par_iter()
             .map(|&(t, k)| {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(ForestError::Cancelled);
+                }
                 let out = grow_tree(&data, &targets[t], k, config);
                 tick();
                 out

@@ -17,6 +17,7 @@ use crate::ml::forest::UNLABELLED;
 use crate::ml::rng::{derive_seed, Rng};
 use crate::ml::sparse::Csr;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One binary sub-problem: which class is positive, and the cost of a (negative,
 /// positive) row.
@@ -87,6 +88,18 @@ pub fn fit(
     n_classes: usize,
     config: &LinearConfig,
 ) -> Result<LinearModel, LinearError> {
+    fit_until(x, labels, n_classes, config, &AtomicBool::new(false))
+}
+
+/// [`fit`], stopping with [`LinearError::Cancelled`] before the next sub-problem (of the
+/// model or of a calibration fold) once `stop` is set.
+pub fn fit_until(
+    x: &Csr,
+    labels: &[u32],
+    n_classes: usize,
+    config: &LinearConfig,
+    stop: &AtomicBool,
+) -> Result<LinearModel, LinearError> {
     config.check()?;
     if x.n_rows == 0 {
         return Err(LinearError::Empty);
@@ -145,11 +158,14 @@ pub fn fit(
     let solutions: Vec<Solution> = subs
         .par_iter()
         .map(|sp| {
+            if stop.load(Ordering::Relaxed) {
+                return Err(LinearError::Cancelled);
+            }
             let signs = signs(&y, sp.positive);
             let mut rng = Rng::new(class_seed(config.seed, sp.positive, None));
-            solve(&problem, &signs, sp, config, &mut rng, None)
+            Ok(solve(&problem, &signs, sp, config, &mut rng, None))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let unconverged = solutions
         .iter()
         .filter(|s| s.iterations as usize >= config.max_iter)
@@ -180,7 +196,7 @@ pub fn fit(
             Calibrator::Temperature { t: 1.0 }
         }
         method => {
-            let (held, oof) = out_of_fold(&problem, &y, &subs, &solutions, n_classes, config)?;
+            let (held, oof) = out_of_fold(&problem, &y, &subs, &solutions, n_classes, config, stop)?;
             let held_y: Vec<u32> = held.iter().map(|&i| y[i]).collect();
             match method {
                 Calibration::Platt => calibration::fit_platt(&oof, &held_y, n_classes),
@@ -245,12 +261,7 @@ fn assemble(solutions: &[Solution], n_classes: usize, n_features: usize, bias: f
 /// precision: on the 20,000-row inventory, fold tolerances of 1e-4, 1e-2 and 1e-1 fit
 /// the same temperature (0.177) and the same test ECE and Brier score to 4 decimals,
 /// and 1e-1 halved the calibration's cost.
-fn fold_tol() -> f64 {
-    std::env::var("NEXUSML_FOLD_TOL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1e-1)
-}
+const FOLD_TOL: f64 = 1e-1;
 
 /// Out-of-fold decision values: the rows are dealt into `calibration_folds` folds at
 /// random, and each of the first `held_out_folds` folds is scored by the sub-problems
@@ -265,6 +276,7 @@ fn out_of_fold(
     full: &[Solution],
     n_classes: usize,
     config: &LinearConfig,
+    stop: &AtomicBool,
 ) -> Result<(Vec<usize>, Vec<f32>), LinearError> {
     let m = y.len();
     let folds = config.calibration_folds;
@@ -300,6 +312,9 @@ fn out_of_fold(
     let scored: Vec<Vec<f64>> = jobs
         .par_iter()
         .map(|&(f, s)| {
+            if stop.load(Ordering::Relaxed) {
+                return Err(LinearError::Cancelled);
+            }
             let (train, packed, sq) = &trains[f];
             let sub = Rows {
                 packed,
@@ -311,16 +326,16 @@ fn out_of_fold(
             let init: Vec<f64> = train.iter().map(|&i| full[s].alpha[i]).collect();
             let mut rng = Rng::new(class_seed(config.seed, subs[s].positive, Some(f)));
             let loose = LinearConfig {
-                tol: config.tol.max(fold_tol()),
+                tol: config.tol.max(FOLD_TOL),
                 ..config.clone()
             };
             let sol = solve(&sub, &signs, &subs[s], &loose, &mut rng, Some(&init));
-            (0..m)
+            Ok((0..m)
                 .filter(|&i| fold_of[i] == f)
                 .map(|i| problem.dot(&sol.w, i))
-                .collect()
+                .collect())
         })
-        .collect();
+        .collect::<Result<_, LinearError>>()?;
     let mut oof = vec![0f32; held.len() * n_classes];
     for (&(f, s), values) in jobs.iter().zip(&scored) {
         let rows = (0..m).filter(|&i| fold_of[i] == f);
