@@ -19,6 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. Train (the built-in dags/train.toml) and look at the metrics.
     let opts = TrainOptions {
         trees: Some(100),
+        // The forest, whose `trees` these examples set (the default learner is the linear SVM).
+        learner: Some(nexusml::ml::learner::LearnerKind::Forest),
         output_dir: dir.path().join("models"),
         ..TrainOptions::new(&data)
     };

@@ -15,6 +15,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         test_size: Some(0.25),
         random_state: Some(7),
         trees: Some(50),
+        // The forest, whose `trees` these examples set (the default learner is the linear SVM).
+        learner: Some(nexusml::ml::learner::LearnerKind::Forest),
         output_dir: dir.path().join("models"),
         model_name: "example".into(),
         ..TrainOptions::new(&data)

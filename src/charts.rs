@@ -1,4 +1,5 @@
-//! PNG charts: class distributions (horizontal bars) and confusion matrices (heatmaps).
+//! PNG charts: class distributions (horizontal bars), confusion matrices (heatmaps) and
+//! accuracy at coverage (two curves over the confidence threshold).
 //!
 //! Each chart is drawn as SVG and rasterized by [`crate::raster`] (resvg, with the DejaVu
 //! Sans font compiled in), so text is shaped and kerned properly and no system font
@@ -32,6 +33,8 @@ pub enum ChartError {
 }
 
 const BAR: &str = "#427dbd";
+/// The accuracy curve of the coverage chart.
+const ACCURACY: &str = "#c62828";
 const OTHER: &str = "#9e9e9e";
 const INK: &str = "#263238";
 const MUTED: &str = "#607d8b";
@@ -510,6 +513,139 @@ pub fn heatmap_png(
     write_png(path, svg)
 }
 
+/// One threshold of the coverage chart: the threshold, the share of rows whose top
+/// probability reaches it, and their accuracy (both in [0, 1]), and how many rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CoveragePoint {
+    pub threshold: f64,
+    pub coverage: f64,
+    pub accuracy: f64,
+    pub rows: usize,
+}
+
+/// Accuracy at coverage: over the confidence thresholds (x), the share of rows the model
+/// is at least that sure of (blue) and how often it is right on them (red), each point
+/// labelled with its percentage. A threshold no row reaches has no accuracy point.
+pub fn coverage_png(path: &Path, title: &str, points: &[CoveragePoint]) -> Result<(), ChartError> {
+    let (width, height) = (900.0f64, 520.0f64);
+    let (x0, x1, y0, y1) = (90.0, width - 180.0, 80.0, height - 80.0);
+    let (lo, hi) = match (points.first(), points.last()) {
+        (Some(a), Some(b)) if b.threshold > a.threshold => (a.threshold, b.threshold),
+        _ => (0.5, 0.95),
+    };
+    let sx = |t: f64| x0 + (x1 - x0) * (t - lo) / (hi - lo);
+    let sy = |v: f64| y1 - (y1 - y0) * v.clamp(0.0, 1.0);
+    let mut svg = Svg::new(width.max(text_width(title, 20.0, true) + 40.0), height);
+    svg.text(svg.width / 2.0, 24.0, 20.0, Anchor::Middle, true, INK, title);
+    for q in 0..=5 {
+        let v = q as f64 / 5.0;
+        let y = sy(v);
+        svg.line(x0, y, x1, y, GRID);
+        svg.text(
+            x0 - 8.0,
+            y,
+            12.0,
+            Anchor::End,
+            false,
+            INK,
+            &format!("{}%", q * 20),
+        );
+    }
+    for p in points {
+        let x = sx(p.threshold);
+        svg.line(x, y1, x, y1 + 4.0, INK);
+        svg.text(
+            x,
+            y1 + 16.0,
+            12.0,
+            Anchor::Middle,
+            false,
+            INK,
+            &format!("{:.2}", p.threshold),
+        );
+    }
+    svg.text(
+        (x0 + x1) / 2.0,
+        y1 + 44.0,
+        13.0,
+        Anchor::Middle,
+        false,
+        INK,
+        "confidence threshold (top probability at least)",
+    );
+    // (name, colour, points, where the label sits above or below the line)
+    type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>, f64);
+    let series: [Series; 2] = [
+        (
+            "rows covered",
+            BAR,
+            points.iter().map(|p| (p.threshold, p.coverage)).collect(),
+            14.0,
+        ),
+        (
+            "accuracy of those rows",
+            ACCURACY,
+            points
+                .iter()
+                .filter(|p| p.rows > 0)
+                .map(|p| (p.threshold, p.accuracy))
+                .collect(),
+            -10.0,
+        ),
+    ];
+    for (k, (name, colour, values, label_dy)) in series.iter().enumerate() {
+        let mut path_d = String::new();
+        for (i, &(t, v)) in values.iter().enumerate() {
+            let _ = write!(
+                path_d,
+                "{}{:.1},{:.1} ",
+                if i == 0 { "M" } else { "L" },
+                sx(t),
+                sy(v)
+            );
+        }
+        if !path_d.is_empty() {
+            let _ = write!(
+                svg.body,
+                "<path d=\"{path_d}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2.5\"/>"
+            );
+        }
+        for &(t, v) in values {
+            let _ = write!(
+                svg.body,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"{colour}\"/>",
+                sx(t),
+                sy(v)
+            );
+            svg.text(
+                sx(t),
+                sy(v) + label_dy,
+                11.0,
+                Anchor::Middle,
+                false,
+                colour,
+                &format!("{:.1}%", 100.0 * v),
+            );
+        }
+        let ly = y0 + 10.0 + 24.0 * k as f64;
+        svg.line(x1 + 20.0, ly, x1 + 44.0, ly, colour);
+        svg.rect(x1 + 20.0, ly - 1.5, 24.0, 3.0, colour, None);
+        svg.text(x1 + 50.0, ly, 12.0, Anchor::Start, false, INK, name);
+    }
+    if points.is_empty() {
+        svg.text(
+            (x0 + x1) / 2.0,
+            (y0 + y1) / 2.0,
+            14.0,
+            Anchor::Middle,
+            false,
+            INK,
+            "no probabilities",
+        );
+    }
+    write_png(path, svg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,6 +755,29 @@ mod tests {
         );
         assert_eq!(r[0], vec![4, 3, 0]);
         assert_eq!(r[2], vec![0, 1, 14]);
+    }
+
+    #[test]
+    fn coverage_chart_renders() {
+        let dir = tempfile::tempdir().unwrap();
+        let points: Vec<CoveragePoint> = (0..10)
+            .map(|i| CoveragePoint {
+                threshold: 0.5 + 0.05 * i as f64,
+                coverage: 1.0 - 0.06 * i as f64,
+                accuracy: 0.9 + 0.01 * i as f64,
+                rows: if i == 9 { 0 } else { 100 - i },
+            })
+            .collect();
+        let p = dir.path().join("coverage.png");
+        coverage_png(&p, "category_name: accuracy at coverage", &points).unwrap();
+        let (w, h) = decode(&p);
+        assert!(w >= 900 && h == 520, "{w}×{h}");
+        let empty = dir.path().join("empty.png");
+        coverage_png(&empty, "nothing", &[]).unwrap();
+        assert!(decode(&empty).1 > 0);
+        if std::env::var_os("NEXUSML_CHART_SAMPLES").is_some() {
+            std::fs::copy(&p, "/tmp/coverage.png").unwrap();
+        }
     }
 
     #[test]

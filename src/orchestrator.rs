@@ -216,6 +216,8 @@ pub struct TrainOptions {
     pub map: ColumnMap,
     /// Timestamped models kept per name (`None`: the pipeline's `keep_models`, 10).
     pub keep_models: Option<usize>,
+    /// The pipeline's `learner` (`linear_svc`, `logistic`, `forest`).
+    pub learner: Option<crate::ml::learner::LearnerKind>,
 }
 
 impl TrainOptions {
@@ -236,6 +238,7 @@ impl TrainOptions {
             cv_folds: 3,
             map: ColumnMap::default(),
             keep_models: None,
+            learner: None,
         }
     }
 
@@ -359,6 +362,8 @@ pub struct Orchestrator {
     /// Set (e.g. by Ctrl-C) to stop starting nodes; the run then ends `Interrupted`
     /// with its report written.
     pub cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The predict pipeline's `review_below` (`None`: the pipeline's own, 0.7).
+    pub review_below: Option<f64>,
     context: Option<PipelineContext>,
 }
 
@@ -400,6 +405,7 @@ impl Orchestrator {
             pipeline_files: IndexMap::new(),
             store: Some(crate::store::resolve_dir(None)),
             cancel: Default::default(),
+            review_below: None,
             context: None,
         }
     }
@@ -443,6 +449,9 @@ impl Orchestrator {
         }
         if let Some(trees) = opts.trees {
             put(&mut params, "trees", Value::Integer(trees as i64));
+        }
+        if let Some(learner) = opts.learner {
+            put(&mut params, "learner", Value::String(learner.name().into()));
         }
         put(&mut params, "output_dir", path_value(&opts.output_dir));
         put(&mut params, "map", map_value(&opts.map));
@@ -538,6 +547,9 @@ impl Orchestrator {
         params.insert("model".into(), path_value(model));
         params.insert("data".into(), path_value(data));
         params.insert("output".into(), path_value(output));
+        if let Some(r) = self.review_below {
+            params.insert("review_below".into(), Value::Float(r));
+        }
         let finished = self.run(context, None, PREDICT_PIPELINE, params)?;
         finished.artifact("predictions")
     }

@@ -222,7 +222,10 @@ fn legacy_and_dag_paths_give_the_same_model_and_metrics() {
         let runs = format!("runs-{name}");
         args.push(&runs);
         if legacy {
+            // The original model: forests, sequentially.
             args.push("--legacy");
+        } else {
+            args.extend(["--learner", "forest"]);
         }
         let out = nexusml(dir.path(), &args);
         assert_eq!(out.code, 0, "{name}: {}", out.all());
@@ -333,6 +336,53 @@ fn context_records_status_timings_logs_and_artifacts() {
 }
 
 #[test]
+fn optimize_with_the_default_learner_searches_c_and_the_char_wb_block() {
+    let dir = tempfile::tempdir().unwrap();
+    synth(dir.path(), "240", "inv.csv");
+    let mut o = Orchestrator::new();
+    o.runs_dir = dir.path().join("runs");
+    o.store = Some(dir.path().join("store"));
+    let grid = nexusml::ml::search::SearchGrid {
+        max_features: vec![400],
+        ngram_max: vec![1],
+        c: vec![0.001, 1.0],
+        char_wb: vec![false, true],
+        ..nexusml::ml::search::SearchGrid::default()
+    };
+    let opts = TrainOptions {
+        output_dir: dir.path().join("models"),
+        optimize: Some(grid),
+        cv_folds: 2,
+        ..TrainOptions::new(dir.path().join("inv.csv"))
+    };
+    let (model, _) = o.train_model(&opts).unwrap();
+    let search = &o.context().unwrap().config["search"];
+    assert_eq!(search["points"].as_array().unwrap().len(), 4);
+    let best = &search["best"]["point"];
+    // C = 0.001 barely fits anything: the search does not choose it.
+    assert_eq!(best["c"], 1.0, "{search}");
+    let nexusml::ml::learner::LearnerConfig::Linear(linear) = &model.training.learner else {
+        panic!("the default learner is linear: {:?}", model.training.learner)
+    };
+    assert_eq!(linear.c, 1.0, "trained with the best point's C");
+    assert_eq!(
+        model.training.tfidf.char_wb.is_some(),
+        best["char_wb"].as_bool().unwrap(),
+        "and its features"
+    );
+    let scores: Vec<f64> = search["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["mean_macro_f1"].as_f64().unwrap())
+        .collect();
+    assert_eq!(
+        search["best"]["score"].as_f64().unwrap(),
+        scores.iter().cloned().fold(f64::MIN, f64::max)
+    );
+}
+
+#[test]
 fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
     let dir = tempfile::tempdir().unwrap();
     synth(dir.path(), "240", "inv.csv");
@@ -342,6 +392,8 @@ fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
     let grid = nexusml::ml::search::SearchGrid {
         max_features: vec![400],
         ngram_max: vec![1, 2],
+        c: vec![1.0],
+        char_wb: vec![false],
         trees: vec![4, 6],
         min_samples_leaf: vec![1],
     };
@@ -349,6 +401,7 @@ fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
         output_dir: dir.path().join("models"),
         optimize: Some(grid),
         cv_folds: 2,
+        learner: Some(nexusml::ml::learner::LearnerKind::Forest),
         ..TrainOptions::new(dir.path().join("inv.csv"))
     };
     let (model, _) = o.train_model(&opts).unwrap();
@@ -358,7 +411,7 @@ fn optimize_searches_the_grid_trains_the_best_point_and_records_every_score() {
     assert_eq!(search["folds"], 2);
     let best_trees = search["best"]["point"]["trees"].as_u64().unwrap() as usize;
     assert_eq!(
-        model.forests[0].forest.trees.len(),
+        model.models[0].forest().unwrap().trees.len(),
         best_trees,
         "trained with the best point"
     );

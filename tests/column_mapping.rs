@@ -696,7 +696,9 @@ fn linfa_tree_refuses_a_max_features_it_would_ignore() {
             "check",
             train.to_str().unwrap(),
             "--set",
-            "learner=linfa_tree",
+            "learner=forest",
+            "--set",
+            "tree_learner=linfa_tree",
         ],
     );
     // Given explicitly, even as "sqrt", it would be ignored: refused, saying so.
@@ -714,7 +716,9 @@ fn linfa_tree_refuses_a_max_features_it_would_ignore() {
             "check",
             copy.to_str().unwrap(),
             "--set",
-            "learner=linfa_tree",
+            "learner=forest",
+            "--set",
+            "tree_learner=linfa_tree",
             "--set",
             &data,
             "--set",

@@ -224,7 +224,7 @@ fn ops_print_their_version_notes() {
     );
     assert!(
         out.stdout
-            .contains("    version 3: the model records its inputs' fill and a fingerprint of its training rows (2: a row with an empty label is left out of that target's trees)\n"),
+            .contains("    version 4: the model in file format 2 (its forests unchanged) (3: the model records its inputs' fill and a fingerprint of its training rows; 2: a row with an empty label is left out of that target's trees)\n"),
         "{}",
         out.stdout
     );

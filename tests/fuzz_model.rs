@@ -1,6 +1,7 @@
 //! Bounded, deterministic mutation fuzzing in stable Rust (no cargo-fuzz, no nightly).
 //!
-//! * `model_files_never_panic_or_hang`: a valid small model's payload is mutated (bit
+//! * `model_files_never_panic_or_hang` (a forest model) and
+//!   `linear_model_files_never_panic_or_hang`: a valid small model's payload is mutated (bit
 //!   flips, byte sets, small-integer edits, truncation, splices, deletions, duplications)
 //!   and re-checksummed, or its header's length field is edited; each file is decoded,
 //!   validated and, when accepted, used to predict one record (whose probabilities must
@@ -189,10 +190,19 @@ struct ModelCounts {
 
 #[test]
 fn model_files_never_panic_or_hang() {
+    fuzz_model_file("forest", small_model::train(80, 2));
+}
+
+#[test]
+fn linear_model_files_never_panic_or_hang() {
+    fuzz_model_file("linear", small_model::train_linear(80));
+}
+
+/// Mutate `model`'s payload (see the module documentation).
+fn fuzz_model_file(what: &'static str, model: EquipmentModel) {
     let iters = env_or("NEXUSML_FUZZ_ITERS", 2000) as usize;
     let seed = env_or("NEXUSML_FUZZ_SEED", 1);
     let t0 = Instant::now();
-    let model = small_model::train(80, 2);
     let good = bundle::encode(&model, FORMAT_VERSION).unwrap();
     let payload = good[HEADER..good.len() - CHECKSUM].to_vec();
     let raw = small_model::inventory(12, 5);
@@ -201,7 +211,7 @@ fn model_files_never_panic_or_hang() {
     let payload_len = payload.len();
     let limit = Duration::from_secs(30 + iters as u64 / 50);
     let t1 = Instant::now();
-    let counts = guarded("model fuzz", limit, move |progress| {
+    let counts = guarded(what, limit, move |progress| {
         let path = Path::new("fuzz.nxm");
         let mut rng = Rng::new(seed);
         let mut c = ModelCounts::default();
@@ -268,7 +278,7 @@ fn model_files_never_panic_or_hang() {
     });
     let run = t1.elapsed();
     println!(
-        "model fuzz: seed {seed}, {} executions in {run:.2?} ({:.0}/s; setup {setup:.2?}), payload {} bytes: \
+        "{what} model fuzz: seed {seed}, {} executions in {run:.2?} ({:.0}/s; setup {setup:.2?}), payload {} bytes: \
          {} rejected by the container (length/checksum), {} undecodable, {} rejected by validation, \
          {} accepted and predicted ({} table rows predicted), {} panics",
         counts.executions,

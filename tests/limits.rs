@@ -139,3 +139,40 @@ fn a_huge_random_count_is_refused_at_check_time() {
         );
     }
 }
+
+/// `train --trees 4294967296` aborted the process allocating 64 GiB; every size-like
+/// setting is bounded when the pipeline is checked, before any data is read.
+#[test]
+fn huge_sizes_are_refused_before_training_with_their_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = repo("examples/data/equipment_inventory.csv");
+    let data = data.to_str().unwrap();
+    let out = nexusml(
+        dir.path(),
+        &[
+            "train",
+            "--data-path",
+            data,
+            "--learner",
+            "forest",
+            "--trees",
+            "4294967296",
+        ],
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    assert!(out.all().contains("10000 trees"), "{}", out.all());
+    assert!(!dir.path().join("outputs/models").exists(), "nothing trained");
+    let train = repo("dags/train.toml");
+    for (set, bound) in [
+        ("ngram_max=100", "16"),
+        ("max_features=9999999999", "1000000"),
+        ("c=1e300", "1e6"),
+    ] {
+        let out = nexusml(
+            dir.path(),
+            &["dag", "check", train.to_str().unwrap(), "--set", set],
+        );
+        assert_eq!(out.code, 2, "{set}: {}", out.all());
+        assert!(out.stderr.contains(bound), "{set}: {}", out.stderr);
+    }
+}

@@ -52,7 +52,7 @@ fn train_pipeline_end_to_end() {
     assert!(cat["accuracy"].as_f64().unwrap() > 0.5, "{cat}");
     assert!(cat["per_class"].as_array().unwrap().len() > 20);
     assert_eq!(metrics["top_terms"][0][1].as_array().unwrap().len(), 15);
-    // Identically derived targets: one forest, the same numbers under both names.
+    // Identically derived targets: one model, the same numbers under both names.
     assert_eq!(
         metrics["targets"][3]["accuracy"],
         metrics["targets"][4]["accuracy"]
@@ -72,7 +72,8 @@ fn train_pipeline_end_to_end() {
     let models = dir.path().join("models");
     assert!(models.join("equipment_classifier_latest.nxm").exists());
     let meta = read_json(&models.join("equipment_classifier_latest_metadata.json"));
-    assert_eq!(meta["format_version"], 1);
+    assert_eq!(meta["format_version"], 2);
+    assert_eq!(meta["learner"], "linear_svc");
     assert_eq!(meta["training_data_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(meta["train_rows"], 630);
     assert_eq!(meta["test_rows"], 270);
@@ -122,27 +123,59 @@ fn train_pipeline_end_to_end() {
         .unwrap()
         .frame;
     let n = input.width();
-    // The input's columns as they were, then per target the predicted label and its probability.
+    // The input's columns as they were, then per target the 3 most probable labels with
+    // their probabilities, then whether the codes agree and whether the row needs review.
     assert_eq!(cols[..n], nexusml::ml::table::column_names(&input)[..]);
     assert_eq!(
-        cols[n..n + 2],
-        ["predicted_category_name", "predicted_category_name_probability"]
+        cols[n..n + 6],
+        [
+            "predicted_category_name",
+            "predicted_category_name_probability",
+            "predicted_category_name_2",
+            "predicted_category_name_2_probability",
+            "predicted_category_name_3",
+            "predicted_category_name_3_probability"
+        ]
     );
-    assert_eq!(cols.len(), n + 2 * 5);
+    assert_eq!(cols[n + 6 * 5..], ["codes_agree", "needs_review"]);
+    assert_eq!(cols.len(), n + 6 * 5 + 2);
+    // The review queue beside the predictions: exactly the rows that need review.
+    let review =
+        nexusml::ml::table::read_csv(&dir.path().join("predictions_review.csv"), &Default::default())
+            .unwrap()
+            .frame;
+    let flagged = pred.column("needs_review").unwrap().str().unwrap().clone();
+    let flagged: Vec<usize> = (0..pred.height())
+        .filter(|&i| flagged.get(i) == Some("true"))
+        .map(|i| i + 1)
+        .collect();
+    let mut rows: Vec<usize> = {
+        let r = review.column("row").unwrap().str().unwrap().clone();
+        (0..review.height())
+            .map(|i| r.get(i).unwrap().parse().unwrap())
+            .collect()
+    };
+    rows.sort_unstable();
+    assert_eq!(rows, flagged);
+    assert!(
+        out.stderr.contains(&format!("{} rows to review", rows.len())),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
-fn model_bytes_and_metrics_do_not_depend_on_thread_count() {
+fn forest_model_bytes_and_metrics_do_not_depend_on_thread_count() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
-    let (oa, ra) = train(a.path(), "400", "1", &[]);
-    let (ob, rb) = train(b.path(), "400", "2", &[]);
+    let (oa, ra) = train(a.path(), "400", "1", &["--set", "learner=forest"]);
+    let (ob, rb) = train(b.path(), "400", "4", &["--set", "learner=forest"]);
     assert_eq!(oa.code, 0, "{}", oa.all());
     assert_eq!(ob.code, 0, "{}", ob.all());
     let model = |d: &Path| std::fs::read(d.join("models/equipment_classifier_latest.nxm")).unwrap();
     assert!(
         model(a.path()) == model(b.path()),
-        "model files differ between --jobs 1 and --jobs 2"
+        "model files differ between --jobs 1 and --jobs 4"
     );
     assert_eq!(
         std::fs::read(ra.join("metrics.json")).unwrap(),
@@ -171,7 +204,7 @@ fn model_file_errors_are_clear() {
         (
             "future.nxm",
             future,
-            "is model format version 99, newer than this nexusml reads (up to 1)",
+            "is model format version 99, newer than this nexusml reads (up to 2)",
         ),
         (
             "zip.nxm",

@@ -120,7 +120,8 @@ fn every_readme_command_runs_as_written() {
             .replace("cargo run --release --", "nexusml")
             .replace("/shared/", &format!("{}/", shared.display()));
         // A run directory named by its time: the newest of that pipeline's runs.
-        while let Some(at) = text.find("outputs/runs/") {
+        let mut from = 0;
+        while let Some(at) = text[from..].find("outputs/runs/").map(|i| i + from) {
             let named: String = text[at..].split_whitespace().next().unwrap().to_string();
             let pipeline = named
                 .trim_start_matches("outputs/runs/")
@@ -131,7 +132,9 @@ fn every_readme_command_runs_as_written() {
             let newest = newest_run_of(&d.join("dags/outputs/runs"), &pipeline)
                 .or_else(|| newest_run_of(&d.join("outputs/runs"), &pipeline))
                 .unwrap_or_else(|| panic!("README line {}: no {pipeline} run to name", c.line));
-            text = text.replace(&named, &newest.display().to_string());
+            let newest = newest.display().to_string();
+            text.replace_range(at..at + named.len(), &newest);
+            from = at + newest.len();
         }
         let out = Command::new("bash")
             .args(["-e", "-o", "pipefail", "-c", &text])

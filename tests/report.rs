@@ -361,8 +361,9 @@ fn a_predict_run_summarizes_its_predictions() {
 fn runs_diff_shows_the_changed_param_the_rerun_nodes_and_metric_deltas() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    // The forest: `trees` is its setting.
     for trees in ["6", "9"] {
-        let out = train(d, trees, &["--store", "store"]);
+        let out = train(d, trees, &["--store", "store", "--set", "learner=forest"]);
         assert_eq!(out.code, 0, "{}", out.all());
     }
     // The listing: newest first, with the headline metric.
@@ -381,10 +382,10 @@ fn runs_diff_shows_the_changed_param_the_rerun_nodes_and_metric_deltas() {
     assert_eq!(runs.len(), 2);
     assert!(runs[0]["started_at"].as_str() >= runs[1]["started_at"].as_str());
     // The second run answered the data nodes from the store and re-ran the model's.
-    assert_eq!(runs[1]["ran"], 12);
+    assert_eq!(runs[1]["ran"], 13);
     assert_eq!(
         (runs[0]["ran"].as_u64(), runs[0]["cached"].as_u64()),
-        (Some(5), Some(7))
+        (Some(6), Some(7))
     );
     let acc = runs[0]["mean_accuracy"].as_f64().unwrap();
     assert!(lines[1].ends_with(&format!("{acc:.4}")), "{}", lines[1]);
@@ -487,7 +488,7 @@ fn runs_diff_shows_the_changed_param_the_rerun_nodes_and_metric_deltas() {
     assert!(show.stdout.contains("trees = 9 (file: 200)"), "{}", show.stdout);
     assert!(
         show.stdout
-            .contains("status    ok: 5 ok, 7 cached, 0 failed, 0 skipped"),
+            .contains("status    ok: 6 ok, 7 cached, 0 failed, 0 skipped"),
         "{}",
         show.stdout
     );

@@ -402,6 +402,10 @@ const SEARCH: &[&str] = &[
     "grid_ngram_max=[1]",
     "--set",
     "grid_min_samples_leaf=[1]",
+    "--set",
+    "grid_c=[1.0]",
+    "--set",
+    "learner=forest",
 ];
 
 #[test]

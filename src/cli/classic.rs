@@ -3,6 +3,7 @@
 
 use super::logging::RunLog;
 use super::CliError;
+use crate::ml::learner::LearnerKind;
 use crate::ml::mapping::ColumnMap;
 use crate::orchestrator::{Orchestrator, OrchestratorError, TrainOptions};
 use clap::Args;
@@ -39,18 +40,23 @@ pub struct TrainArgs {
     /// Also copy the distribution and confusion plots to <output-dir>/visualizations/.
     #[arg(long)]
     pub visualize: bool,
-    /// Run the steps one after another on one thread, without the scheduler (same results).
-    #[arg(long)]
+    /// The original model, as the Python tool trains it: a random forest per target, the
+    /// steps run one after another on one thread without the scheduler.
+    #[arg(long, conflicts_with = "learner")]
     pub legacy: bool,
+    /// What trains each target (default: the pipeline's `learner`).
+    #[arg(long, value_enum)]
+    pub learner: Option<LearnerArg>,
     /// Worker threads (default: all cores).
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
-    /// Trees per forest (default: the pipeline's `trees`, 200).
+    /// Trees per forest (default: the pipeline's `trees`, 200); the forest learner only.
     #[arg(long)]
     pub trees: Option<usize>,
-    /// Search TF-IDF max_features {3000,5000,7000} × n-gram max {2,3} × trees {100,200,300}
-    /// × min_samples_leaf {1,2,4} by k-fold cross-validation on the training split, then
-    /// train with the best point (mean macro-F1 over targets).
+    /// Search the learner's settings by k-fold cross-validation on the training split, then
+    /// train with the best point (mean macro-F1 over targets): TF-IDF max_features
+    /// {3000,5000,7000} × n-gram max {2,3} × the linear learners' C {0.3,1,3}, or with the
+    /// forest × trees {100,200,300} × min_samples_leaf {1,2,4}.
     #[arg(long)]
     pub optimize: bool,
     /// Folds of the --optimize cross-validation.
@@ -72,6 +78,26 @@ pub struct TrainArgs {
     pub runs_dir: super::RunsDirArg,
     #[command(flatten)]
     pub store: super::StoreArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LearnerArg {
+    /// L2-loss linear SVM with calibrated probabilities.
+    LinearSvc,
+    /// Logistic regression.
+    Logistic,
+    /// The original random forest per target.
+    Forest,
+}
+
+impl LearnerArg {
+    fn kind(self) -> LearnerKind {
+        match self {
+            LearnerArg::LinearSvc => LearnerKind::LinearSvc,
+            LearnerArg::Logistic => LearnerKind::Logistic,
+            LearnerArg::Forest => LearnerKind::Forest,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +135,11 @@ pub struct PredictArgs {
     /// tag and the text the model read).
     #[arg(long, value_enum, default_value = "all")]
     pub keep: KeepArg,
+    /// Rows whose lowest top probability over the targets is below this (or whose codes
+    /// disagree with the category) go to `<output-file stem>_review.csv` beside the output
+    /// (default: the pipeline's `review_below`, 0.7).
+    #[arg(long, value_name = "PROBABILITY")]
+    pub review_below: Option<f64>,
     /// Accepted for compatibility: the model carries its own feature configuration.
     #[arg(long)]
     pub feature_config_path: Option<PathBuf>,
@@ -225,7 +256,21 @@ pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliEr
     if let Some(j) = args.jobs {
         orchestrator.jobs = crate::engine::check_jobs(j)?;
     }
+    // `--legacy` is the original model: forests, sequentially.
+    let learner = match (args.legacy, args.learner) {
+        (true, _) => Some(LearnerKind::Forest),
+        (false, l) => l.map(LearnerArg::kind),
+    };
+    let effective = learner.unwrap_or_else(default_learner);
+    if args.trees.is_some() && effective != LearnerKind::Forest {
+        tracing::warn!(
+            "--trees sets the forest's trees, and the learner is {}: it does not apply (--learner forest \
+             trains forests)",
+            effective.name()
+        );
+    }
     let opts = TrainOptions {
+        learner,
         feature_config: args.feature_config.clone(),
         reference_config: args.reference_config.clone(),
         test_size: args.test_size,
@@ -234,7 +279,9 @@ pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliEr
         output_dir: args.output_dir.clone(),
         model_name: args.model_name.clone(),
         trees: args.trees,
-        optimize: args.optimize.then(Default::default),
+        optimize: args
+            .optimize
+            .then(|| crate::ml::search::SearchGrid::for_learner(effective)),
         cv_folds: args.cv_folds,
         map: column_map(args.map_file.as_deref(), &args.map)?,
         keep_models: args.keep_models,
@@ -246,10 +293,11 @@ pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliEr
         );
     }
     tracing::info!(
-        "training on {} ({} path)",
+        "training on {} ({}, {} path)",
         args.data_path.display(),
+        effective.name(),
         if args.legacy {
-            "legacy sequential"
+            "the original model, sequential"
         } else {
             "parallel DAG"
         }
@@ -302,6 +350,17 @@ pub(crate) fn train(args: TrainArgs, run_log: &RunLog) -> Result<ExitCode, CliEr
     Ok(ExitCode::SUCCESS)
 }
 
+/// The learner `dags/train.toml` trains with when none is named.
+fn default_learner() -> LearnerKind {
+    toml::from_str::<toml::Table>(crate::orchestrator::TRAIN_PIPELINE)
+        .ok()
+        .and_then(|t| {
+            let name = t.get("params")?.get("learner")?.as_str()?.to_string();
+            toml::Value::String(name).try_into().ok()
+        })
+        .unwrap_or_default()
+}
+
 pub(crate) fn predict(args: PredictArgs, run_log: &RunLog) -> Result<ExitCode, CliError> {
     if !args.input_file.exists() {
         return Err(CliError::Usage(format!(
@@ -338,7 +397,16 @@ pub(crate) fn predict(args: PredictArgs, run_log: &RunLog) -> Result<ExitCode, C
         KeepArg::All => crate::orchestrator::Keep::All,
         KeepArg::Id => crate::orchestrator::Keep::Id,
     };
+    if let Some(r) = args
+        .review_below
+        .filter(|r| !(r.is_finite() && (0.0..=1.0).contains(r)))
+    {
+        return Err(CliError::Usage(format!(
+            "--review-below {r}: expected a probability from 0 to 1"
+        )));
+    }
     let mut orchestrator = orchestrator(&args.runs_dir, &args.store, run_log);
+    orchestrator.review_below = args.review_below;
     let predictions = orchestrator
         .predict_with(
             &args.model_path,
@@ -361,6 +429,17 @@ pub(crate) fn predict(args: PredictArgs, run_log: &RunLog) -> Result<ExitCode, C
         for w in json["warnings"].as_array().into_iter().flatten() {
             say!("warning: {}", w.as_str().unwrap_or_default());
         }
+    }
+    let to_review = predictions
+        .column("needs_review")
+        .ok()
+        .and_then(|c| c.bool().ok().map(|b| b.sum().unwrap_or(0)));
+    if let Some(n) = to_review {
+        say!(
+            "{n} rows to review (a target below {:.2}, or codes that disagree): {}",
+            args.review_below.unwrap_or(crate::ops::model::REVIEW_BELOW),
+            crate::ml::review::review_path(&args.output_file).display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

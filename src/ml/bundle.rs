@@ -85,7 +85,7 @@ pub enum BundleError {
     Invalid {
         path: PathBuf,
         #[source]
-        source: crate::ml::model_check::ModelCheckError,
+        source: Box<crate::ml::model_check::ModelCheckError>,
     },
     #[error("{path} does not match its metadata {metadata}: the metadata describes another model (SHA-256 {expected}, the file has {found})")]
     MetadataMismatch {
@@ -125,6 +125,14 @@ pub fn decode<T: DeserializeOwned>(
     path: &Path,
     supported: u32,
 ) -> Result<(T, u32), BundleError> {
+    let (version, payload) = open(bytes, path, supported)?;
+    Ok((decode_payload(payload, path)?, version))
+}
+
+/// Check a model file image (magic, version within `1..=supported`, length, checksum)
+/// and return its format version and payload, for a reader that decodes each version
+/// its own way.
+pub fn open<'a>(bytes: &'a [u8], path: &Path, supported: u32) -> Result<(u32, &'a [u8]), BundleError> {
     let path = || path.to_path_buf();
     if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
         return Err(BundleError::NotAModel { path: path() });
@@ -173,11 +181,15 @@ pub fn decode<T: DeserializeOwned>(
     if Sha256::digest(payload).as_slice() != sum || found != expected {
         return Err(BundleError::Corrupted { path: path() });
     }
-    let value = rmp_serde::from_slice(payload).map_err(|e| BundleError::Decode {
-        path: path(),
+    Ok((version, payload))
+}
+
+/// Decode a payload [`open`] returned.
+pub fn decode_payload<T: DeserializeOwned>(payload: &[u8], path: &Path) -> Result<T, BundleError> {
+    rmp_serde::from_slice(payload).map_err(|e| BundleError::Decode {
+        path: path.to_path_buf(),
         message: e.to_string(),
-    })?;
-    Ok((value, version))
+    })
 }
 
 /// Write a model file atomically.

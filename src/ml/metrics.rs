@@ -57,6 +57,42 @@ pub struct TargetMetrics {
     pub labels: Vec<String>,
     pub confusion: Vec<Vec<u64>>,
     pub other: Option<OtherAnalysis>,
+    /// Whether the probabilities mean what they say (when the model gives them).
+    #[serde(default)]
+    pub calibration: Option<CalibrationReport>,
+}
+
+/// How well a target's top probability matches how often it is right.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CalibrationReport {
+    /// How the probabilities are made (a calibrator, the forest's votes, …).
+    pub method: String,
+    /// Expected calibration error of the top label ([`crate::ml::calibration::ECE_BINS`] bins).
+    pub ece: f64,
+    /// Multi-class Brier score (0 perfect, 2 worst).
+    pub brier: f64,
+    /// Mean top probability.
+    pub mean_confidence: f64,
+    /// For thresholds 0.50 … 0.95: the share of rows at or above it and their accuracy.
+    pub coverage: Vec<crate::ml::calibration::CoverageRow>,
+}
+
+/// How often the predicted codes contradict the predicted category (see
+/// [`crate::ml::codes`]), on the rows labelled for the category and every code.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CodeAgreement {
+    pub category: String,
+    pub codes: Vec<String>,
+    pub rows: usize,
+    /// Rows whose predicted codes are not among their predicted category's.
+    pub disagreeing_rows: usize,
+    pub share: f64,
+    /// Of those rows, the share with the category and every code right.
+    pub all_right_when_disagreeing: f64,
+    /// Of the other rows, the share with the category and every code right.
+    pub all_right_when_agreeing: f64,
+    /// Rows whose true labels already contradict the training pairs (new pairs, or noise).
+    pub true_labels_disagreeing: usize,
 }
 
 /// Every target's metrics, their means, and the terms each forest leans on most.
@@ -72,6 +108,13 @@ pub struct EvaluationReport {
     /// What makes the whole evaluation mean less (its rows are training rows).
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// The learner of the evaluated model (`linear_svc`, `logistic`, `forest`).
+    #[serde(default)]
+    pub learner: String,
+    /// How often predicted codes contradict the predicted category (a model with a code
+    /// book only).
+    #[serde(default)]
+    pub code_agreement: Option<CodeAgreement>,
 }
 
 impl EvaluationReport {
@@ -92,6 +135,8 @@ impl EvaluationReport {
             targets,
             top_terms,
             warnings: Vec::new(),
+            learner: String::new(),
+            code_agreement: None,
         }
     }
 
@@ -105,16 +150,23 @@ impl EvaluationReport {
             .unwrap_or(6)
             .max(6);
         let mut s = format!(
-            "{:<w$}  {:>8}  {:>8}  {:>11}  {:>7}  {:>6}\n",
-            "target", "accuracy", "macro-F1", "weighted-F1", "classes", "scored"
+            "{:<w$}  {:>8}  {:>8}  {:>11}  {:>6}  {:>6}  {:>7}  {:>6}\n",
+            "target", "accuracy", "macro-F1", "weighted-F1", "ECE", "Brier", "classes", "scored"
         );
+        let cal = |t: &TargetMetrics, f: fn(&CalibrationReport) -> f64| {
+            t.calibration
+                .as_ref()
+                .map_or("-".to_string(), |c| format!("{:.4}", f(c)))
+        };
         for t in &self.targets {
             s.push_str(&format!(
-                "{:<w$}  {:>8.4}  {:>8.4}  {:>11.4}  {:>7}  {:>6}{}\n",
+                "{:<w$}  {:>8.4}  {:>8.4}  {:>11.4}  {:>6}  {:>6}  {:>7}  {:>6}{}\n",
                 t.target,
                 t.accuracy,
                 t.macro_f1,
                 t.weighted_f1,
+                cal(t, |c| c.ece),
+                cal(t, |c| c.brier),
                 t.labels.len(),
                 t.rows,
                 if t.unlabelled_rows > 0 {
@@ -212,6 +264,7 @@ pub fn evaluate(target: &str, truth: &[String], pred: &[String], texts: Option<&
         labels,
         confusion,
         other,
+        calibration: None,
     }
 }
 

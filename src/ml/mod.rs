@@ -1,17 +1,22 @@
 //! Domain algorithms with no DAG in sight: random numbers, tables, validation, features,
-//! splits, text features, forests, linear learners, calibration, metrics, the model file,
-//! synthetic inventories.
+//! splits, text features, forests, linear learners, calibration, metrics, the model and
+//! its file, the codes each category takes, predictions and the review queue, synthetic
+//! inventories.
 
 pub mod bundle;
 pub mod calibration;
+pub mod codes;
 pub mod features;
 pub mod forest;
+pub mod learner;
 pub mod linear;
 pub mod mapping;
 pub mod metrics;
 pub mod model;
 pub mod model_check;
+pub mod model_v1;
 pub mod provenance;
+pub mod review;
 pub mod rng;
 pub mod scale;
 pub mod search;

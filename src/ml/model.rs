@@ -1,19 +1,26 @@
-//! The equipment classifier: feature config + TF-IDF + scaler + one forest per distinct
-//! target, and prediction for a table or a single record.
+//! The equipment classifier: feature config + TF-IDF + scaler + one model per distinct
+//! target (a random forest or a linear model), the codes each category takes, and
+//! prediction for a table or a single record.
 
+use super::codes::{CodeBook, CodesConfig, Disagreement};
 use super::features::{FeatureConfig, FeatureError, Mode};
 use super::forest::{ForestConfig, ForestError, RandomForest, Target, UNLABELLED};
+use super::learner::{Learned, LearnerConfig, Ranked, NO_CLASS};
+use super::linear::LinearError;
 use super::scale::StandardScaler;
 use super::sparse::Csr;
 use super::table::{text_column, TableError};
 use super::text::{TextError, Tfidf, TfidfConfig};
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
-/// The model file format this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The model file format this build writes and the newest it reads. Version 2 carries
+/// the learner of each target's model (forest or linear), the targets answered by
+/// relabelling, and the code book; version 1 files (forests only) still load.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Read a model file: the container ([`super::bundle::read_bounded`]: a regular file
 /// within the size limit, the magic checked before the rest is read; then header,
@@ -46,15 +53,7 @@ pub fn load_model_file(path: &std::path::Path) -> Result<EquipmentModel, super::
     if with_meta {
         check_metadata(path, &meta_path, &bytes)?;
     }
-    let (mut model, _version): (EquipmentModel, u32) = super::bundle::decode(&bytes, path, FORMAT_VERSION)?;
-    model
-        .validate()
-        .map_err(|source| super::bundle::BundleError::Invalid {
-            path: path.into(),
-            source,
-        })?;
-    model.restore();
-    Ok(model)
+    EquipmentModel::from_file_bytes(&bytes, path)
 }
 
 /// The metadata's `model_sha256` must be the model file's (`bytes`).
@@ -89,6 +88,16 @@ pub enum ModelError {
     Text(#[from] TextError),
     #[error(transparent)]
     Forest(#[from] ForestError),
+    #[error("target {target}: {source}")]
+    Linear {
+        target: String,
+        #[source]
+        source: LinearError,
+    },
+    #[error("invalid learner settings: {0}")]
+    Learner(String),
+    #[error("target `{target}` has no labelled row to train on")]
+    NoLabels { target: String },
     #[error("column `{column}` is not numeric after feature engineering")]
     NotNumeric { column: String },
     #[error(
@@ -248,15 +257,75 @@ fn numeric_columns(frame: &DataFrame, names: &[String]) -> Result<Vec<Vec<f64>>,
         .collect()
 }
 
-/// A forest and the targets it answers (identically derived targets share one).
+/// Targets answered by another model through a relabelling: their label partition of
+/// the training rows is the model's own (same rows, grouped the same way), so the
+/// model's class `k` is their class `classes[k]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TargetForest {
+pub struct Alias {
+    pub targets: Vec<String>,
+    /// This target's name of each of the model's classes.
+    pub classes: Vec<String>,
+}
+
+/// One fitted model and the targets it answers: `targets` with `classes` (targets
+/// derived identically share it), and each alias with its own class names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetModel {
     pub targets: Vec<String>,
     pub classes: Vec<String>,
-    pub forest: RandomForest,
+    pub aliases: Vec<Alias>,
+    pub learned: Learned,
     /// Training rows with a label for these targets (the others were left out of them).
-    #[serde(default)]
     pub labelled_rows: usize,
+}
+
+impl TargetModel {
+    /// The forest, when the model is one.
+    pub fn forest(&self) -> Option<&RandomForest> {
+        match &self.learned {
+            Learned::Forest(f) => Some(f),
+            Learned::Linear(_) => None,
+        }
+    }
+
+    pub fn forest_mut(&mut self) -> Option<&mut RandomForest> {
+        match &mut self.learned {
+            Learned::Forest(f) => Some(f),
+            Learned::Linear(_) => None,
+        }
+    }
+
+    pub fn linear(&self) -> Option<&super::linear::LinearModel> {
+        match &self.learned {
+            Learned::Linear(m) => Some(m),
+            Learned::Forest(_) => None,
+        }
+    }
+
+    pub fn linear_mut(&mut self) -> Option<&mut super::linear::LinearModel> {
+        match &mut self.learned {
+            Learned::Linear(m) => Some(m),
+            Learned::Forest(_) => None,
+        }
+    }
+
+    /// Every target answered, with its class names: the model's own, then the aliases'.
+    pub fn answers(&self) -> impl Iterator<Item = (&String, &[String])> {
+        let own = self.targets.iter().map(|t| (t, self.classes.as_slice()));
+        let aliased = self
+            .aliases
+            .iter()
+            .flat_map(|a| a.targets.iter().map(move |t| (t, a.classes.as_slice())));
+        own.chain(aliased)
+    }
+
+    /// All targets answered, joined for messages (`category_name = Equipment_Type`).
+    pub fn names(&self) -> String {
+        self.answers()
+            .map(|(t, _)| t.as_str())
+            .collect::<Vec<_>>()
+            .join(" = ")
+    }
 }
 
 /// How the model was trained.
@@ -264,7 +333,7 @@ pub struct TargetForest {
 pub struct TrainingInfo {
     pub rows: usize,
     pub tfidf: TfidfConfig,
-    pub forest: ForestConfig,
+    pub learner: LearnerConfig,
     pub nexusml_version: String,
 }
 
@@ -273,7 +342,9 @@ pub struct TrainingInfo {
 pub struct EquipmentModel {
     pub features: FeatureConfig,
     pub featurizer: Featurizer,
-    pub forests: Vec<TargetForest>,
+    pub models: Vec<TargetModel>,
+    /// The codes each category took in training (empty: no check).
+    pub codes: CodeBook,
     pub training: TrainingInfo,
     /// The training data's column mapping, input fill shares and row fingerprint (none in
     /// older files).
@@ -287,10 +358,82 @@ pub struct Prediction {
     pub target: String,
     pub label: String,
     pub probability: f32,
+    /// The next most probable labels with their probabilities (those above 0).
+    pub alternatives: Vec<(String, f32)>,
+}
+
+/// Labels most probable first, per row, for the prediction table and the review queue.
+pub const TOP_K: usize = 3;
+
+/// A target's ranked answers for a matrix: the model's ranking and the target's names of
+/// its classes.
+pub struct TargetAnswers<'a> {
+    pub target: &'a str,
+    pub classes: &'a [String],
+    pub ranked: &'a Ranked,
+}
+
+impl TargetAnswers<'_> {
+    /// Row `i`'s label and probability at rank `r` (`None` past the classes or at
+    /// probability 0).
+    pub fn at(&self, i: usize, r: usize) -> Option<(&str, f32)> {
+        let (c, p) = *self.ranked.row(i).get(r)?;
+        (c != NO_CLASS && p > 0.0).then(|| (self.classes[c as usize].as_str(), p))
+    }
+}
+
+/// Labels of one grouped target, encoded: classes (sorted) and a class per row.
+struct Encoded {
+    classes: Vec<String>,
+    labels: Vec<u32>,
+}
+
+fn encode(values: &[String]) -> Encoded {
+    let mut classes: Vec<String> = values.iter().filter(|v| !is_unlabelled(v)).cloned().collect();
+    classes.sort();
+    classes.dedup();
+    let index: HashMap<&str, u32> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.as_str(), i as u32))
+        .collect();
+    let labels = values
+        .iter()
+        .map(|v| index.get(v.as_str()).copied().unwrap_or(UNLABELLED))
+        .collect();
+    Encoded { classes, labels }
+}
+
+/// If `b` partitions the rows exactly as `a` (the same rows labelled, grouped the same
+/// way), `b`'s class for each of `a`'s classes.
+fn same_partition(a: &Encoded, b: &Encoded) -> Option<Vec<u32>> {
+    if a.classes.len() != b.classes.len() || a.labels.len() != b.labels.len() {
+        return None;
+    }
+    let mut a_to_b = vec![UNLABELLED; a.classes.len()];
+    let mut b_to_a = vec![UNLABELLED; b.classes.len()];
+    for (&la, &lb) in a.labels.iter().zip(&b.labels) {
+        match (la == UNLABELLED, lb == UNLABELLED) {
+            (true, true) => continue,
+            (false, false) => {}
+            _ => return None,
+        }
+        for (map, from, to) in [(&mut a_to_b, la, lb), (&mut b_to_a, lb, la)] {
+            let slot = &mut map[from as usize];
+            if *slot == UNLABELLED {
+                *slot = to;
+            } else if *slot != to {
+                return None;
+            }
+        }
+    }
+    // Every class has a row (classes come from the labels), so the maps are total.
+    a_to_b.iter().all(|&c| c != UNLABELLED).then_some(a_to_b)
 }
 
 impl EquipmentModel {
-    /// Train forests for every target of an engineered training table, given its matrix.
+    /// Train forests for every target (the original model): [`Self::train`] with a
+    /// forest learner and no code book.
     pub fn fit(
         frame: &DataFrame,
         features: &FeatureConfig,
@@ -320,7 +463,67 @@ impl EquipmentModel {
         tick: &(dyn Fn() + Sync),
         stop: &AtomicBool,
     ) -> Result<EquipmentModel, ModelError> {
-        // Group targets derived identically: one forest answers them all.
+        let codes = CodesConfig {
+            category: String::new(),
+            codes: Vec::new(),
+        };
+        Self::train_until(
+            frame,
+            features,
+            featurizer,
+            x,
+            &LearnerConfig::Forest(config.clone()),
+            &codes,
+            tick,
+            stop,
+        )
+    }
+
+    /// [`Self::train_until`] without a way to stop it.
+    pub fn train(
+        frame: &DataFrame,
+        features: &FeatureConfig,
+        featurizer: Featurizer,
+        x: &Csr,
+        learner: &LearnerConfig,
+        codes: &CodesConfig,
+        tick: &(dyn Fn() + Sync),
+    ) -> Result<EquipmentModel, ModelError> {
+        Self::train_until(
+            frame,
+            features,
+            featurizer,
+            x,
+            learner,
+            codes,
+            tick,
+            &AtomicBool::new(false),
+        )
+    }
+
+    /// Train a model for every target of an engineered training table, given its matrix.
+    ///
+    /// Targets derived identically (`Equipment_Type` = `System_Subtype`) share one model.
+    /// With a linear learner, targets whose labels partition the rows exactly as another
+    /// target's (`Equipment_Type` groups the rows as `category_name` does, each category
+    /// having one system) are answered by that target's model through a relabelling:
+    /// they would train the very same sub-problems. The forest keeps one forest per
+    /// derivation, as the original model. `tick` is called after each tree or linear
+    /// model (progress). Once `stop` is set (a timeout, Ctrl-C) the fit ends before its
+    /// next tree or linear sub-problem.
+    #[allow(clippy::too_many_arguments)]
+    pub fn train_until(
+        frame: &DataFrame,
+        features: &FeatureConfig,
+        featurizer: Featurizer,
+        x: &Csr,
+        learner: &LearnerConfig,
+        codes: &CodesConfig,
+        tick: &(dyn Fn() + Sync),
+        stop: &AtomicBool,
+    ) -> Result<EquipmentModel, ModelError> {
+        learner.check().map_err(ModelError::Learner)?;
+        // Group targets derived identically: one model answers them all.
         let mut groups: Vec<Vec<String>> = Vec::new();
         for t in &features.targets {
             let derivation = features.derivation(t);
@@ -332,58 +535,148 @@ impl EquipmentModel {
                 None => groups.push(vec![t.clone()]),
             }
         }
-        // An empty cell is no label: the row is left out of this target's trees only.
+        // An empty cell is no label: the row is left out of this target only.
         let mut encoded = Vec::with_capacity(groups.len());
         for g in &groups {
-            let values = text_column(frame, &g[0])?;
-            let mut classes: Vec<String> = values.iter().filter(|v| !is_unlabelled(v)).cloned().collect();
-            classes.sort();
-            classes.dedup();
-            let index: HashMap<&str, u32> = classes
-                .iter()
-                .enumerate()
-                .map(|(i, c)| (c.as_str(), i as u32))
-                .collect();
-            let labels: Vec<u32> = values
-                .iter()
-                .map(|v| index.get(v.as_str()).copied().unwrap_or(UNLABELLED))
-                .collect();
-            encoded.push((classes, labels));
+            encoded.push(encode(&text_column(frame, &g[0])?));
         }
-        let targets: Vec<Target<'_>> = groups
+        // Which group answers which (itself, or another through a relabelling).
+        let mut alias_of: Vec<Option<(usize, Vec<u32>)>> = vec![None; groups.len()];
+        if matches!(learner, LearnerConfig::Linear(_)) {
+            for b in 0..groups.len() {
+                for a in 0..b {
+                    if alias_of[a].is_some() {
+                        continue;
+                    }
+                    if let Some(map) = same_partition(&encoded[a], &encoded[b]) {
+                        tracing::info!(
+                            "{} partitions the training rows as {} does: answered by its model, relabelled",
+                            groups[b].join(" = "),
+                            groups[a].join(" = ")
+                        );
+                        alias_of[b] = Some((a, map));
+                        break;
+                    }
+                }
+            }
+        }
+        let fitted: Vec<usize> = (0..groups.len()).filter(|&g| alias_of[g].is_none()).collect();
+        for &g in &fitted {
+            if encoded[g].labels.iter().all(|&l| l == UNLABELLED) {
+                return Err(ModelError::NoLabels {
+                    target: groups[g][0].clone(),
+                });
+            }
+        }
+        let learned: Vec<Learned> = match learner {
+            LearnerConfig::Forest(config) => {
+                let targets: Vec<Target<'_>> = fitted
+                    .iter()
+                    .map(|&g| Target {
+                        name: &groups[g][0],
+                        labels: &encoded[g].labels,
+                        n_classes: encoded[g].classes.len(),
+                    })
+                    .collect();
+                RandomForest::fit_many_until(x, &targets, config, tick, stop)?
+                    .into_iter()
+                    .map(Learned::Forest)
+                    .collect()
+            }
+            LearnerConfig::Linear(config) => fitted
+                .par_iter()
+                .map(|&g| {
+                    let e = &encoded[g];
+                    let m = super::linear::fit_until(x, &e.labels, e.classes.len(), config, stop).map_err(
+                        |source| ModelError::Linear {
+                            target: groups[g].join(" = "),
+                            source,
+                        },
+                    )?;
+                    tick();
+                    Ok(Learned::Linear(m))
+                })
+                .collect::<Result<_, ModelError>>()?,
+        };
+        let mut models: Vec<TargetModel> = fitted
             .iter()
-            .zip(&encoded)
-            .map(|(g, (classes, labels))| Target {
-                name: &g[0],
-                labels,
-                n_classes: classes.len(),
+            .zip(learned)
+            .map(|(&g, learned)| TargetModel {
+                targets: groups[g].clone(),
+                classes: encoded[g].classes.clone(),
+                aliases: Vec::new(),
+                learned,
+                labelled_rows: encoded[g].labels.iter().filter(|&&l| l != UNLABELLED).count(),
             })
             .collect();
-        let forests = RandomForest::fit_many_until(x, &targets, config, tick, stop)?;
-        let featurizer_config = featurizer.tfidf.config.clone();
-        let forests = groups
-            .into_iter()
-            .zip(encoded)
-            .zip(forests)
-            .map(|((targets, (classes, labels)), forest)| TargetForest {
-                targets,
-                classes,
-                forest,
-                labelled_rows: labels.iter().filter(|&&l| l != UNLABELLED).count(),
-            })
-            .collect();
+        for (b, alias) in alias_of.iter().enumerate() {
+            if let Some((a, map)) = alias {
+                let k = fitted
+                    .iter()
+                    .position(|&g| g == *a)
+                    .expect("an alias points at a fitted group");
+                models[k].aliases.push(Alias {
+                    targets: groups[b].clone(),
+                    classes: map
+                        .iter()
+                        .map(|&c| encoded[b].classes[c as usize].clone())
+                        .collect(),
+                });
+            }
+        }
+        let codes = Self::learn_codes(frame, features, codes)?;
+        let tfidf = featurizer.tfidf.config.clone();
         Ok(EquipmentModel {
             features: features.clone(),
             featurizer,
-            forests,
+            models,
+            codes,
             training: TrainingInfo {
                 rows: frame.height(),
-                tfidf: featurizer_config,
-                forest: config.clone(),
+                tfidf,
+                learner: learner.clone(),
                 nexusml_version: env!("CARGO_PKG_VERSION").to_string(),
             },
             provenance: Default::default(),
         })
+    }
+
+    /// The code book of a training table: the configured category and code targets that
+    /// are targets of this model (a missing one is said, and left out).
+    fn learn_codes(
+        frame: &DataFrame,
+        features: &FeatureConfig,
+        config: &CodesConfig,
+    ) -> Result<CodeBook, ModelError> {
+        let is_target = |t: &str| features.targets.iter().any(|x| x == t);
+        if config.category.is_empty() || config.codes.is_empty() {
+            return Ok(CodeBook::default());
+        }
+        if !is_target(&config.category) {
+            tracing::warn!(
+                "codes that agree: `{}` is not a target of this model, so no code is checked against it",
+                config.category
+            );
+            return Ok(CodeBook::default());
+        }
+        let mut codes = Vec::new();
+        for c in &config.codes {
+            if is_target(c) && c != &config.category {
+                codes.push((c.clone(), text_column(frame, c)?));
+            } else {
+                tracing::warn!(
+                    "codes that agree: `{c}` is not another target of this model; it is not checked"
+                );
+            }
+        }
+        if codes.is_empty() {
+            return Ok(CodeBook::default());
+        }
+        Ok(CodeBook::learn(
+            &config.category,
+            &text_column(frame, &config.category)?,
+            &codes,
+        ))
     }
 
     /// Target names in configuration order.
@@ -391,31 +684,64 @@ impl EquipmentModel {
         self.features.targets.clone()
     }
 
-    pub fn forest_of(&self, target: &str) -> Option<&TargetForest> {
-        self.forests
+    /// The model answering `target`, its index, and the target's class names.
+    pub fn answer_of(&self, target: &str) -> Option<(usize, &TargetModel, &[String])> {
+        self.models.iter().enumerate().find_map(|(k, m)| {
+            m.answers()
+                .find(|(t, _)| t.as_str() == target)
+                .map(|(_, classes)| (k, m, classes))
+        })
+    }
+
+    /// The `k` most probable classes of every row, per model (in `models` order).
+    pub fn rank(&self, x: &Csr, k: usize) -> Vec<Ranked> {
+        self.models.iter().map(|m| m.learned.rank(x, k, &[])).collect()
+    }
+
+    /// Per target in configuration order, its answers from `ranked` (one per model).
+    pub fn answers<'a>(&'a self, ranked: &'a [Ranked]) -> Vec<TargetAnswers<'a>> {
+        self.features
+            .targets
             .iter()
-            .find(|f| f.targets.iter().any(|t| t == target))
+            .filter_map(|t| {
+                let (k, _, classes) = self.answer_of(t)?;
+                Some(TargetAnswers {
+                    target: t,
+                    classes,
+                    ranked: &ranked[k],
+                })
+            })
+            .collect()
     }
 
     /// Predict every target for an engineered table's feature matrix: per target, a
     /// label and its probability per row.
     pub fn predict_matrix(&self, x: &Csr) -> Vec<(String, Vec<(String, f32)>)> {
-        let per_forest: Vec<Vec<(u32, f32)>> = self.forests.iter().map(|f| f.forest.predict(x)).collect();
-        self.features
-            .targets
-            .iter()
-            .filter_map(|t| {
-                let k = self.forests.iter().position(|f| f.targets.contains(t))?;
-                let classes = &self.forests[k].classes;
-                Some((
-                    t.clone(),
-                    per_forest[k]
-                        .iter()
-                        .map(|&(c, p)| (classes[c as usize].clone(), p))
-                        .collect(),
-                ))
+        let ranked = self.rank(x, 1);
+        self.answers(&ranked)
+            .into_iter()
+            .map(|a| {
+                let rows = (0..a.ranked.rows())
+                    .map(|i| {
+                        let (c, p) = a.ranked.best(i);
+                        (a.classes[c as usize].clone(), p)
+                    })
+                    .collect();
+                (a.target.to_string(), rows)
             })
             .collect()
+    }
+
+    /// The predicted codes of a row that contradict its predicted category (empty when
+    /// they agree, or the model has no code book). `label_of(target)` is the row's label.
+    pub fn disagreements<'a>(&self, label_of: impl Fn(&str) -> Option<&'a str>) -> Vec<Disagreement> {
+        if self.codes.is_empty() {
+            return Vec::new();
+        }
+        match label_of(&self.codes.category) {
+            Some(category) => self.codes.check(category, label_of),
+            None => Vec::new(),
+        }
     }
 
     /// Engineer an inventory (prediction mode), check it has what the model reads, and
@@ -488,7 +814,8 @@ impl EquipmentModel {
         out
     }
 
-    /// Predict one record given as column → value (missing columns are empty).
+    /// Predict one record given as column → value (missing columns are empty): per
+    /// target its label, probability and the next [`TOP_K`]` − 1` labels.
     pub fn predict_record(&self, record: &HashMap<String, String>) -> Vec<Prediction> {
         let get = |c: &str| record.get(c).map(String::as_str).unwrap_or("");
         let text = self
@@ -521,24 +848,34 @@ impl EquipmentModel {
         let mut buf = String::new();
         let row = self.featurizer.row(&text, &numeric, &mut buf);
         let (idx, vals): (Vec<u32>, Vec<f32>) = row.into_iter().unzip();
-        let mut dense = vec![0f32; self.featurizer.n_features()];
-        let mut answers: Vec<(usize, (u32, f32))> = Vec::new();
-        for (k, f) in self.forests.iter().enumerate() {
-            let mut proba = vec![0f64; f.forest.n_classes];
-            f.forest.predict_proba_row(&idx, &vals, &mut dense, &mut proba);
-            answers.push((k, super::forest::argmax(&proba)));
-        }
+        let tops: Vec<Vec<(u32, f32)>> = self
+            .models
+            .iter()
+            .map(|m| {
+                let mut scratch = m.learned.scratch();
+                let mut proba = vec![0f64; m.learned.n_classes()];
+                m.learned.proba_row(&idx, &vals, &mut scratch, &mut proba);
+                let mut top = Vec::with_capacity(TOP_K);
+                super::learner::top_k(&proba, TOP_K, &mut top);
+                top
+            })
+            .collect();
         self.features
             .targets
             .iter()
             .filter_map(|t| {
-                let f = self.forest_of(t)?;
-                let k = self.forests.iter().position(|x| std::ptr::eq(x, f))?;
-                let (c, p) = answers[k].1;
+                let (k, _, classes) = self.answer_of(t)?;
+                let top = &tops[k];
+                let (c, p) = top[0];
                 Some(Prediction {
                     target: t.clone(),
-                    label: f.classes[c as usize].clone(),
+                    label: classes[c as usize].clone(),
                     probability: p,
+                    alternatives: top[1..]
+                        .iter()
+                        .filter(|&&(c, p)| c != NO_CLASS && p > 0.0)
+                        .map(|&(c, p)| (classes[c as usize].clone(), p))
+                        .collect(),
                 })
             })
             .collect()
@@ -547,9 +884,9 @@ impl EquipmentModel {
     /// Predict every target for a raw inventory. `map` names, per column the model reads,
     /// the input column that holds it (`manufacturer` → `Mfr`). The output keeps the
     /// user's columns under their own names, then per target `predicted_<target>` and
-    /// `predicted_<target>_probability` ([`Keep::All`]); or only the id column and the text
-    /// the model read, then `<target>` and `<target>_probability` ([`Keep::Id`]). A name
-    /// the input already uses gets a `_` appended.
+    /// `predicted_<target>_probability` and the next labels ([`Keep::All`]); or only the
+    /// id column and the text the model read, then `<target>`, `<target>_probability`, …
+    /// ([`Keep::Id`]). See [`super::review`] for every column and the review queue.
     pub fn predictions_table(
         &self,
         raw: &DataFrame,
@@ -557,6 +894,20 @@ impl EquipmentModel {
         map: &indexmap::IndexMap<String, String>,
         keep: Keep,
     ) -> Result<DataFrame, ModelError> {
+        let options = super::review::ReviewOptions {
+            id_column: id_column.to_string(),
+            keep,
+            review_below: 0.0,
+        };
+        Ok(super::review::predict_inventory(self, raw, map, &options)?.predictions)
+    }
+
+    /// Check a `map` (model column → input column) against the columns the model reads.
+    pub(crate) fn check_map(
+        &self,
+        id_column: &str,
+        map: &indexmap::IndexMap<String, String>,
+    ) -> Result<(), ModelError> {
         // A key naming no column the model reads would be silently ignored (a typo such
         // as `descripton`): refuse it.
         let mut reads = self.input_columns();
@@ -570,102 +921,211 @@ impl EquipmentModel {
                 reads: reads.join(", "),
             });
         }
-        let input = map_columns(raw, map)?;
-        let (engineered, x) = self.prepare(&input)?;
-        let mut columns: Vec<Column> = Vec::new();
-        match keep {
-            Keep::All => columns.extend(raw.columns().iter().cloned()),
-            Keep::Id => {
-                // The id column under the user's name, found directly or through `map`.
-                let id = raw
-                    .column(id_column)
-                    .or_else(|e| map.get(id_column).map_or(Err(e), |c| raw.column(c)));
-                if let Ok(id) = id {
-                    columns.push(id.clone());
-                }
-                let text = &self.featurizer.text_column;
-                columns.push(Column::new(text.as_str().into(), text_column(&engineered, text)?));
-            }
-        }
-        // Beside the user's columns (which may hold the labels) a prediction is
-        // `predicted_<target>`; in the id-only table, plainly `<target>`.
-        let prefix = match keep {
-            Keep::All => "predicted_",
-            Keep::Id => "",
-        };
-        let free = |columns: &[Column], name: String| {
-            let mut name = name;
-            while columns.iter().any(|c| c.name().as_str() == name) {
-                name.push('_');
-            }
-            name
-        };
-        for (target, predicted) in self.predict_matrix(&x) {
-            let (labels, probs): (Vec<String>, Vec<f32>) = predicted.into_iter().unzip();
-            let name = free(&columns, format!("{prefix}{target}"));
-            columns.push(Column::new(name.as_str().into(), labels));
-            let name = free(&columns, format!("{prefix}{target}_probability"));
-            columns.push(Column::new(name.as_str().into(), probs));
-        }
-        Ok(DataFrame::new(engineered.height(), columns)?)
+        Ok(())
     }
 
     /// Metrics for an engineered, labelled table: the given targets (all when empty) and
-    /// the `top_terms` most important terms of each.
+    /// the `top_terms` most important terms of each; per target the calibration of the
+    /// probabilities, and for the whole model how often predicted codes contradict the
+    /// predicted category.
     pub fn evaluation(
         &self,
         engineered: &DataFrame,
         targets: &[String],
         top_terms: usize,
     ) -> Result<super::metrics::EvaluationReport, ModelError> {
+        use super::calibration as cal;
         let x = self.featurizer.transform(engineered)?;
         let texts = text_column(engineered, &self.featurizer.text_column)?;
+        let wanted = |t: &str| targets.is_empty() || targets.iter().any(|x| x == t);
+        // Each target's true class per row (NO_CLASS for a label the model never learned),
+        // then one ranking per model with the Brier terms of each of its targets.
+        let mut truth_of: HashMap<&str, (Vec<String>, Vec<u32>)> = HashMap::new();
+        for t in &self.features.targets {
+            if !wanted(t) && t != &self.codes.category && !self.codes.tables.iter().any(|c| &c.target == t) {
+                continue;
+            }
+            let Some((_, _, classes)) = self.answer_of(t) else {
+                continue;
+            };
+            let index: HashMap<&str, u32> = classes
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.as_str(), i as u32))
+                .collect();
+            let truth = text_column(engineered, t)?;
+            let ids = truth
+                .iter()
+                .map(|v| index.get(v.as_str()).copied().unwrap_or(NO_CLASS))
+                .collect();
+            truth_of.insert(t.as_str(), (truth, ids));
+        }
+        let mut brier_slot: HashMap<&str, (usize, usize)> = HashMap::new();
+        let ranked: Vec<Ranked> = self
+            .models
+            .iter()
+            .enumerate()
+            .map(|(k, m)| {
+                let mine: Vec<&str> = m
+                    .answers()
+                    .map(|(t, _)| t.as_str())
+                    .filter(|t| truth_of.contains_key(t))
+                    .collect();
+                for (j, t) in mine.iter().enumerate() {
+                    brier_slot.insert(t, (k, j));
+                }
+                let truths: Vec<&[u32]> = mine.iter().map(|t| truth_of[t].1.as_slice()).collect();
+                m.learned.rank(&x, TOP_K, &truths)
+            })
+            .collect();
+        let answers = self.answers(&ranked);
         let mut per_target = Vec::new();
         let mut terms = Vec::new();
-        for (target, predicted) in self.predict_matrix(&x) {
-            if !targets.is_empty() && !targets.contains(&target) {
+        for a in &answers {
+            if !wanted(a.target) {
                 continue;
             }
             // Rows without a label for this target are predicted but not scored.
-            let truth = text_column(engineered, &target)?;
+            let (truth, truth_ids) = &truth_of[a.target];
             let labelled: Vec<usize> = (0..truth.len()).filter(|&i| !is_unlabelled(&truth[i])).collect();
             let pick = |v: &[String]| labelled.iter().map(|&i| v[i].clone()).collect::<Vec<_>>();
-            let labels: Vec<String> = predicted.into_iter().map(|p| p.0).collect();
-            let mut m = super::metrics::evaluate(&target, &pick(&truth), &pick(&labels), Some(&pick(&texts)));
+            let labels: Vec<String> = (0..a.ranked.rows())
+                .map(|i| a.classes[a.ranked.best(i).0 as usize].clone())
+                .collect();
+            let mut m = super::metrics::evaluate(a.target, &pick(truth), &pick(&labels), Some(&pick(&texts)));
             m.unlabelled_rows = truth.len() - labelled.len();
-            m.trained_classes = self.forest_of(&target).map_or(0, |f| f.classes.len());
+            let (k, slot) = brier_slot[a.target];
+            m.trained_classes = self.models[k].learned.n_classes();
+            let confidence: Vec<f64> = labelled.iter().map(|&i| f64::from(a.ranked.best(i).1)).collect();
+            let correct: Vec<bool> = labelled
+                .iter()
+                .map(|&i| a.ranked.best(i).0 == truth_ids[i] && truth_ids[i] != NO_CLASS)
+                .collect();
+            let brier = &a.ranked.brier[slot];
+            let n = labelled.len().max(1) as f64;
+            m.calibration = Some(super::metrics::CalibrationReport {
+                method: self.calibration_method(k),
+                ece: cal::expected_calibration_error(&confidence, &correct, cal::ECE_BINS),
+                brier: labelled.iter().map(|&i| brier[i]).sum::<f64>() / n,
+                mean_confidence: confidence.iter().sum::<f64>() / n,
+                coverage: cal::accuracy_at_coverage(&confidence, &correct),
+            });
             per_target.push(m);
-            terms.push((target.clone(), self.top_terms(&target, top_terms)));
+            terms.push((a.target.to_string(), self.top_terms(a.target, top_terms)));
         }
-        Ok(super::metrics::EvaluationReport::new(
-            engineered.height(),
-            per_target,
-            terms,
-        ))
+        let mut report = super::metrics::EvaluationReport::new(engineered.height(), per_target, terms);
+        report.learner = self.training.learner.kind().name().to_string();
+        report.code_agreement = self.code_agreement(&answers, &truth_of);
+        Ok(report)
     }
 
-    /// The `n` terms with the largest importance for a target's forest.
+    /// How the probabilities of model `k` are made, for the report.
+    fn calibration_method(&self, k: usize) -> String {
+        use super::calibration::Calibrator;
+        match &self.models[k].learned {
+            Learned::Forest(_) => "forest (mean of the trees' leaf distributions)".into(),
+            Learned::Linear(m) => match &m.calibrator {
+                Calibrator::Sigmoid => "logistic (own one-vs-rest sigmoids, normalized)".into(),
+                Calibrator::Platt { .. } => "Platt scaling per class, fitted out of fold".into(),
+                Calibrator::Temperature { t } => {
+                    format!("softmax temperature {t:.4}, fitted out of fold")
+                }
+            },
+        }
+    }
+
+    /// On the rows labelled for the category and every code: how many predictions have
+    /// codes that contradict their predicted category, and how right those rows are.
+    fn code_agreement(
+        &self,
+        answers: &[TargetAnswers<'_>],
+        truth_of: &HashMap<&str, (Vec<String>, Vec<u32>)>,
+    ) -> Option<super::metrics::CodeAgreement> {
+        if self.codes.is_empty() {
+            return None;
+        }
+        let checked: Vec<&str> = std::iter::once(self.codes.category.as_str())
+            .chain(self.codes.tables.iter().map(|t| t.target.as_str()))
+            .collect();
+        let answer = |t: &str| answers.iter().find(|a| a.target == t);
+        let (mut rows, mut flagged, mut flagged_right, mut agreeing_right, mut truth_flagged) =
+            (0usize, 0usize, 0usize, 0usize, 0usize);
+        let n = answers.first().map_or(0, |a| a.ranked.rows());
+        for i in 0..n {
+            if checked
+                .iter()
+                .any(|t| truth_of.get(t).is_none_or(|(truth, _)| is_unlabelled(&truth[i])))
+            {
+                continue;
+            }
+            rows += 1;
+            let predicted = |t: &str| answer(t).map(|a| a.classes[a.ranked.best(i).0 as usize].as_str());
+            let all_right = checked
+                .iter()
+                .all(|t| predicted(t) == truth_of.get(t).map(|(truth, _)| truth[i].as_str()));
+            let disagree = !self.disagreements(predicted).is_empty();
+            if disagree {
+                flagged += 1;
+                flagged_right += usize::from(all_right);
+            } else {
+                agreeing_right += usize::from(all_right);
+            }
+            let true_label = |t: &str| truth_of.get(t).map(|(truth, _)| truth[i].as_str());
+            truth_flagged += usize::from(!self.disagreements(true_label).is_empty());
+        }
+        let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+        Some(super::metrics::CodeAgreement {
+            category: self.codes.category.clone(),
+            codes: self.codes.tables.iter().map(|t| t.target.clone()).collect(),
+            rows,
+            disagreeing_rows: flagged,
+            share: ratio(flagged, rows),
+            all_right_when_disagreeing: ratio(flagged_right, flagged),
+            all_right_when_agreeing: ratio(agreeing_right, rows - flagged),
+            true_labels_disagreeing: truth_flagged,
+        })
+    }
+
+    /// The `n` terms the model leans on most for a target (see [`Learned::importances`]).
     pub fn top_terms(&self, target: &str, n: usize) -> Vec<(String, f64)> {
-        let Some(f) = self.forest_of(target) else {
+        let Some((_, m, _)) = self.answer_of(target) else {
             return Vec::new();
         };
+        let importances = m.learned.importances();
         let names = &self.featurizer.tfidf.terms;
-        let mut idx: Vec<usize> = (0..f.forest.importances.len()).collect();
-        idx.sort_by(|&a, &b| {
-            f.forest.importances[b]
-                .total_cmp(&f.forest.importances[a])
-                .then(a.cmp(&b))
-        });
+        let mut idx: Vec<usize> = (0..importances.len()).collect();
+        idx.sort_by(|&a, &b| importances[b].total_cmp(&importances[a]).then(a.cmp(&b)));
         idx.into_iter()
             .take(n)
             .map(|i| {
-                let name = names
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| format!("[{}]", self.featurizer.numeric_columns[i - names.len()]));
-                (name, f.forest.importances[i])
+                let name = names.get(i).cloned().unwrap_or_else(|| {
+                    let c = self.featurizer.numeric_columns.get(i - names.len());
+                    format!("[{}]", c.map_or("?", String::as_str))
+                });
+                (name, importances[i])
             })
             .collect()
+    }
+
+    /// Decode a model file's bytes (any supported format version), check its structure
+    /// and rebuild what is not stored; `path` names it in errors.
+    pub fn from_file_bytes(
+        bytes: &[u8],
+        path: &std::path::Path,
+    ) -> Result<EquipmentModel, super::bundle::BundleError> {
+        let (version, payload) = super::bundle::open(bytes, path, FORMAT_VERSION)?;
+        let mut model: EquipmentModel = match version {
+            1 => super::bundle::decode_payload::<super::model_v1::EquipmentModelV1>(payload, path)?.into(),
+            _ => super::bundle::decode_payload(payload, path)?,
+        };
+        model
+            .validate()
+            .map_err(|source| super::bundle::BundleError::Invalid {
+                path: path.into(),
+                source: Box::new(source),
+            })?;
+        model.restore();
+        Ok(model)
     }
 
     /// After loading: rebuild lookups that are not stored.
@@ -690,14 +1150,12 @@ mod tests {
         };
         let model = EquipmentModel::fit(&engineered, &features, featurizer, &x, &cfg, &|| {}).unwrap();
         assert_eq!(
-            model.forests.len(),
+            model.models.len(),
             4,
             "Equipment_Type and System_Subtype share a forest"
         );
         let bytes = crate::ml::bundle::encode(&model, FORMAT_VERSION).unwrap();
-        let (mut loaded, _): (EquipmentModel, u32) =
-            crate::ml::bundle::decode(&bytes, Path::new("m.nxm"), FORMAT_VERSION).unwrap();
-        loaded.restore();
+        let loaded = EquipmentModel::from_file_bytes(&bytes, Path::new("m.nxm")).unwrap();
         assert_eq!(loaded, model);
         let (_, xa) = model.prepare(&raw).unwrap();
         let (_, xb) = loaded.prepare(&raw).unwrap();
@@ -749,7 +1207,7 @@ mod tests {
         };
         let model = EquipmentModel::fit(&engineered, &features, featurizer, &x, &cfg, &|| {}).unwrap();
         let unlabelled = 300usize.div_ceil(7);
-        for f in &model.forests {
+        for f in &model.models {
             assert!(f.classes.iter().all(|c| !c.trim().is_empty()), "{:?}", f.targets);
             let derived_from_category = f
                 .targets

@@ -2,10 +2,12 @@
 //!
 //! A model file's checksum proves only that the payload is intact; anyone can write a
 //! file with a valid checksum around any payload. Prediction indexes arrays with the
-//! numbers stored in the model (child nodes, features, classes, leaf entries) and walks
-//! each tree until it reaches a leaf, so a crafted model could make it panic, loop
-//! forever or answer garbage. [`EquipmentModel::validate`] rules all of that out: after
-//! it passes, every index prediction reads is in range and every tree walk ends.
+//! numbers stored in the model (child nodes, features, classes, leaf entries, weights)
+//! and walks each tree until it reaches a leaf, so a crafted model could make it panic,
+//! loop forever or answer garbage. [`EquipmentModel::validate`] rules all of that out:
+//! after it passes, every index prediction reads is in range, every tree walk ends, and a
+//! linear model's weights, intercepts and calibrator are finite numbers of the shapes the
+//! featurizer and the classes give.
 //!
 //! The trees are checked against the layout both learners produce: node 0 is the root,
 //! each internal node's children come after it, and every other node is the child of
@@ -14,17 +16,22 @@
 //! shared subtrees, so a recursive walk is linear). All checks are linear in the size of
 //! the model.
 
+use super::calibration::Calibrator;
 use super::forest::{RandomForest, Tree};
+use super::learner::Learned;
+use super::linear::LinearModel;
 use super::model::EquipmentModel;
 use std::fmt;
 
 /// Marks a leaf in [`super::forest::Node::feature`].
 const LEAF: u32 = u32::MAX;
 
-/// Where in a model a problem is: a forest (and the targets it answers), optionally a
-/// tree and a node.
+/// Where in a model a problem is: a target model (a forest or a linear model, and the
+/// targets it answers), optionally a tree and a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Place {
+    /// `forest` or `linear model`.
+    pub kind: &'static str,
     pub forest: usize,
     pub targets: String,
     pub tree: Option<usize>,
@@ -33,7 +40,7 @@ pub struct Place {
 
 impl fmt::Display for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "forest {} ({})", self.forest, self.targets)?;
+        write!(f, "{} {} ({})", self.kind, self.forest, self.targets)?;
         if let Some(t) = self.tree {
             write!(f, ", tree {t}")?;
         }
@@ -47,7 +54,7 @@ impl fmt::Display for Place {
 /// A decoded model is not one nexusml can use.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ModelCheckError {
-    #[error("the model has no forests")]
+    #[error("the model has no target models")]
     NoForests,
     /// The feature config's own check failed (its message says so).
     #[error("{0}")]
@@ -92,17 +99,17 @@ pub enum ModelCheckError {
         value: f64,
         positive: &'static str,
     },
-    #[error("forest {forest} answers no target")]
+    #[error("target model {forest} answers no target")]
     NoTargetsInForest { forest: usize },
     #[error("{place} answers `{target}`, which is not a target of the feature config")]
     UnknownTarget { place: Place, target: String },
-    #[error("target `{target}` is answered by forest {first} and forest {second}")]
+    #[error("target `{target}` is answered by target model {first} and target model {second}")]
     DuplicateTarget {
         target: String,
         first: usize,
         second: usize,
     },
-    #[error("target `{target}` has no forest")]
+    #[error("target `{target}` has no model")]
     MissingForest { target: String },
     #[error("{place}: no classes (n_classes = 0)")]
     NoClasses { place: Place },
@@ -112,7 +119,7 @@ pub enum ModelCheckError {
         n_classes: usize,
         labels: usize,
     },
-    #[error("{place}: the forest was trained on {forest} features but the featurizer makes {featurizer}")]
+    #[error("{place}: the {} was trained on {forest} features but the featurizer makes {featurizer}", .place.kind)]
     FeatureCount {
         place: Place,
         forest: usize,
@@ -191,6 +198,42 @@ pub enum ModelCheckError {
     },
     #[error("{place}: node {node} is not reachable from the root (no node points to it)")]
     Unreachable { place: Place, node: usize },
+    #[error("{place}: the alias for {targets} has {names} class names for {n_classes} classes")]
+    AliasClasses {
+        place: Place,
+        targets: String,
+        names: usize,
+        n_classes: usize,
+    },
+    #[error("{place}: an alias answers no target")]
+    EmptyAlias { place: Place },
+    #[error("{place}: {len} {what} for {expected} ({} features × {} classes)", .shape.0, .shape.1)]
+    LinearShape {
+        place: Place,
+        what: &'static str,
+        len: usize,
+        expected: usize,
+        /// The model's (features, classes).
+        shape: Box<(usize, usize)>,
+    },
+    #[error("{place}: {what} {index} is {value}, not a finite number")]
+    LinearValue {
+        place: Place,
+        what: &'static str,
+        index: usize,
+        value: f64,
+    },
+    #[error("{place}: the softmax temperature is {t}; it must be a finite number > 0")]
+    Temperature { place: Place, t: f64 },
+    #[error("{place}: the Platt calibrator has {a} slopes and {b} offsets for {n_classes} classes")]
+    PlattShape {
+        place: Place,
+        a: usize,
+        b: usize,
+        n_classes: usize,
+    },
+    #[error("the code book checks `{target}`, which is not a target of the feature config")]
+    CodeTarget { target: String },
 }
 
 impl EquipmentModel {
@@ -270,17 +313,17 @@ impl EquipmentModel {
             }
         }
 
-        if self.forests.is_empty() {
+        if self.models.is_empty() {
             return Err(E::NoForests);
         }
-        // Which forest answers each target of the config.
+        // Which model answers each target of the config.
         let targets = &self.features.targets;
         let mut answered_by: Vec<Option<usize>> = vec![None; targets.len()];
-        for (k, f) in self.forests.iter().enumerate() {
-            if f.targets.is_empty() {
+        for (k, m) in self.models.iter().enumerate() {
+            if m.targets.is_empty() {
                 return Err(E::NoTargetsInForest { forest: k });
             }
-            for t in &f.targets {
+            for (t, _) in m.answers() {
                 let Some(i) = targets.iter().position(|x| x == t) else {
                     return Err(E::UnknownTarget {
                         place: place(self, k, None, None),
@@ -304,52 +347,151 @@ impl EquipmentModel {
         }
 
         let n_features = fz.n_features();
-        for (k, f) in self.forests.iter().enumerate() {
+        for (k, m) in self.models.iter().enumerate() {
             let at = |tree, node| place(self, k, tree, node);
-            let forest = &f.forest;
-            if forest.n_classes == 0 {
+            let n_classes = m.learned.n_classes();
+            if n_classes == 0 {
                 return Err(E::NoClasses {
                     place: at(None, None),
                 });
             }
-            if forest.n_classes != f.classes.len() {
+            if n_classes != m.classes.len() {
                 return Err(E::ClassCount {
                     place: at(None, None),
-                    n_classes: forest.n_classes,
-                    labels: f.classes.len(),
+                    n_classes,
+                    labels: m.classes.len(),
                 });
             }
-            if forest.n_features != n_features {
+            for alias in &m.aliases {
+                if alias.targets.is_empty() {
+                    return Err(E::EmptyAlias {
+                        place: at(None, None),
+                    });
+                }
+                if alias.classes.len() != n_classes {
+                    return Err(E::AliasClasses {
+                        place: at(None, None),
+                        targets: alias.targets.join(" = "),
+                        names: alias.classes.len(),
+                        n_classes,
+                    });
+                }
+            }
+            if m.learned.n_features() != n_features {
                 return Err(E::FeatureCount {
                     place: at(None, None),
-                    forest: forest.n_features,
+                    forest: m.learned.n_features(),
                     featurizer: n_features,
                 });
             }
-            if forest.importances.len() != n_features {
-                return Err(E::Importances {
-                    place: at(None, None),
-                    len: forest.importances.len(),
-                    n_features,
-                });
+            match &m.learned {
+                Learned::Forest(forest) => {
+                    if forest.importances.len() != n_features {
+                        return Err(E::Importances {
+                            place: at(None, None),
+                            len: forest.importances.len(),
+                            n_features,
+                        });
+                    }
+                    if forest.trees.is_empty() {
+                        return Err(E::NoTrees {
+                            place: at(None, None),
+                        });
+                    }
+                    for (t, tree) in forest.trees.iter().enumerate() {
+                        check_tree(tree, forest, &|node| at(Some(t), node))?;
+                    }
+                }
+                Learned::Linear(linear) => check_linear(linear, &at(None, None))?,
             }
-            if forest.trees.is_empty() {
-                return Err(E::NoTrees {
-                    place: at(None, None),
+        }
+        for target in std::iter::once(&self.codes.category)
+            .filter(|c| !c.is_empty() || !self.codes.tables.is_empty())
+            .chain(self.codes.tables.iter().map(|t| &t.target))
+        {
+            if !targets.contains(target) {
+                return Err(E::CodeTarget {
+                    target: target.clone(),
                 });
-            }
-            for (t, tree) in forest.trees.iter().enumerate() {
-                check_tree(tree, forest, &|node| at(Some(t), node))?;
             }
         }
         Ok(())
     }
 }
 
+/// A linear model: weights and intercepts of the shapes its features and classes give,
+/// finite, and a calibrator that makes probabilities.
+fn check_linear(m: &LinearModel, at: &Place) -> Result<(), ModelCheckError> {
+    use ModelCheckError as E;
+    let shape = |what, len: usize, expected: usize| {
+        if len == expected {
+            Ok(())
+        } else {
+            Err(E::LinearShape {
+                place: at.clone(),
+                what,
+                len,
+                expected,
+                shape: Box::new((m.n_features, m.n_classes)),
+            })
+        }
+    };
+    let expected = m.n_features.saturating_mul(m.n_classes);
+    shape("weights", m.weights.len(), expected)?;
+    shape("intercepts", m.intercepts.len(), m.n_classes)?;
+    for (what, values) in [("weight", &m.weights), ("intercept", &m.intercepts)] {
+        if let Some((index, &v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+            return Err(E::LinearValue {
+                place: at.clone(),
+                what,
+                index,
+                value: f64::from(v),
+            });
+        }
+    }
+    match &m.calibrator {
+        Calibrator::Sigmoid => {}
+        Calibrator::Temperature { t } => {
+            if !(t.is_finite() && *t > 0.0) {
+                return Err(E::Temperature {
+                    place: at.clone(),
+                    t: *t,
+                });
+            }
+        }
+        Calibrator::Platt { a, b } => {
+            if a.len() != m.n_classes || b.len() != m.n_classes {
+                return Err(E::PlattShape {
+                    place: at.clone(),
+                    a: a.len(),
+                    b: b.len(),
+                    n_classes: m.n_classes,
+                });
+            }
+            for (what, values) in [("Platt slope", a), ("Platt offset", b)] {
+                if let Some((index, &value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                    return Err(E::LinearValue {
+                        place: at.clone(),
+                        what,
+                        index,
+                        value,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn place(model: &EquipmentModel, forest: usize, tree: Option<usize>, node: Option<usize>) -> Place {
+    let m = &model.models[forest];
     Place {
+        kind: match m.learned {
+            Learned::Forest(_) => "forest",
+            Learned::Linear(_) => "linear model",
+        },
         forest,
-        targets: model.forests[forest].targets.join(" = "),
+        targets: m.names(),
         tree,
         node,
     }
@@ -527,7 +669,7 @@ mod tests {
     #[test]
     fn names_the_place_of_a_bad_node() {
         let mut model = small_model();
-        let tree = &mut model.forests[0].forest.trees[0];
+        let tree = &mut model.models[0].forest_mut().unwrap().trees[0];
         let root = tree.nodes[0];
         assert_ne!(root.feature, LEAF, "a tree of 120 rows splits at its root");
         tree.nodes[0] = Node { left: 0, ..root };

@@ -291,10 +291,11 @@ pub fn evaluation_warnings(
 ) -> (BTreeMap<String, String>, Option<String>) {
     let mut per_target = BTreeMap::new();
     for target in model.target_names() {
-        let (Some(forest), Ok(truth)) = (model.forest_of(&target), text_column(engineered, &target)) else {
+        let (Some((_, _, classes)), Ok(truth)) = (model.answer_of(&target), text_column(engineered, &target))
+        else {
             continue;
         };
-        let known: HashSet<&str> = forest.classes.iter().map(String::as_str).collect();
+        let known: HashSet<&str> = classes.iter().map(String::as_str).collect();
         let mut unseen: BTreeMap<&str, usize> = BTreeMap::new();
         for v in truth.iter().filter(|v| !super::model::is_unlabelled(v)) {
             if !known.contains(v.as_str()) {
@@ -415,19 +416,21 @@ mod tests {
 
     #[test]
     fn a_model_file_from_before_provenance_loads_with_none() {
-        // The model as version 1 files hold it: the same fields, without `provenance`.
+        // The model as files written before provenance hold it: the same fields, without it.
         #[derive(Serialize)]
         struct Old<'a> {
             features: &'a crate::ml::features::FeatureConfig,
             featurizer: &'a Featurizer,
-            forests: &'a Vec<crate::ml::model::TargetForest>,
+            models: &'a Vec<crate::ml::model::TargetModel>,
+            codes: &'a crate::ml::codes::CodeBook,
             training: &'a crate::ml::model::TrainingInfo,
         }
         let (engineered, model) = model(120);
         let old = Old {
             features: &model.features,
             featurizer: &model.featurizer,
-            forests: &model.forests,
+            models: &model.models,
+            codes: &model.codes,
             training: &model.training,
         };
         let bytes = crate::ml::bundle::encode(&old, crate::ml::model::FORMAT_VERSION).unwrap();
@@ -438,7 +441,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(loaded.provenance, Provenance::default());
-        assert_eq!(loaded.forests, model.forests);
+        assert_eq!(loaded.models, model.models);
         // No fingerprint: no overlap claimed; absent columns still warned, share unknown.
         assert!(overlap(&loaded, &engineered).is_none());
         let absent = absent_inputs(&loaded, &["model".into()]);

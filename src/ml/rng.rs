@@ -74,7 +74,10 @@ impl Rng {
             let x = self.next_u64();
             let m = (x as u128) * (n as u128);
             let lo = m as u64;
-            if lo >= n.wrapping_neg() % n {
+            // Lemire's test: the threshold `2⁶⁴ mod n` is below n, so `lo >= n` accepts
+            // without the division (the same draws are accepted as with it). The linear
+            // solver shuffles its coordinates with this every pass.
+            if lo >= n || lo >= n.wrapping_neg() % n {
                 return (m >> 64) as usize;
             }
         }

@@ -5,8 +5,11 @@
 //! (`model.cv_score`), so fits are cached, run in parallel, and on a cluster as one job
 //! array; `model.select_best` gathers them.
 
+use super::codes::CodesConfig;
 use super::features::FeatureConfig;
+#[cfg(test)]
 use super::forest::ForestConfig;
+use super::learner::LearnerConfig;
 use super::model::{EquipmentModel, Featurizer, ModelError};
 use super::rng::Rng;
 use super::table::take_rows;
@@ -16,11 +19,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The values `nexusml train --optimize` tries for each setting; every combination is a
-/// grid point. Each axis is a parameter of `dags/train.toml` (`grid_<axis>`).
+/// grid point. Each axis is a parameter of `dags/train.toml` (`grid_<axis>`). The
+/// default is the default learner's grid (the linear SVM's `c` × the TF-IDF vocabulary
+/// × word n-grams); [`SearchGrid::forest`] is the forest's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchGrid {
     pub max_features: Vec<usize>,
     pub ngram_max: Vec<usize>,
+    /// The linear learners' `c` (`linear.c`).
+    pub c: Vec<f64>,
+    /// Whether a char_wb block sits beside the words (`text.tfidf`'s `char_wb.enabled`).
+    pub char_wb: Vec<bool>,
     pub trees: Vec<usize>,
     pub min_samples_leaf: Vec<usize>,
 }
@@ -30,16 +39,42 @@ impl Default for SearchGrid {
         SearchGrid {
             max_features: vec![3000, 5000, 7000],
             ngram_max: vec![2, 3],
-            trees: vec![100, 200, 300],
-            min_samples_leaf: vec![1, 2, 4],
+            c: vec![0.3, 1.0, 3.0],
+            char_wb: vec![false],
+            trees: vec![200],
+            min_samples_leaf: vec![1],
         }
     }
 }
 
 impl SearchGrid {
+    /// The forest's grid (the original `--optimize`): vocabulary × n-grams × trees ×
+    /// leaf size.
+    pub fn forest() -> Self {
+        SearchGrid {
+            c: vec![1.0],
+            trees: vec![100, 200, 300],
+            min_samples_leaf: vec![1, 2, 4],
+            ..SearchGrid::default()
+        }
+    }
+
+    /// The grid of a learner's settings.
+    pub fn for_learner(kind: super::learner::LearnerKind) -> Self {
+        match kind {
+            super::learner::LearnerKind::Forest => SearchGrid::forest(),
+            _ => SearchGrid::default(),
+        }
+    }
+
     /// Grid points.
     pub fn len(&self) -> usize {
-        self.max_features.len() * self.ngram_max.len() * self.trees.len() * self.min_samples_leaf.len()
+        self.max_features.len()
+            * self.ngram_max.len()
+            * self.c.len()
+            * self.char_wb.len()
+            * self.trees.len()
+            * self.min_samples_leaf.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -53,6 +88,14 @@ impl SearchGrid {
         vec![
             ("grid_max_features".into(), list(&self.max_features)),
             ("grid_ngram_max".into(), list(&self.ngram_max)),
+            (
+                "grid_c".into(),
+                toml::Value::Array(self.c.iter().map(|&x| toml::Value::Float(x)).collect()),
+            ),
+            (
+                "grid_char_wb".into(),
+                toml::Value::Array(self.char_wb.iter().map(|&x| toml::Value::Boolean(x)).collect()),
+            ),
             ("grid_trees".into(), list(&self.trees)),
             ("grid_min_samples_leaf".into(), list(&self.min_samples_leaf)),
         ]
@@ -74,15 +117,16 @@ pub fn fold_rows(n: usize, folds: usize, seed: u64) -> Vec<(Vec<usize>, Vec<usiz
         .collect()
 }
 
-/// The score of one (point, fold): fit TF-IDF and the model on the other folds of
-/// `train`, score the held-out fold (mean macro-F1 over targets).
-/// `stop` (a timeout, Ctrl-C) ends the fit at its next tree.
+/// The score of one (point, fold): fit TF-IDF and the model (whichever learner the
+/// pipeline trains) on the other folds of `train`, score the held-out fold (mean
+/// macro-F1 over targets). `stop` (a timeout, Ctrl-C) ends the fit at its next tree or
+/// linear sub-problem.
 #[allow(clippy::too_many_arguments)]
 pub fn score_fold(
     train: &DataFrame,
     features: &FeatureConfig,
     tfidf: &TfidfConfig,
-    forest: &ForestConfig,
+    learner: &LearnerConfig,
     folds: usize,
     fold: usize,
     seed: u64,
@@ -92,7 +136,12 @@ pub fn score_fold(
     let (fit, held) = &rows[fold];
     let (fit, held) = (take_rows(train, fit)?, take_rows(train, held)?);
     let (featurizer, x) = Featurizer::fit_until(&fit, features, tfidf, stop)?;
-    let model = EquipmentModel::fit_until(&fit, features, featurizer, &x, forest, &|| {}, stop)?;
+    // The code book does not change the score.
+    let codes = CodesConfig {
+        category: String::new(),
+        codes: Vec::new(),
+    };
+    let model = EquipmentModel::train_until(&fit, features, featurizer, &x, learner, &codes, &|| {}, stop)?;
     Ok(model.evaluation(&held, &[], 0)?.mean_macro_f1)
 }
 
@@ -181,15 +230,29 @@ pub fn select(scores: &[CvScore]) -> SearchResult {
 }
 
 /// `base` with the fields of `overrides` (a JSON object) set: the chosen point's
-/// settings over a node's own. The result is checked by the caller's type.
+/// settings over a node's own. Tables merge field by field (`linear = { c = 3 }` sets
+/// the linear learner's `c` and keeps its other settings); anything else replaces. The
+/// result is checked by the caller's type.
 pub fn overlay<C: Serialize + for<'de> Deserialize<'de>>(base: &C, overrides: &Value) -> Result<C, String> {
     let mut v = serde_json::to_value(base).map_err(|e| e.to_string())?;
-    if let (Value::Object(target), Value::Object(o)) = (&mut v, overrides) {
-        for (k, x) in o {
-            target.insert(k.clone(), x.clone());
-        }
-    }
+    merge(&mut v, overrides);
     serde_json::from_value(v).map_err(|e| format!("the chosen point does not fit: {e}"))
+}
+
+fn merge(target: &mut Value, overrides: &Value) {
+    match (target, overrides) {
+        (Value::Object(t), Value::Object(o)) => {
+            for (k, x) in o {
+                match t.get_mut(k) {
+                    Some(slot @ Value::Object(_)) if x.is_object() => merge(slot, x),
+                    _ => {
+                        t.insert(k.clone(), x.clone());
+                    }
+                }
+            }
+        }
+        (t, o) => *t = o.clone(),
+    }
 }
 
 #[cfg(test)]
@@ -245,19 +308,22 @@ mod tests {
             ..ForestConfig::default()
         };
         let go = std::sync::atomic::AtomicBool::new(false);
-        let s = score_fold(&engineered, &features, &tfidf, &forest, 2, 1, 42, &go).unwrap();
-        assert!(s > 0.0 && s <= 1.0);
-        assert_eq!(
-            score_fold(&engineered, &features, &tfidf, &forest, 2, 1, 42, &go).unwrap(),
-            s
-        );
-        // A stop already asked for ends the fold before it fits anything.
-        let stop = std::sync::atomic::AtomicBool::new(true);
-        let stopped = score_fold(&engineered, &features, &tfidf, &forest, 2, 1, 42, &stop);
-        assert!(
-            stopped.unwrap_err().to_string().contains("cancel"),
-            "stops when asked"
-        );
+        let linear = LearnerConfig::Linear(crate::ml::linear::LinearConfig::default());
+        for learner in [LearnerConfig::Forest(forest), linear] {
+            let s = score_fold(&engineered, &features, &tfidf, &learner, 2, 1, 42, &go).unwrap();
+            assert!(s > 0.0 && s <= 1.0);
+            assert_eq!(
+                score_fold(&engineered, &features, &tfidf, &learner, 2, 1, 42, &go).unwrap(),
+                s
+            );
+            // A stop already asked for ends the fold before it fits anything.
+            let stop = std::sync::atomic::AtomicBool::new(true);
+            let stopped = score_fold(&engineered, &features, &tfidf, &learner, 2, 1, 42, &stop);
+            assert!(
+                stopped.unwrap_err().to_string().contains("cancel"),
+                "stops when asked"
+            );
+        }
     }
 
     #[test]
@@ -267,5 +333,18 @@ mod tests {
         assert_eq!(tuned.n_trees, 7);
         assert_eq!(tuned.seed, base.seed);
         assert!(overlay::<ForestConfig>(&base, &json!({ "n_trees": "many" })).is_err());
+        // Tables merge field by field.
+        let linear = crate::ml::linear::LinearConfig::default();
+        let tuned: LearnerConfig = overlay(
+            &LearnerConfig::Linear(linear.clone()),
+            &json!({ "linear": { "c": 3.0 } }),
+        )
+        .unwrap();
+        let LearnerConfig::Linear(l) = tuned else {
+            panic!("still linear")
+        };
+        assert_eq!(l.c, 3.0);
+        assert_eq!(l.tol, linear.tol);
+        assert_eq!(l.class_weight, linear.class_weight);
     }
 }

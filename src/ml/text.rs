@@ -14,6 +14,49 @@
 use super::sparse::Csr;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The Fx hash (rustc's): a multiply and a rotate per 8 bytes. The vocabulary's keys are
+/// short n-grams the program made itself, so a DoS-resistant hash buys nothing here, and
+/// SipHash was most of the time of a term lookup.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(last));
+        }
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A term → column map with the Fx hash.
+type TermMap<V> = HashMap<String, V, BuildHasherDefault<FxHasher>>;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -79,6 +122,11 @@ pub struct CharBlock {
     pub ngram_max: usize,
     #[serde(default = "char_max_features")]
     pub max_features: Option<usize>,
+    /// `false`: no block after all, so a pipeline can switch it with a parameter
+    /// (`char_wb = { enabled = "${char_wb}", … }`). Last, so model files written before
+    /// it existed still read (as enabled).
+    #[serde(default = "yes")]
+    pub enabled: bool,
 }
 
 impl Default for CharBlock {
@@ -87,6 +135,7 @@ impl Default for CharBlock {
             ngram_min: 2,
             ngram_max: 5,
             max_features: char_max_features(),
+            enabled: true,
         }
     }
 }
@@ -186,9 +235,17 @@ fn check_block(what: &str, lo: usize, hi: usize, max_features: Option<usize>) ->
 }
 
 impl TfidfConfig {
+    /// The same settings with a switched-off `char_wb` block dropped (what a model stores).
+    pub fn normalized(mut self) -> Self {
+        if self.char_wb.as_ref().is_some_and(|b| !b.enabled) {
+            self.char_wb = None;
+        }
+        self
+    }
+
     pub fn check(&self) -> Result<(), TextError> {
         check_block("", self.ngram_min, self.ngram_max, self.max_features)?;
-        if let Some(b) = &self.char_wb {
+        if let Some(b) = self.char_wb.as_ref().filter(|b| b.enabled) {
             check_block("char_wb block: ", b.ngram_min, b.ngram_max, b.max_features)?;
         }
         for (name, v) in [("min_df", self.min_df), ("max_df", self.max_df)] {
@@ -208,35 +265,45 @@ impl TfidfConfig {
 pub fn tokenize(text: &str) -> Vec<String> {
     let lower = text.to_lowercase();
     let mut tokens = Vec::new();
+    token_spans(&lower, &mut tokens);
+    tokens.into_iter().map(str::to_string).collect()
+}
+
+/// The tokens of an already lower-cased text, as slices of it.
+fn token_spans<'a>(lower: &'a str, tokens: &mut Vec<&'a str>) {
     let mut start = None;
+    let mut push = |t: &'a str| {
+        // Two or more characters: a one-byte token is one character.
+        if t.len() >= 2 && (t.len() > 4 || t.chars().nth(1).is_some()) {
+            tokens.push(t);
+        }
+    };
     for (i, c) in lower.char_indices() {
         let word = c.is_alphanumeric() || c == '_';
         match (word, start) {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
-                push_token(&lower[s..i], &mut tokens);
+                push(&lower[s..i]);
                 start = None;
             }
             _ => {}
         }
     }
     if let Some(s) = start {
-        push_token(&lower[s..], &mut tokens);
-    }
-    tokens
-}
-
-fn push_token(t: &str, tokens: &mut Vec<String>) {
-    if t.chars().count() >= 2 {
-        tokens.push(t.to_string());
+        push(&lower[s..]);
     }
 }
 
 /// Call `f` with each n-gram of `tokens` (n in `lo..=hi`), reusing one buffer.
-fn for_each_ngram(tokens: &[String], lo: usize, hi: usize, buf: &mut String, mut f: impl FnMut(&str)) {
+fn for_each_ngram(tokens: &[&str], lo: usize, hi: usize, buf: &mut String, mut f: impl FnMut(&str)) {
     for n in lo..=hi {
         if n > tokens.len() {
             break;
+        }
+        if n == 1 {
+            // A unigram is the token itself: no copy.
+            tokens.iter().for_each(|t| f(t));
+            continue;
         }
         for w in tokens.windows(n) {
             buf.clear();
@@ -288,7 +355,12 @@ fn for_each_char_wb(doc: &str, lo: usize, hi: usize, buf: &mut String, mut f: im
 /// Call `f` with each term of `doc` the analyzer makes for n in `lo..=hi`.
 fn for_each_term(analyzer: Analyzer, doc: &str, lo: usize, hi: usize, buf: &mut String, f: impl FnMut(&str)) {
     match analyzer {
-        Analyzer::Word => for_each_ngram(&tokenize(doc), lo, hi, buf, f),
+        Analyzer::Word => {
+            let lower = doc.to_lowercase();
+            let mut tokens = Vec::new();
+            token_spans(&lower, &mut tokens);
+            for_each_ngram(&tokens, lo, hi, buf, f)
+        }
         Analyzer::CharWb => for_each_char_wb(doc, lo, hi, buf, f),
     }
 }
@@ -310,13 +382,13 @@ pub struct Tfidf {
     pub terms: Vec<String>,
     pub idf: Vec<f32>,
     #[serde(skip)]
-    index: HashMap<String, u32>,
+    index: TermMap<u32>,
     /// The first column of the `char_wb` block, when there is one. Last, so model files
     /// written before it existed still read (as one block).
     #[serde(default)]
     pub second_block: Option<usize>,
     #[serde(skip)]
-    second_index: HashMap<String, u32>,
+    second_index: TermMap<u32>,
 }
 
 /// One block's vocabulary and idf, fitted on `docs`.
@@ -327,31 +399,41 @@ fn fit_block(
     stop: &AtomicBool,
 ) -> Result<(Vec<String>, Vec<f32>), TextError> {
     let n = docs.len();
-    // term → (document frequency, total count)
-    let mut stats: HashMap<String, (u32, u64)> = HashMap::new();
-    let mut seen: HashMap<String, ()> = HashMap::new();
+    // Each distinct term once (its id), then per id: document frequency, total count, and
+    // the last document it was counted in (so a document counts once in its df).
+    let mut ids: TermMap<u32> = TermMap::default();
+    let mut stats: Vec<(u32, u64, u32)> = Vec::new();
     let mut buf = String::new();
-    for (i, doc) in docs.iter().enumerate() {
-        if i % 1024 == 0 && stop.load(Ordering::Relaxed) {
+    for (d, doc) in docs.iter().enumerate() {
+        if d % 1024 == 0 && stop.load(Ordering::Relaxed) {
             return Err(TextError::Cancelled);
         }
-        seen.clear();
+        let d = d as u32;
         for_each_term(spec.analyzer, doc, spec.lo, spec.hi, &mut buf, |g| {
-            let first = !seen.contains_key(g);
-            if first {
-                seen.insert(g.to_string(), ());
-            }
-            match stats.get_mut(g) {
-                Some(s) => {
-                    s.0 += u32::from(first);
-                    s.1 += 1;
-                }
+            let id = match ids.get(g) {
+                Some(&id) => id,
                 None => {
-                    stats.insert(g.to_string(), (1, 1));
+                    let id = stats.len() as u32;
+                    ids.insert(g.to_string(), id);
+                    stats.push((0, 0, u32::MAX));
+                    id
                 }
+            };
+            let s = &mut stats[id as usize];
+            s.1 += 1;
+            if s.2 != d {
+                s.0 += 1;
+                s.2 = d;
             }
         });
     }
+    let stats: Vec<(String, (u32, u64))> = ids
+        .into_iter()
+        .map(|(t, id)| {
+            let (df, tf, _) = stats[id as usize];
+            (t, (df, tf))
+        })
+        .collect();
     let (lo, hi) = (config.min_df.limit(n), config.max_df.limit(n));
     if hi < lo {
         return Err(TextError::Config(format!(
@@ -410,9 +492,9 @@ impl Tfidf {
             config: config.clone(),
             terms,
             idf,
-            index: HashMap::new(),
+            index: TermMap::default(),
             second_block,
-            second_index: HashMap::new(),
+            second_index: TermMap::default(),
         };
         v.build_index();
         Ok(v)
@@ -428,7 +510,7 @@ impl Tfidf {
     }
 
     fn second_spec(config: &TfidfConfig) -> Option<BlockSpec> {
-        config.char_wb.as_ref().map(|b| BlockSpec {
+        config.char_wb.as_ref().filter(|b| b.enabled).map(|b| BlockSpec {
             analyzer: Analyzer::CharWb,
             lo: b.ngram_min,
             hi: b.ngram_max,
@@ -448,7 +530,7 @@ impl Tfidf {
     /// Rebuild the term lookups (after deserializing).
     pub fn build_index(&mut self) {
         let (main, second) = self.block_ranges();
-        let lookup = |r: std::ops::Range<usize>| -> HashMap<String, u32> {
+        let lookup = |r: std::ops::Range<usize>| -> TermMap<u32> {
             r.map(|i| (self.terms[i].clone(), i as u32)).collect()
         };
         self.index = lookup(main);
@@ -473,27 +555,27 @@ impl Tfidf {
         &self,
         doc: &str,
         spec: BlockSpec,
-        index: &HashMap<String, u32>,
+        index: &TermMap<u32>,
         buf: &mut String,
     ) -> Vec<(u32, f32)> {
-        let mut counts: HashMap<u32, u32> = HashMap::new();
+        // The columns of the document's terms, sorted: each run is one term's count.
+        let mut cols: Vec<u32> = Vec::new();
         for_each_term(spec.analyzer, doc, spec.lo, spec.hi, buf, |g| {
             if let Some(&c) = index.get(g) {
-                *counts.entry(c).or_insert(0) += 1;
+                cols.push(c);
             }
         });
-        let mut row: Vec<(u32, f32)> = counts
-            .into_iter()
-            .map(|(c, tf)| {
-                let tf = if self.config.sublinear_tf {
-                    1.0 + (tf as f64).ln()
-                } else {
-                    tf as f64
-                };
-                (c, (tf * self.idf[c as usize] as f64) as f32)
-            })
-            .collect();
-        row.sort_unstable_by_key(|e| e.0);
+        cols.sort_unstable();
+        let mut row: Vec<(u32, f32)> = Vec::with_capacity(cols.len());
+        for run in cols.chunk_by(|a, b| a == b) {
+            let (c, tf) = (run[0], run.len());
+            let tf = if self.config.sublinear_tf {
+                1.0 + (tf as f64).ln()
+            } else {
+                tf as f64
+            };
+            row.push((c, (tf * self.idf[c as usize] as f64) as f32));
+        }
         let norm = row.iter().map(|e| (e.1 as f64).powi(2)).sum::<f64>().sqrt();
         if norm > 0.0 {
             for e in &mut row {
@@ -705,9 +787,23 @@ mod tests {
                 ngram_min: 2,
                 ngram_max: 3,
                 max_features: Some(6),
+                enabled: true,
             }),
             ..word.clone()
         };
+        // A block switched off is no block.
+        let off = TfidfConfig {
+            char_wb: Some(CharBlock {
+                enabled: false,
+                ..CharBlock::default()
+            }),
+            ..word.clone()
+        };
+        assert_eq!(
+            Tfidf::fit(&d, &off).unwrap().terms,
+            Tfidf::fit(&d, &word).unwrap().terms
+        );
+        assert_eq!(Tfidf::fit(&d, &off).unwrap().second_block, None);
         let (w, b) = (Tfidf::fit(&d, &word).unwrap(), Tfidf::fit(&d, &both).unwrap());
         let alone = Tfidf::fit(
             &d,

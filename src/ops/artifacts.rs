@@ -89,9 +89,9 @@ impl Artifact for Featurizer {
     }
 }
 
-/// The model, as in its file's payload; lookups are rebuilt on decode.
+/// The model, as in its file's payload (format 2); lookups are rebuilt on decode.
 impl Artifact for EquipmentModel {
-    const FORMAT: &'static str = "msgpack/1";
+    const FORMAT: &'static str = "msgpack/2";
 
     fn encode(&self) -> Result<Vec<u8>, CodecError> {
         to_msgpack(self)
@@ -305,6 +305,7 @@ mod tests {
             labels: vec!["Other".into(), "Pump".into()],
             confusion: vec![vec![1, 0], vec![1, 1]],
             other,
+            calibration: None,
         }
     }
 
@@ -326,7 +327,24 @@ mod tests {
         };
         let model =
             EquipmentModel::fit(&engineered, &features, featurizer.clone(), &x, &cfg, &|| {}).unwrap();
+        // A linear model: relabelled targets (aliases), a code book, a calibrator.
+        let linear = EquipmentModel::train(
+            &engineered,
+            &features,
+            featurizer.clone(),
+            &x,
+            &crate::ml::learner::LearnerConfig::Linear(Default::default()),
+            &Default::default(),
+            &|| {},
+        )
+        .unwrap();
+        assert!(
+            linear.models.iter().any(|m| !m.aliases.is_empty()) && !linear.codes.is_empty(),
+            "the linear sample has the fields the forest leaves empty"
+        );
         let evaluation = model.evaluation(&engineered, &[], 5).unwrap();
+        let linear_evaluation = linear.evaluation(&engineered, &[], 5).unwrap();
+        assert!(linear_evaluation.code_agreement.is_some());
         assert!(
             evaluation.targets.iter().any(|t| t.warnings.is_empty())
                 && evaluation.targets.iter().all(|t| t.other.is_none()),
@@ -350,6 +368,8 @@ mod tests {
             targets: vec![],
             top_terms: vec![],
             warnings: vec![],
+            learner: String::new(),
+            code_agreement: None,
         };
         let mixed_report = EvaluationReport {
             rows: 4,
@@ -363,6 +383,8 @@ mod tests {
             ],
             top_terms: vec![("category_name".into(), vec![("pump".into(), 0.25)])],
             warnings: vec!["12 of the 40 evaluated rows are training rows".into()],
+            learner: "forest".into(),
+            code_agreement: None,
         };
         let split =
             crate::ml::split::split(200, crate::ml::split::TestSize::Fraction(0.3), 42, None).unwrap();
@@ -386,7 +408,7 @@ mod tests {
             ]),
             serde_sample(vec![features.clone(), minimal_features]),
             serde_sample(vec![x.clone(), crate::ml::sparse::Csr::new(0)]),
-            serde_sample(vec![evaluation, empty_report, mixed_report]),
+            serde_sample(vec![evaluation, linear_evaluation, empty_report, mixed_report]),
             serde_sample(vec![
                 split,
                 SplitIndices {
@@ -405,7 +427,11 @@ mod tests {
                 metadata: "out/m_20261201T000000Z_metadata.json".into(),
                 latest: "out/m_latest.nxm".into(),
             }]),
-            serde_sample(vec![model.predict_record(&record), Vec::new()]),
+            serde_sample(vec![
+                model.predict_record(&record),
+                linear.predict_record(&record),
+                Vec::new(),
+            ]),
             serde_sample(vec![
                 serde_json::json!({"a": [1, 2.5, null], "b": {}}),
                 serde_json::Value::Null,
@@ -430,7 +456,7 @@ mod tests {
                 }]),
                 crate::ml::search::select(&[]),
             ]),
-            serde_sample(vec![model]),
+            serde_sample(vec![model, linear]),
             opaque_sample(vec![Token]),
             serde_sample(vec![String::from("text"), String::new()]),
             serde_sample(vec![0u64, u64::MAX]),

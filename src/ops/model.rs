@@ -1,20 +1,24 @@
-//! Model ops: `text.tfidf`, `model.train_forest`, `model.evaluate`, `model.save`,
-//! `model.load`, `model.predict`, `model.predict_one`.
+//! Model ops: `text.tfidf`, `model.train` (and the original `model.train_forest`),
+//! `model.evaluate`, `model.save`, `model.load`, `model.predict`, `model.write_review`,
+//! `model.predict_one`.
 
 use super::{FieldDoc, Op, OpConfig, OpError, OpSpec, PathField, Port, Registry, RunDirWrite};
 use crate::clock::Utc;
 use crate::ml::bundle;
+use crate::ml::codes::CodesConfig;
 use crate::ml::features::FeatureConfig;
 use crate::ml::forest::ForestConfig;
+use crate::ml::learner::{Learned, LearnerConfig, LearnerKind};
+use crate::ml::linear::{LinearConfig, Loss};
 use crate::ml::mapping::ColumnMap;
 use crate::ml::metrics::EvaluationReport;
 use crate::ml::model::{EquipmentModel, Featurizer, Keep, Prediction, FORMAT_VERSION};
 use crate::ml::provenance::Provenance;
+use crate::ml::review::{predict_inventory, review_path, ReviewOptions};
 use crate::ml::sparse::Csr;
 use crate::ml::split::SplitIndices;
 use crate::ml::text::TfidfConfig;
 use crate::op::NodeContext;
-use indexmap::IndexMap;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -151,7 +155,12 @@ struct PredictConfig {
     keep: Keep,
     /// A column the model was trained with and the input lacks is an error, not a warning.
     strict: bool,
+    /// A row whose lowest top probability is below this goes to review.
+    review_below: f64,
 }
+
+/// The default confidence a row must reach on every target to stay out of review.
+pub const REVIEW_BELOW: f64 = 0.7;
 
 impl Default for PredictConfig {
     fn default() -> Self {
@@ -160,6 +169,7 @@ impl Default for PredictConfig {
             map: ColumnMap::default(),
             keep: Keep::default(),
             strict: false,
+            review_below: REVIEW_BELOW,
         }
     }
 }
@@ -186,7 +196,119 @@ impl OpConfig for PredictConfig {
             "bool",
             "a column the model was trained with that the input lacks is an error (else a warning)",
         ),
+        FieldDoc::optional(
+            "review_below",
+            "float",
+            "rows whose lowest top probability is below this (or whose codes disagree) go to review",
+        ),
     ];
+}
+
+#[derive(Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct WriteReviewConfig {
+    /// The predictions file the review queue sits beside.
+    predictions: PathBuf,
+}
+
+impl OpConfig for WriteReviewConfig {
+    const FIELDS: &'static [FieldDoc] = &[FieldDoc::required(
+        "predictions",
+        "string",
+        "the predictions file; the queue goes beside it as <stem>_review.csv",
+    )];
+}
+
+/// `model.train`'s settings: the learner and each learner's own table.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct TrainConfig {
+    learner: LearnerKind,
+    linear: LinearConfig,
+    forest: ForestConfig,
+    codes: CodesConfig,
+}
+
+impl OpConfig for TrainConfig {
+    const FIELDS: &'static [FieldDoc] = &[
+        FieldDoc::optional(
+            "learner",
+            "\"linear_svc\" | \"logistic\" | \"forest\"",
+            "what trains each target: the L2-loss linear SVM, logistic regression, or the original random forest",
+        ),
+        FieldDoc::optional(
+            "linear",
+            "{ c, tol, max_iter, class_weight, intercept_scaling, seed, calibration, calibration_folds, loss }",
+            "the linear learners' settings (loss follows learner; c in (0, 1e6], max_iter at most 100,000, calibration_folds 2 to 10)",
+        ),
+        FieldDoc::optional(
+            "forest",
+            "{ n_trees, max_features, min_samples_split, min_samples_leaf, max_depth, bootstrap, class_weight, seed, learner }",
+            "the forest's settings (as model.train_forest; n_trees at most 10,000)",
+        ),
+        FieldDoc::optional(
+            "codes",
+            "{ category, codes }",
+            "the category target and the code targets checked against it (category = \"\": no check)",
+        ),
+    ];
+}
+
+/// The keys of a `model.train` settings table; a table with none of them (in a search's
+/// `train` settings) is `model.train_forest`'s, a forest's settings.
+const TRAIN_KEYS: [&str; 4] = ["learner", "linear", "forest", "codes"];
+
+/// A search point's `train` settings as `model.train`'s: as they are, or a forest's
+/// settings (`model.train_forest`'s table: `{ n_trees, … }`) as `{ learner = "forest",
+/// forest = { … } }`.
+pub(crate) fn as_train_settings(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(o)
+            if !o.is_empty() && !o.keys().any(|k| TRAIN_KEYS.contains(&k.as_str())) =>
+        {
+            serde_json::json!({ "learner": "forest", "forest": v })
+        }
+        _ => v.clone(),
+    }
+}
+
+/// A search's `train` settings (over the defaults) as the learner they train: read as
+/// `model.train`'s table when it names any of its keys, else as `model.train_forest`'s
+/// (so an empty table is the default forest, as before `model.train` existed).
+pub(crate) fn search_learner(v: &serde_json::Value) -> Result<LearnerConfig, String> {
+    let is_train =
+        matches!(v, serde_json::Value::Object(o) if o.keys().any(|k| TRAIN_KEYS.contains(&k.as_str())));
+    if is_train {
+        let c: TrainConfig = crate::ml::search::overlay(&TrainConfig::default(), v)?;
+        c.learner()
+    } else {
+        let f: ForestConfig = crate::ml::search::overlay(&ForestConfig::default(), v)?;
+        f.check().map_err(|e| e.to_string())?;
+        Ok(LearnerConfig::Forest(f))
+    }
+}
+
+impl TrainConfig {
+    /// The learner with its settings, or why the settings do not fit together.
+    pub(crate) fn learner(&self) -> Result<LearnerConfig, String> {
+        let config = match self.learner {
+            LearnerKind::Forest => LearnerConfig::Forest(self.forest.clone()),
+            LearnerKind::LinearSvc if self.linear.loss == Loss::Logistic => {
+                return Err(
+                    "`linear.loss = \"logistic\"` with `learner = \"linear_svc\"`: the loss follows the learner; \
+                     use learner = \"logistic\""
+                        .into(),
+                )
+            }
+            LearnerKind::LinearSvc => LearnerConfig::Linear(self.linear.clone()),
+            LearnerKind::Logistic => LearnerConfig::Linear(LinearConfig {
+                loss: Loss::Logistic,
+                ..self.linear.clone()
+            }),
+        };
+        config.check()?;
+        Ok(config)
+    }
 }
 
 #[derive(Deserialize, Serialize)]
@@ -224,9 +346,9 @@ impl OpConfig for PredictOneConfig {
 /// `text.tfidf`'s fields; the defaults are `TfidfConfig`'s own.
 impl OpConfig for TfidfConfig {
     const FIELDS: &'static [FieldDoc] = &[
-        FieldDoc::optional("ngram_min", "integer", "smallest n-gram"),
-        FieldDoc::optional("ngram_max", "integer", "largest n-gram"),
-        FieldDoc::optional("max_features", "integer", "keep the most frequent terms"),
+        FieldDoc::optional("ngram_min", "integer", "smallest n-gram (at least 1)"),
+        FieldDoc::optional("ngram_max", "integer", "largest n-gram (at most 16)"),
+        FieldDoc::optional("max_features", "integer", "keep the most frequent terms (1 to 1,000,000)"),
         FieldDoc::optional(
             "min_df",
             "integer | float",
@@ -241,8 +363,8 @@ impl OpConfig for TfidfConfig {
         ),
         FieldDoc::optional(
             "char_wb",
-            "{ ngram_min, ngram_max, max_features }",
-            "a char_wb block beside the main one (each L2-normalised, as a FeatureUnion)",
+            "{ ngram_min, ngram_max, max_features, enabled }",
+            "a char_wb block beside the main one (each L2-normalised, as a FeatureUnion); enabled = false: none",
         ),
     ];
 }
@@ -250,15 +372,27 @@ impl OpConfig for TfidfConfig {
 /// `model.train_forest`'s fields; the defaults are `ForestConfig`'s own.
 impl OpConfig for ForestConfig {
     const FIELDS: &'static [FieldDoc] = &[
-        FieldDoc::optional("n_trees", "integer", "trees per forest"),
+        FieldDoc::optional("n_trees", "integer", "trees per forest (1 to 10,000)"),
         FieldDoc::optional(
             "max_features",
             "\"sqrt\" | \"log2\" | \"all\" | {count=N} | {fraction=F}",
             "features tried per split (unset: \"sqrt\"; with learner = \"linfa_tree\" it must stay unset)",
         ),
-        FieldDoc::optional("min_samples_split", "integer", "fewest samples to split a node"),
-        FieldDoc::optional("min_samples_leaf", "integer", "fewest samples in a leaf"),
-        FieldDoc::optional("max_depth", "integer", "deepest tree (none: unlimited)"),
+        FieldDoc::optional(
+            "min_samples_split",
+            "integer",
+            "fewest samples to split a node (at most 100,000,000)",
+        ),
+        FieldDoc::optional(
+            "min_samples_leaf",
+            "integer",
+            "fewest samples in a leaf (at most 100,000,000)",
+        ),
+        FieldDoc::optional(
+            "max_depth",
+            "integer",
+            "deepest tree (none: unlimited; at most 100,000)",
+        ),
         FieldDoc::optional("bootstrap", "bool", "sample rows with replacement per tree"),
         FieldDoc::optional(
             "class_weight",
@@ -290,7 +424,7 @@ pub(crate) fn register(r: &mut Registry) {
              output the featurizer and the training matrix.",
             |c: TfidfConfig| {
                 c.check().map_err(|e| e.to_string())?;
-                Ok(FitTfidf(c))
+                Ok(FitTfidf(c.normalized()))
             },
         )
         .input(Port::new::<DataFrame>("table", "engineered training rows"))
@@ -311,11 +445,35 @@ pub(crate) fn register(r: &mut Registry) {
     );
     r.register(
         OpSpec::new(
+            "model.train",
+            "Train a model per distinct target with the chosen learner (linear SVM, logistic regression or random \
+             forest) and learn which codes each category takes.",
+            |c: TrainConfig| {
+                c.learner()?;
+                Ok(Train(TrainSettings::Train(c)))
+            },
+        )
+        .input(Port::new::<DataFrame>("table", "engineered training rows (for the labels)"))
+        .input(Port::new::<FeatureConfig>("features", "the feature config"))
+        .input(Port::new::<Featurizer>("featurizer", "from text.tfidf"))
+        .input(Port::new::<Csr>("matrix", "from text.tfidf"))
+        .input(
+            Port::new::<crate::ml::search::SearchResult>(
+                "search",
+                "a search whose chosen point sets the learner's settings",
+            )
+            .optional(),
+        )
+        .output(Port::new::<EquipmentModel>("model", "the trained classifier"))
+        .stops_when_cancelled(),
+    );
+    r.register(
+        OpSpec::new(
             "model.train_forest",
             "Train one random forest per distinct target (identically derived targets share one), trees in parallel.",
             |c: ForestConfig| {
                 c.check().map_err(|e| e.to_string())?;
-                Ok(Train(c))
+                Ok(Train(TrainSettings::Forest(c)))
             },
         )
         .input(Port::new::<DataFrame>("table", "engineered training rows (for the labels)"))
@@ -328,9 +486,9 @@ pub(crate) fn register(r: &mut Registry) {
         )
         .output(Port::new::<EquipmentModel>("model", "the trained classifier"))
         .version(
-            3,
-            "the model records its inputs' fill and a fingerprint of its training rows (2: a row with an empty \
-             label is left out of that target's trees)",
+            4,
+            "the model in file format 2 (its forests unchanged) (3: the model records its inputs' fill and a \
+             fingerprint of its training rows; 2: a row with an empty label is left out of that target's trees)",
         )
         .stops_when_cancelled(),
     );
@@ -346,9 +504,10 @@ pub(crate) fn register(r: &mut Registry) {
         .input(Port::new::<DataFrame>("table", "engineered test rows"))
         .output(Port::new::<EvaluationReport>("metrics", "the report").optional())
         .version(
-            3,
-            "warnings for classes never trained and for training rows (2: rows with an empty label are not \
-             scored; single-class warnings)",
+            4,
+            "calibration (ECE, Brier, accuracy at coverage) per target; codes that agree (3: warnings for \
+             classes never trained and for training rows; 2: rows with an empty label are not scored; \
+             single-class warnings)",
         ),
     );
     r.register(
@@ -372,28 +531,36 @@ pub(crate) fn register(r: &mut Registry) {
         )
         .output(Port::new::<SavedModel>("saved", "the written paths").optional())
         .version(
-            3,
-            "the column mapping in the model; input fill and fingerprint size in the metadata; prunes old \
-             models (2: labelled rows per target in the metadata)",
+            4,
+            "model file format 2; the learner in the metadata (3: the column mapping in the model; input fill \
+             and fingerprint size in the metadata; prunes old models; 2: labelled rows per target in the metadata)",
         )
         .reads_params(),
     );
     r.register(
         OpSpec::new(
             "model.load",
-            "Read a model file (header, version and checksum checked).",
+            "Read a model file (header, version and checksum checked; format 1 files load as forest models).",
             |c: LoadConfig| Ok(Load(c)),
         )
         .path_field(PathField::new("path"))
-        .output(Port::new::<EquipmentModel>("model", "the classifier")),
+        .output(Port::new::<EquipmentModel>("model", "the classifier"))
+        .version(2, "model file format 2"),
     );
     r.register(
         OpSpec::new(
             "model.predict",
             "Predict every target for an inventory: the input's columns (all, or the id and the text used), \
-             then per target its label and probability.",
+             then per target the 3 most probable labels with their probabilities, whether the codes agree with \
+             the category, and whether the row needs review; and the review queue.",
             |c: PredictConfig| {
                 c.map.check().map_err(|e| e.to_string())?;
+                if !(c.review_below.is_finite() && (0.0..=1.0).contains(&c.review_below)) {
+                    return Err(format!(
+                        "`review_below` = {}: a probability from 0 to 1",
+                        c.review_below
+                    ));
+                }
                 Ok(Predict(c))
             },
         )
@@ -403,11 +570,29 @@ pub(crate) fn register(r: &mut Registry) {
             "the inventory (raw: it is engineered here)",
         ))
         .output(Port::new::<DataFrame>("predictions", "one row per input row"))
+        .output(
+            Port::new::<DataFrame>(
+                "review",
+                "the rows to review, least confident first, with the reason",
+            )
+            .optional(),
+        )
         .version(
             4,
-            "applies the model's recorded mapping; warns of (or, strict, refuses) absent trained columns \
-             (3: writes predictions_summary.json; 2: keeps the input's columns; `map`)",
+            "top-3 labels, codes_agree, needs_review; the review queue; applies the model's recorded mapping; \
+             warns of (or, strict, refuses) absent trained columns (4: review and strict; 3: writes \
+             predictions_summary.json; 2: keeps the input's columns; `map`)",
         ),
+    );
+    r.register(
+        OpSpec::new(
+            "model.write_review",
+            "Write the review queue as CSV beside the predictions file, named by it (predictions.csv → \
+             predictions_review.csv), and say how many rows went to review.",
+            |c: WriteReviewConfig| Ok(WriteReview(c)),
+        )
+        .path_field(PathField::new("predictions"))
+        .input(Port::new::<DataFrame>("review", "from model.predict")),
     );
     r.register(
         OpSpec::new(
@@ -429,7 +614,8 @@ impl Op for FitTfidf {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let table = ctx.input::<DataFrame>("table")?;
         let features = ctx.input::<FeatureConfig>("features")?;
-        let config = super::search::tuned(ctx, &self.0, |b| &b.tfidf)?;
+        // `char_wb = { enabled = false }` (a search point's, too) is no block.
+        let config = super::search::tuned(ctx, &self.0, |b| &b.tfidf)?.normalized();
         config.check()?;
         let (featurizer, matrix) = Featurizer::fit_until(&table, &features, &config, ctx.cancel_flag())?;
         tracing::info!(
@@ -446,15 +632,44 @@ impl Op for FitTfidf {
     }
 }
 
-struct Train(ForestConfig);
+/// The settings of a training node: `model.train`'s, or `model.train_forest`'s.
+enum TrainSettings {
+    Train(TrainConfig),
+    Forest(ForestConfig),
+}
+
+struct Train(TrainSettings);
+
+impl Train {
+    /// The learner and the code book's settings, with the chosen point of a search on
+    /// the optional `search` input laid over the node's own.
+    fn settings(&self, ctx: &NodeContext<'_>) -> Result<(LearnerConfig, CodesConfig), OpError> {
+        match &self.0 {
+            TrainSettings::Forest(f) => {
+                let f = super::search::tuned(ctx, f, |b| &b.train)?;
+                f.check()?;
+                let none = CodesConfig {
+                    category: String::new(),
+                    codes: Vec::new(),
+                };
+                Ok((LearnerConfig::Forest(f), none))
+            }
+            TrainSettings::Train(t) => {
+                let t: TrainConfig = super::search::tuned_with(ctx, t, |b| as_train_settings(&b.train))?;
+                let learner = t.learner().map_err(|e| -> OpError { e.into() })?;
+                Ok((learner, t.codes))
+            }
+        }
+    }
+}
+
 impl Op for Train {
     fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
         let table = ctx.input::<DataFrame>("table")?;
         let features = ctx.input::<FeatureConfig>("features")?;
         let featurizer = ctx.input::<Featurizer>("featurizer")?;
         let matrix = ctx.input::<Csr>("matrix")?;
-        let config = super::search::tuned(ctx, &self.0, |b| &b.train)?;
-        config.check()?;
+        let (learner, codes) = self.settings(ctx)?;
         let distinct = {
             let mut seen: Vec<Option<String>> = Vec::new();
             let mut n = 0;
@@ -467,45 +682,99 @@ impl Op for Train {
             }
             n
         };
-        // Progress over trees on the node's line (a terminal only; a no-op when piped).
+        // Progress over trees (or linear models) on the node's line (a terminal only; a
+        // no-op when piped).
         let span = tracing::Span::current();
-        span.pb_set_length((distinct * config.n_trees) as u64);
+        span.pb_set_length(match &learner {
+            LearnerConfig::Forest(f) => (distinct * f.n_trees) as u64,
+            LearnerConfig::Linear(_) => distinct as u64,
+        });
         let tick = || span.pb_inc(1);
-        let mut model = EquipmentModel::fit_until(
+        let started = std::time::Instant::now();
+        let mut model = EquipmentModel::train_until(
             &table,
             &features,
             (*featurizer).clone(),
             &matrix,
-            &config,
+            &learner,
+            &codes,
             &tick,
             ctx.cancel_flag(),
         )?;
-        for f in &model.forests {
-            let depth = f.forest.trees.iter().map(|t| t.depth()).max().unwrap_or(0);
-            let nodes: usize = f.forest.trees.iter().map(|t| t.nodes.len()).sum();
-            let left_out = table.height().saturating_sub(f.labelled_rows);
-            tracing::info!(
-                "forest for {}: {} classes, {} trees, {} nodes, max depth {depth}; {} labelled rows{}",
-                f.targets.join(" = "),
-                f.classes.len(),
-                f.forest.trees.len(),
-                nodes,
-                f.labelled_rows,
+        for m in &model.models {
+            let left_out = table.height().saturating_sub(m.labelled_rows);
+            let labelled = format!(
+                "{} labelled rows{}",
+                m.labelled_rows,
                 if left_out > 0 {
                     format!(" ({left_out} without a label left out)")
                 } else {
                     String::new()
                 }
             );
-            if f.classes.len() == 1 {
+            match &m.learned {
+                Learned::Forest(f) => {
+                    let depth = f.trees.iter().map(|t| t.depth()).max().unwrap_or(0);
+                    let nodes: usize = f.trees.iter().map(|t| t.nodes.len()).sum();
+                    tracing::info!(
+                        "forest for {}: {} classes, {} trees, {} nodes, max depth {depth}; {labelled}",
+                        m.names(),
+                        m.classes.len(),
+                        f.trees.len(),
+                        nodes,
+                    );
+                }
+                Learned::Linear(l) => {
+                    let passes = l.iterations.iter().max().copied().unwrap_or(0);
+                    tracing::info!(
+                        "{} for {}: {} classes, {} sub-problems (at most {passes} passes), {}; {labelled}",
+                        m.learned.kind_name(),
+                        m.names(),
+                        m.classes.len(),
+                        l.iterations.len(),
+                        match &l.calibrator {
+                            crate::ml::calibration::Calibrator::Sigmoid =>
+                                "its own probabilities".to_string(),
+                            crate::ml::calibration::Calibrator::Platt { .. } =>
+                                "Platt-calibrated".to_string(),
+                            crate::ml::calibration::Calibrator::Temperature { t } =>
+                                format!("softmax temperature {t:.4}"),
+                        },
+                    );
+                }
+            }
+            if m.classes.len() == 1 {
                 tracing::warn!(
                     "target {} has a single class (\"{}\") in the training rows: the model predicts it for \
                      every row, and its metrics say nothing",
-                    f.targets.join(" = "),
-                    f.classes[0]
+                    m.names(),
+                    m.classes[0]
                 );
             }
         }
+        if !model.codes.is_empty() {
+            let per_category =
+                |t: &crate::ml::codes::CodeTable| t.allowed.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+            tracing::info!(
+                "codes that agree: {} against {} ({})",
+                model
+                    .codes
+                    .tables
+                    .iter()
+                    .map(|t| t.target.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                model.codes.category,
+                model
+                    .codes
+                    .tables
+                    .iter()
+                    .map(|t| format!("{}: up to {} per category", t.target, per_category(t)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        tracing::debug!("trained in {:.3} s", started.elapsed().as_secs_f64());
         // The mapping is the load's; `model.save` records it (its `map`).
         model.provenance = Provenance::of_training(&model, &table, &ColumnMap::default());
         ctx.output("model", model)?;
@@ -538,6 +807,35 @@ impl Op for Evaluate {
         for line in report.table().lines() {
             tracing::info!("{line}");
         }
+        for t in &report.targets {
+            if let Some(c) = &t.calibration {
+                let at = |x: f64| c.coverage.iter().find(|r| (r.threshold - x).abs() < 1e-9);
+                let shown = [0.7, 0.9]
+                    .iter()
+                    .filter_map(|&x| at(x))
+                    .map(|r| {
+                        format!(
+                            "at {:.2}: {:.1}% of rows, {:.1}% right",
+                            r.threshold,
+                            100.0 * r.coverage,
+                            100.0 * r.accuracy
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                tracing::info!("{}: ECE {:.4}, Brier {:.4}; {shown}", t.target, c.ece, c.brier);
+            }
+        }
+        if let Some(c) = &report.code_agreement {
+            tracing::info!(
+                "codes that agree: {} of {} rows ({:.2}%) have predicted {} that contradict the predicted {}",
+                c.disagreeing_rows,
+                c.rows,
+                100.0 * c.share,
+                c.codes.join(" or "),
+                c.category
+            );
+        }
         for warning in report.targets.iter().flat_map(|t| &t.warnings) {
             tracing::warn!("{warning}");
         }
@@ -565,7 +863,10 @@ struct Metadata<'a> {
     target_training: Vec<serde_json::Value>,
     params: serde_json::Value,
     tfidf: &'a crate::ml::text::TfidfConfig,
-    forest: &'a ForestConfig,
+    /// `linear_svc`, `logistic` or `forest`.
+    learner: &'static str,
+    /// The learner's settings.
+    learner_settings: &'a LearnerConfig,
     metrics: Option<serde_json::Value>,
     /// The hyperparameter search that chose the settings (`train --optimize`).
     search: Option<&'a crate::ml::search::SearchResult>,
@@ -617,7 +918,10 @@ impl Op for Save {
                     "target": t.target, "accuracy": t.accuracy, "macro_f1": t.macro_f1,
                     "weighted_f1": t.weighted_f1, "classes": t.labels.len(),
                     "rows": t.rows, "unlabelled_rows": t.unlabelled_rows, "warnings": t.warnings,
+                    "ece": t.calibration.as_ref().map(|c| c.ece),
+                    "brier": t.calibration.as_ref().map(|c| c.brier),
                 })).collect::<Vec<_>>(),
+                "code_agreement": m.code_agreement,
             })
         });
         let params = serde_json::to_value(ctx.params()).unwrap_or_default();
@@ -639,18 +943,20 @@ impl Op for Save {
                     .target_names()
                     .iter()
                     .filter_map(|t| {
-                        let f = model.forest_of(t)?;
+                        let (_, m, classes) = model.answer_of(t)?;
                         Some(serde_json::json!({
                             "target": t,
-                            "labelled_rows": f.labelled_rows,
-                            "unlabelled_rows": model.training.rows.saturating_sub(f.labelled_rows),
-                            "classes": f.classes.len(),
+                            "labelled_rows": m.labelled_rows,
+                            "unlabelled_rows": model.training.rows.saturating_sub(m.labelled_rows),
+                            "classes": classes.len(),
+                            "answered_by": m.targets[0],
                         }))
                     })
                     .collect(),
                 params: params.clone(),
                 tfidf: &model.training.tfidf,
-                forest: &model.training.forest,
+                learner: model.training.learner.kind().name(),
+                learner_settings: &model.training.learner,
                 metrics: summary.clone(),
                 search: search.as_deref().filter(|s| s.best.is_some()),
                 training_data_columns: model.provenance.summary(),
@@ -781,67 +1087,53 @@ impl Op for Predict {
         for w in &warnings {
             tracing::warn!("{w}");
         }
-        let out = model.predictions_table(&table, &self.0.id_column, &map.0, self.0.keep)?;
+        let options = ReviewOptions {
+            id_column: self.0.id_column.clone(),
+            keep: self.0.keep,
+            review_below: self.0.review_below,
+        };
+        let mut out = predict_inventory(&model, &table, &map.0, &options)?;
         tracing::info!(
-            "predicted {} rows × {} targets",
-            out.height(),
-            model.features.targets.len()
+            "predicted {} rows × {} targets; {} rows to review (a target below {:.2}{})",
+            out.predictions.height(),
+            model.features.targets.len(),
+            out.review.height(),
+            self.0.review_below,
+            if model.codes.is_empty() {
+                ""
+            } else {
+                ", or codes that disagree with the category"
+            }
         );
-        // For the run's report: per target the predicted classes and the rows under each
-        // confidence threshold, and the rows with any target under it (those a person
-        // should look at). `predictions_table` ends with a (label, probability) column
-        // pair per predicted target, in the model's target order.
-        const THRESHOLDS: [f64; 3] = [0.5, 0.7, 0.9];
-        let predicted: Vec<&String> = (model.features.targets.iter())
-            .filter(|t| model.forests.iter().any(|f| f.targets.contains(t)))
-            .collect();
-        let first = out.width().checked_sub(2 * predicted.len()).ok_or_else(|| {
-            format!(
-                "the predictions table has {} columns, fewer than a label and a probability for each of {} targets",
-                out.width(),
-                predicted.len()
-            )
-        })?;
-        let mut any_below = vec![[false; THRESHOLDS.len()]; out.height()];
-        let mut targets = Vec::new();
-        for (i, target) in predicted.iter().enumerate() {
-            let labels = out.columns()[first + 2 * i].str()?;
-            let probs = out.columns()[first + 2 * i + 1].f32()?;
-            let mut counts: IndexMap<&str, usize> = IndexMap::new();
-            for label in labels.iter().flatten() {
-                *counts.entry(label).or_default() += 1;
-            }
-            counts.sort_by(|a, n, b, m| m.cmp(n).then(a.cmp(b)));
-            let mut below = [0usize; THRESHOLDS.len()];
-            for (row, p) in probs.iter().enumerate() {
-                let p = p.unwrap_or(0.0);
-                for (k, &t) in THRESHOLDS.iter().enumerate() {
-                    // In f32, as the probabilities are: 7 of 10 votes is not under 0.7.
-                    if p < t as f32 {
-                        below[k] += 1;
-                        any_below[row][k] = true;
-                    }
-                }
-            }
-            targets.push(serde_json::json!({
-                "target": target,
-                "classes": counts.iter().map(|(l, n)| serde_json::json!({"label": l, "rows": n})).collect::<Vec<_>>(),
-                "below": THRESHOLDS.iter().zip(below).map(|(t, n)| serde_json::json!({"probability": t, "rows": n})).collect::<Vec<_>>(),
-            }));
+        // For the run's report (and `runs show`): with the mapping used and the warnings.
+        if let Some(summary) = out.summary.as_object_mut() {
+            summary.insert(
+                "column_map".into(),
+                serde_json::to_value(&map).unwrap_or_default(),
+            );
+            summary.insert("warnings".into(), serde_json::json!(warnings));
         }
-        let any: Vec<_> = (0..THRESHOLDS.len())
-            .map(|k| {
-                let n = any_below.iter().filter(|r| r[k]).count();
-                serde_json::json!({"probability": THRESHOLDS[k], "rows": n})
-            })
-            .collect();
-        let summary = serde_json::json!({
-            "rows": out.height(), "targets": targets, "any_target_below": any,
-            "column_map": map, "warnings": warnings,
-        });
         let path = ctx.run_dir().join("predictions_summary.json");
-        write_json(ctx, &path, &summary)?;
-        ctx.output("predictions", out)?;
+        write_json(ctx, &path, &out.summary)?;
+        ctx.output("predictions", out.predictions)?;
+        if ctx.output_ports().contains(&"review") {
+            ctx.output("review", out.review)?;
+        }
+        Ok(())
+    }
+}
+
+struct WriteReview(WriteReviewConfig);
+impl Op for WriteReview {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        let review = ctx.input::<DataFrame>("review")?;
+        let path = review_path(&self.0.predictions);
+        super::io::write_csv(&review, &path)?;
+        ctx.wrote_file(&path).map_err(|source| ModelOpError::Write {
+            path: path.clone(),
+            source,
+        })?;
+        tracing::info!("{} rows to review: {}", review.height(), path.display());
         Ok(())
     }
 }
@@ -873,6 +1165,20 @@ impl Op for PredictOne {
                 p.probability
             );
         }
+        let label = |t: &str| {
+            predictions
+                .iter()
+                .find(|p| p.target == t)
+                .map(|p| p.label.as_str())
+        };
+        let disagreements: Vec<String> = model
+            .disagreements(label)
+            .iter()
+            .map(|d| d.describe(label(&model.codes.category).unwrap_or("")))
+            .collect();
+        for d in &disagreements {
+            tracing::warn!("sample prediction: {d}");
+        }
         let path = ctx.run_dir().join(&self.0.file);
         write_json(
             ctx,
@@ -880,6 +1186,8 @@ impl Op for PredictOne {
             &serde_json::json!({
                 "record": record,
                 "predictions": predictions,
+                "codes_agree": (!model.codes.is_empty()).then_some(disagreements.is_empty()),
+                "disagreements": disagreements,
                 "latency_ms": took.as_secs_f64() * 1e3,
             }),
         )?;

@@ -1,7 +1,10 @@
-//! `plot.distribution` and `plot.confusion`: PNG charts in the run directory.
+//! `plot.distribution`, `plot.confusion` and `plot.coverage`: PNG charts in the run
+//! directory.
 
 use super::{FieldDoc, Op, OpConfig, OpError, OpSpec, Port, Registry, RunDirWrite};
-use crate::charts::{bar_chart_png, heatmap_png, top_k_confusion, worst_confused};
+use crate::charts::{
+    bar_chart_png, coverage_png, heatmap_png, top_k_confusion, worst_confused, CoveragePoint,
+};
 use crate::ml::metrics::EvaluationReport;
 use crate::ml::table::text_column;
 use crate::op::NodeContext;
@@ -68,7 +71,40 @@ impl OpConfig for ConfusionConfig {
     ];
 }
 
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+struct CoverageConfig {
+    dir: String,
+}
+
+impl Default for CoverageConfig {
+    fn default() -> Self {
+        CoverageConfig { dir: default_dir() }
+    }
+}
+
+impl OpConfig for CoverageConfig {
+    const FIELDS: &'static [FieldDoc] = &[FieldDoc::optional(
+        "dir",
+        "string",
+        "directory inside the run directory",
+    )];
+}
+
 pub(crate) fn register(r: &mut Registry) {
+    r.register(
+        OpSpec::new(
+            "plot.coverage",
+            "One PNG per target with probabilities (`coverage_<target>.png`): over the confidence thresholds \
+             0.50 … 0.95, the share of rows at or above each and their accuracy.",
+            |c: CoverageConfig| {
+                super::inside_run_dir("dir", &c.dir)?;
+                Ok(Coverage(c))
+            },
+        )
+        .writes_in_run_dir(|c: &CoverageConfig| vec![RunDirWrite::files(&c.dir, "coverage_", ".png")])
+        .input(Port::new::<EvaluationReport>("metrics", "from model.evaluate")),
+    );
     r.register(
         OpSpec::new(
             "plot.confusion",
@@ -167,6 +203,45 @@ impl Op for Confusion {
                 ctx.wrote_file(&path)?;
                 tracing::info!("wrote {}", path.display());
             }
+        }
+        Ok(())
+    }
+}
+
+struct Coverage(CoverageConfig);
+impl Op for Coverage {
+    fn run(&self, ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
+        use rayon::prelude::*;
+        let metrics = ctx.input::<EvaluationReport>("metrics")?;
+        let dir = ctx.run_dir().join(&self.0.dir);
+        // The pictures are independent: drawn in parallel.
+        let drawn: Vec<std::path::PathBuf> = metrics
+            .targets
+            .par_iter()
+            .filter_map(|t| Some((t, t.calibration.as_ref()?)))
+            .map(|(t, c)| {
+                let points: Vec<CoveragePoint> = c
+                    .coverage
+                    .iter()
+                    .map(|r| CoveragePoint {
+                        threshold: r.threshold,
+                        coverage: r.coverage,
+                        accuracy: r.accuracy,
+                        rows: r.rows,
+                    })
+                    .collect();
+                let path = dir.join(format!("coverage_{}.png", file_safe(&t.target)));
+                let title = format!(
+                    "{}: accuracy at coverage (ECE {:.3}, Brier {:.3}; {} rows)",
+                    t.target, c.ece, c.brier, t.rows
+                );
+                coverage_png(&path, &title, &points)?;
+                Ok(path)
+            })
+            .collect::<Result<_, crate::charts::ChartError>>()?;
+        for path in drawn {
+            ctx.wrote_file(&path)?;
+            tracing::info!("wrote {}", path.display());
         }
         Ok(())
     }

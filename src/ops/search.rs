@@ -6,7 +6,7 @@
 
 use super::{FieldDoc, Op, OpConfig, OpError, OpSpec, Port, Registry};
 use crate::ml::features::FeatureConfig;
-use crate::ml::forest::ForestConfig;
+use crate::ml::learner::LearnerConfig;
 use crate::ml::search::{overlay, score_fold, select, CvScore, SearchResult};
 use crate::ml::text::TfidfConfig;
 use crate::op::{ArtifactType, NodeContext, RunDirWrite};
@@ -47,7 +47,12 @@ impl OpConfig for CvScoreConfig {
         FieldDoc::required("folds", "integer", "folds of the cross-validation (2 … 100)"),
         FieldDoc::required("seed", "integer", "the folds' shuffle"),
         FieldDoc::optional("tfidf", "table", "text.tfidf settings of this point"),
-        FieldDoc::optional("train", "table", "model.train_forest settings of this point"),
+        FieldDoc::optional(
+            "train",
+            "table",
+            "the learner's settings of this point: model.train's table ({ learner, linear, forest, … }), or, with \
+             none of those keys, model.train_forest's (a forest)",
+        ),
     ];
 }
 
@@ -58,7 +63,7 @@ fn to_json(t: &toml::Table) -> serde_json::Value {
 struct CvScoreOp {
     config: CvScoreConfig,
     tfidf: TfidfConfig,
-    forest: ForestConfig,
+    learner: LearnerConfig,
 }
 
 impl CvScoreOp {
@@ -74,16 +79,16 @@ impl CvScoreOp {
                 c.folds - 1
             ));
         }
-        let tfidf: TfidfConfig =
-            overlay(&TfidfConfig::default(), &to_json(&c.tfidf)).map_err(|e| format!("`tfidf`: {e}"))?;
+        let tfidf: TfidfConfig = overlay(&TfidfConfig::default(), &to_json(&c.tfidf))
+            .map_err(|e| format!("`tfidf`: {e}"))?
+            .normalized();
         tfidf.check().map_err(|e| format!("`tfidf`: {e}"))?;
-        let forest: ForestConfig =
-            overlay(&ForestConfig::default(), &to_json(&c.train)).map_err(|e| format!("`train`: {e}"))?;
-        forest.check().map_err(|e| format!("`train`: {e}"))?;
+        let learner =
+            super::model::search_learner(&to_json(&c.train)).map_err(|e| format!("`train`: {e}"))?;
         Ok(CvScoreOp {
             config: c,
             tfidf,
-            forest,
+            learner,
         })
     }
 }
@@ -97,7 +102,7 @@ impl Op for CvScoreOp {
             &table,
             &features,
             &self.tfidf,
-            &self.forest,
+            &self.learner,
             c.folds,
             c.fold,
             c.seed,
@@ -177,6 +182,30 @@ where
         Some(best) => {
             let c = overlay(base, pick(best)).map_err(|e| -> OpError { e.into() })?;
             tracing::info!("settings of the chosen point: {}", pick(best));
+            Ok(c)
+        }
+    }
+}
+
+/// [`tuned`] with the chosen point's settings made by `pick` (e.g. read into another
+/// shape).
+pub(crate) fn tuned_with<C>(
+    ctx: &NodeContext<'_>,
+    base: &C,
+    pick: impl Fn(&crate::ml::search::Best) -> serde_json::Value,
+) -> Result<C, OpError>
+where
+    C: Clone + Serialize + for<'de> Deserialize<'de>,
+{
+    let Some(search) = ctx.input_opt::<SearchResult>("search")? else {
+        return Ok(base.clone());
+    };
+    match &search.best {
+        None => Ok(base.clone()),
+        Some(best) => {
+            let settings = pick(best);
+            let c = overlay(base, &settings).map_err(|e| -> OpError { e.into() })?;
+            tracing::info!("settings of the chosen point: {settings}");
             Ok(c)
         }
     }

@@ -49,3 +49,24 @@ pub fn record() -> HashMap<String, String> {
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect()
 }
+
+/// A linear model (the default linear SVM, calibrated; a code book) trained on `rows`
+/// generated rows.
+pub fn train_linear(rows: usize) -> EquipmentModel {
+    use nexusml::ml::learner::LearnerConfig;
+    let raw = inventory(rows, 11);
+    let features = FeatureConfig::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("dags/features.toml"))
+        .expect("features.toml");
+    let (engineered, _) = features.apply(&raw, Mode::Train).expect("engineer");
+    let (featurizer, x) = Featurizer::fit(&engineered, &features, &TfidfConfig::default()).expect("tfidf");
+    EquipmentModel::train(
+        &engineered,
+        &features,
+        featurizer,
+        &x,
+        &LearnerConfig::Linear(Default::default()),
+        &Default::default(),
+        &|| {},
+    )
+    .expect("train")
+}

@@ -25,38 +25,58 @@ impl RandomForest {
         if x.n_rows == 0 {
             return Vec::new();
         }
-        // One chunk per thread, unless that holds more rows than the cache comfortably does.
-        let n_chunks = rayon::current_num_threads().max(x.n_rows.div_ceil(CHUNK_ROWS));
-        let chunk_rows = x.n_rows.div_ceil(n_chunks).next_multiple_of(BLOCK_ROWS);
+        let chunk_rows = self.chunk_rows(x.n_rows);
         let starts: Vec<usize> = (0..x.n_rows).step_by(chunk_rows).collect();
+        let k = self.n_classes;
         let per_chunk: Vec<Vec<(u32, f32)>> = starts
             .par_iter()
             .map(|&start| {
                 let rows = chunk_rows.min(x.n_rows - start);
-                let chunk = RowChunk::load(x, start, rows, self.n_features);
-                let k = self.n_classes;
-                let mut votes = vec![0u32; rows * k];
-                let mut impure = vec![0f64; rows * k];
-                let mut stack = Vec::new();
-                for tree in &self.trees {
-                    for b in 0..chunk.n_blocks {
-                        chunk.route(tree, b, &mut stack, |leaf, r| {
-                            let at = r * k..(r + 1) * k;
-                            tree.tally(leaf, &mut votes[at.clone()], &mut impure[at]);
-                        });
-                    }
-                }
-                votes
-                    .chunks(k)
-                    .zip(impure.chunks_mut(k))
-                    .map(|(votes, out)| {
-                        self.mean(votes, out);
-                        argmax(out)
-                    })
+                self.proba_chunk(x, start, rows)
+                    .chunks(k.max(1))
+                    .take(rows)
+                    .map(argmax)
                     .collect()
             })
             .collect();
         per_chunk.into_iter().flatten().collect()
+    }
+
+    /// Rows per chunk of [`Self::predict`] for `n_rows` rows: one chunk per thread,
+    /// unless that holds more rows than the cache comfortably does; a whole number of
+    /// blocks.
+    pub fn chunk_rows(&self, n_rows: usize) -> usize {
+        let n_chunks = rayon::current_num_threads().max(n_rows.div_ceil(CHUNK_ROWS));
+        n_rows
+            .div_ceil(n_chunks.max(1))
+            .max(1)
+            .next_multiple_of(BLOCK_ROWS)
+    }
+
+    /// Mean class probabilities of rows `start..start + rows` of `x`, row-major
+    /// (`rows × n_classes`), routed through every tree as sets of rows. Identical to
+    /// [`Self::predict_proba_row`] row by row, whatever the chunk.
+    pub fn proba_chunk(&self, x: &Csr, start: usize, rows: usize) -> Vec<f64> {
+        let k = self.n_classes;
+        if rows == 0 {
+            return Vec::new();
+        }
+        let chunk = RowChunk::load(x, start, rows, self.n_features);
+        let mut votes = vec![0u32; rows * k];
+        let mut impure = vec![0f64; rows * k];
+        let mut stack = Vec::new();
+        for tree in &self.trees {
+            for b in 0..chunk.n_blocks {
+                chunk.route(tree, b, &mut stack, |leaf, r| {
+                    let at = r * k..(r + 1) * k;
+                    tree.tally(leaf, &mut votes[at.clone()], &mut impure[at]);
+                });
+            }
+        }
+        for (votes, out) in votes.chunks(k.max(1)).zip(impure.chunks_mut(k.max(1))) {
+            self.mean(votes, out);
+        }
+        impure
     }
 }
 

@@ -10,13 +10,14 @@
 
 use super::hyperparams::{Calibration, ClassWeight, LinearConfig, Loss};
 use super::model::LinearModel;
-use super::solver::{self, Rows, Solution};
+use super::solver::{self, Packed, Rows, Solution};
 use super::LinearError;
 use crate::ml::calibration::{self, Calibrator};
 use crate::ml::forest::UNLABELLED;
 use crate::ml::rng::{derive_seed, Rng};
 use crate::ml::sparse::Csr;
 use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One binary sub-problem: which class is positive, and the cost of a (negative,
 /// positive) row.
@@ -87,6 +88,18 @@ pub fn fit(
     n_classes: usize,
     config: &LinearConfig,
 ) -> Result<LinearModel, LinearError> {
+    fit_until(x, labels, n_classes, config, &AtomicBool::new(false))
+}
+
+/// [`fit`], stopping with [`LinearError::Cancelled`] before the next sub-problem (of the
+/// model or of a calibration fold) once `stop` is set.
+pub fn fit_until(
+    x: &Csr,
+    labels: &[u32],
+    n_classes: usize,
+    config: &LinearConfig,
+    stop: &AtomicBool,
+) -> Result<LinearModel, LinearError> {
     config.check()?;
     if x.n_rows == 0 {
         return Err(LinearError::Empty);
@@ -134,9 +147,9 @@ pub fn fit(
                 + bias * bias
         })
         .collect();
+    let packed = Packed::new(x, &rows);
     let problem = Rows {
-        x,
-        rows: &rows,
+        packed: &packed,
         sq_norms: &sq_norms,
         bias,
     };
@@ -145,11 +158,14 @@ pub fn fit(
     let solutions: Vec<Solution> = subs
         .par_iter()
         .map(|sp| {
+            if stop.load(Ordering::Relaxed) {
+                return Err(LinearError::Cancelled);
+            }
             let signs = signs(&y, sp.positive);
             let mut rng = Rng::new(class_seed(config.seed, sp.positive, None));
-            solve(&problem, &signs, sp, config, &mut rng, None)
+            Ok(solve(&problem, &signs, sp, config, &mut rng, None))
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let unconverged = solutions
         .iter()
         .filter(|s| s.iterations as usize >= config.max_iter)
@@ -180,10 +196,11 @@ pub fn fit(
             Calibrator::Temperature { t: 1.0 }
         }
         method => {
-            let oof = out_of_fold(&problem, &y, &subs, &solutions, n_classes, config)?;
+            let (held, oof) = out_of_fold(&problem, &y, &subs, &solutions, n_classes, config, stop)?;
+            let held_y: Vec<u32> = held.iter().map(|&i| y[i]).collect();
             match method {
-                Calibration::Platt => calibration::fit_platt(&oof, &y, n_classes),
-                _ => calibration::fit_temperature(&oof, &y, n_classes),
+                Calibration::Platt => calibration::fit_platt(&oof, &held_y, n_classes),
+                _ => calibration::fit_temperature(&oof, &held_y, n_classes),
             }
         }
     };
@@ -246,11 +263,12 @@ fn assemble(solutions: &[Solution], n_classes: usize, n_features: usize, bias: f
 /// and 1e-1 halved the calibration's cost.
 const FOLD_TOL: f64 = 1e-1;
 
-/// Out-of-fold decision values (`rows × n_classes`, row-major, in problem row order):
-/// the rows are dealt into folds at random, and each fold is scored by the
-/// sub-problems trained on the other folds. Each of those starts from the full
-/// problem's dual solution restricted to its rows (a warm start: most of the dual is
-/// already right, so a fold costs a fraction of a cold fit).
+/// Out-of-fold decision values: the rows are dealt into `calibration_folds` folds at
+/// random, and each of the first `held_out_folds` folds is scored by the sub-problems
+/// solved on the other folds. Each of those starts from the full problem's dual solution
+/// restricted to its rows (a warm start: most of the dual is already right, so a fold
+/// costs a fraction of a cold fit). Returns the held-out rows (problem row indices, in
+/// order) and their decision values (`held × n_classes`, row-major).
 fn out_of_fold(
     problem: &Rows<'_>,
     y: &[u32],
@@ -258,7 +276,8 @@ fn out_of_fold(
     full: &[Solution],
     n_classes: usize,
     config: &LinearConfig,
-) -> Result<Vec<f32>, LinearError> {
+    stop: &AtomicBool,
+) -> Result<(Vec<usize>, Vec<f32>), LinearError> {
     let m = y.len();
     let folds = config.calibration_folds;
     if m < 2 * folds {
@@ -270,20 +289,36 @@ fn out_of_fold(
     for (pos, &i) in order.iter().enumerate() {
         fold_of[i] = pos % folds;
     }
-    let jobs: Vec<(usize, usize)> = (0..folds)
+    let scored_folds = config.held_out_folds.clamp(1, folds);
+    let held: Vec<usize> = (0..m).filter(|&i| fold_of[i] < scored_folds).collect();
+    // Each held-out row's place in `held`.
+    let mut slot = vec![usize::MAX; m];
+    for (k, &i) in held.iter().enumerate() {
+        slot[i] = k;
+    }
+    // Each fold's training rows, packed once for all its sub-problems.
+    let trains: Vec<(Vec<usize>, Packed, Vec<f64>)> = (0..scored_folds)
+        .map(|f| {
+            let train: Vec<usize> = (0..m).filter(|&i| fold_of[i] != f).collect();
+            let packed = problem.packed.select(&train);
+            let sq: Vec<f64> = train.iter().map(|&i| problem.sq_norms[i]).collect();
+            (train, packed, sq)
+        })
+        .collect();
+    let jobs: Vec<(usize, usize)> = (0..scored_folds)
         .flat_map(|f| (0..subs.len()).map(move |s| (f, s)))
         .collect();
     // Per job: the held-out rows' decision values of that sub-problem.
     let scored: Vec<Vec<f64>> = jobs
         .par_iter()
         .map(|&(f, s)| {
-            let train: Vec<usize> = (0..m).filter(|&i| fold_of[i] != f).collect();
-            let rows: Vec<u32> = train.iter().map(|&i| problem.rows[i]).collect();
-            let sq: Vec<f64> = train.iter().map(|&i| problem.sq_norms[i]).collect();
+            if stop.load(Ordering::Relaxed) {
+                return Err(LinearError::Cancelled);
+            }
+            let (train, packed, sq) = &trains[f];
             let sub = Rows {
-                x: problem.x,
-                rows: &rows,
-                sq_norms: &sq,
+                packed,
+                sq_norms: sq,
                 bias: problem.bias,
             };
             let train_y: Vec<u32> = train.iter().map(|&i| y[i]).collect();
@@ -295,23 +330,24 @@ fn out_of_fold(
                 ..config.clone()
             };
             let sol = solve(&sub, &signs, &subs[s], &loose, &mut rng, Some(&init));
-            (0..m)
+            Ok((0..m)
                 .filter(|&i| fold_of[i] == f)
                 .map(|i| problem.dot(&sol.w, i))
-                .collect()
+                .collect())
         })
-        .collect();
-    let mut oof = vec![0f32; m * n_classes];
+        .collect::<Result<_, LinearError>>()?;
+    let mut oof = vec![0f32; held.len() * n_classes];
     for (&(f, s), values) in jobs.iter().zip(&scored) {
-        let held = (0..m).filter(|&i| fold_of[i] == f);
-        for (i, &v) in held.zip(values) {
+        let rows = (0..m).filter(|&i| fold_of[i] == f);
+        for (i, &v) in rows.zip(values) {
+            let k = slot[i];
             if n_classes == 2 {
-                oof[i * 2 + 1] = v as f32;
-                oof[i * 2] = -v as f32;
+                oof[k * 2 + 1] = v as f32;
+                oof[k * 2] = -v as f32;
             } else {
-                oof[i * n_classes + subs[s].positive as usize] = v as f32;
+                oof[k * n_classes + subs[s].positive as usize] = v as f32;
             }
         }
     }
-    Ok(oof)
+    Ok((held, oof))
 }

@@ -76,6 +76,11 @@ pub struct LinearConfig {
     /// 0.0186 against 0.0189, Brier 0.0670 against 0.0675) at two thirds of the cost.
     #[serde(default = "folds")]
     pub calibration_folds: usize,
+    /// How many of the folds are held out in turn (1: one fold is scored by
+    /// sub-problems solved on the others; `calibration_folds`: every row is scored, as
+    /// in cross-validation). One temperature needs far fewer rows than a fold holds.
+    #[serde(default = "one_fold")]
+    pub held_out_folds: usize,
 }
 
 fn one() -> f64 {
@@ -93,6 +98,9 @@ fn seed() -> u64 {
 fn folds() -> usize {
     2
 }
+fn one_fold() -> usize {
+    1
+}
 
 impl Default for LinearConfig {
     fn default() -> Self {
@@ -106,6 +114,7 @@ impl Default for LinearConfig {
             seed: seed(),
             calibration: Calibration::default(),
             calibration_folds: folds(),
+            held_out_folds: one_fold(),
         }
     }
 }
@@ -147,6 +156,12 @@ impl LinearConfig {
             return bad(format!(
                 "calibration_folds = {}: must be within {MIN_FOLDS}..={MAX_FOLDS}",
                 self.calibration_folds
+            ));
+        }
+        if !(1..=self.calibration_folds).contains(&self.held_out_folds) {
+            return bad(format!(
+                "held_out_folds = {}: must be within 1..=calibration_folds ({})",
+                self.held_out_folds, self.calibration_folds
             ));
         }
         if self.calibration == Calibration::Own && self.loss != Loss::Logistic {

@@ -15,7 +15,7 @@ pub mod hyperparams;
 pub mod model;
 mod solver;
 
-pub use algorithm::fit;
+pub use algorithm::{fit, fit_until};
 pub use hyperparams::{Calibration, ClassWeight, LinearConfig, Loss};
 pub use model::LinearModel;
 
@@ -42,6 +42,8 @@ pub enum LinearError {
     Column { column: u32, n_cols: usize },
     #[error("the matrix has {found} columns; the model was trained on {expected}")]
     Columns { found: usize, expected: usize },
+    #[error("stopped before every sub-problem was solved (cancelled)")]
+    Cancelled,
 }
 
 #[cfg(test)]

@@ -34,7 +34,9 @@ const CHUNK_ROWS: usize = 512;
 
 impl LinearModel {
     /// Decision values of one sparse row into `out` (`n_classes` long). Column indices
-    /// must be below `n_features`.
+    /// must be below `n_features`. A value past `f32`'s range (a numeric cell of 1e40,
+    /// scaled) is held at `±f32::MAX`, and `∞ − ∞` at 0, so the probabilities made from
+    /// these are always a distribution.
     #[inline]
     pub fn decision_row(&self, idx: &[u32], vals: &[f32], out: &mut [f32]) {
         let k = self.n_classes;
@@ -44,6 +46,9 @@ impl LinearModel {
             for (o, &w) in out.iter_mut().zip(w) {
                 *o += v * w;
             }
+        }
+        for o in out.iter_mut().filter(|o| !o.is_finite()) {
+            *o = if o.is_nan() { 0.0 } else { o.signum() * f32::MAX };
         }
     }
 
