@@ -516,3 +516,34 @@ fn ctrl_c_during_train_writes_the_report_and_exits_130() {
     let report = read_json(&run.join("report.json"));
     assert_eq!(report["status"], "interrupted");
 }
+
+/// `train --optimize` validates first: on data that fails validation it stops there,
+/// before any fold is fitted (it ran 162 fits for 90 s before).
+#[test]
+fn optimize_validates_before_it_searches() {
+    let dir = tempfile::tempdir().unwrap();
+    // Too few rows: validation refuses the file.
+    synth(dir.path(), "30", "small.csv");
+    let out = nexusml(
+        dir.path(),
+        &[
+            "train",
+            "--data-path",
+            "small.csv",
+            "--optimize",
+            "--runs-dir",
+            "runs",
+        ],
+    );
+    assert_ne!(out.code, 0, "{}", out.all());
+    let report = read_json(&newest_run(&dir.path().join("runs")).join("report.json"));
+    let nodes = report["nodes"].as_array().unwrap();
+    let validate = nodes.iter().find(|n| n["id"] == "validate").unwrap();
+    assert_eq!(validate["status"], "failed", "{report}");
+    let folds: Vec<_> = nodes.iter().filter(|n| n["op"] == "model.cv_score").collect();
+    assert!(!folds.is_empty(), "the search was asked for: {report}");
+    assert!(
+        folds.iter().all(|n| n["status"] == "skipped"),
+        "no fold ran: {report}"
+    );
+}
