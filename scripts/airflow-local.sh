@@ -16,7 +16,7 @@ version=${AIRFLOW_VERSION:-3.1.8}
 install() {
   if [ ! -x "$venv/bin/airflow" ]; then
     echo "installing apache-airflow==$version into $venv"
-    python3 -m venv "$venv"
+    python3 -m venv --clear "$venv"  # --clear: a half-made one from an earlier try is made again
     "$venv/bin/pip" install -q "apache-airflow==$version"
   fi
   "$venv/bin/airflow" version >/dev/null 2>&1

@@ -15,7 +15,7 @@ venv=${S3_LOCAL_VENV:-/opt/nexusml-moto}
 install() {
   if [ ! -x "$venv/bin/moto_server" ]; then
     echo "installing moto[server] into $venv"
-    python3 -m venv "$venv"
+    python3 -m venv --clear "$venv"  # --clear: a half-made one from an earlier try is made again
     "$venv/bin/pip" install -q 'moto[server]'
   fi
 }
