@@ -527,8 +527,9 @@ pub struct CoveragePoint {
 /// is at least that sure of (blue) and how often it is right on them (red), each point
 /// labelled with its percentage. A threshold no row reaches has no accuracy point.
 pub fn coverage_png(path: &Path, title: &str, points: &[CoveragePoint]) -> Result<(), ChartError> {
-    let (width, height) = (900.0f64, 520.0f64);
-    let (x0, x1, y0, y1) = (90.0, width - 180.0, 80.0, height - 80.0);
+    // The legend's longest entry ("accuracy of those rows") needs ~200 px right of the plot.
+    let (width, height) = (940.0f64, 520.0f64);
+    let (x0, x1, y0, y1) = (90.0, width - 220.0, 80.0, height - 80.0);
     let (lo, hi) = match (points.first(), points.last()) {
         (Some(a), Some(b)) if b.threshold > a.threshold => (a.threshold, b.threshold),
         _ => (0.5, 0.95),
@@ -573,14 +574,15 @@ pub fn coverage_png(path: &Path, title: &str, points: &[CoveragePoint]) -> Resul
         INK,
         "confidence threshold (top probability at least)",
     );
-    // (name, colour, points, where the label sits above or below the line)
-    type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>, f64);
+    // (name, colour, points); a point's label sits above its line where that line is the
+    // higher of the two at that threshold, below it where it is the lower, so the two
+    // labels of one threshold never overlap.
+    type Series<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
     let series: [Series; 2] = [
         (
             "rows covered",
             BAR,
             points.iter().map(|p| (p.threshold, p.coverage)).collect(),
-            14.0,
         ),
         (
             "accuracy of those rows",
@@ -590,10 +592,10 @@ pub fn coverage_png(path: &Path, title: &str, points: &[CoveragePoint]) -> Resul
                 .filter(|p| p.rows > 0)
                 .map(|p| (p.threshold, p.accuracy))
                 .collect(),
-            -10.0,
         ),
     ];
-    for (k, (name, colour, values, label_dy)) in series.iter().enumerate() {
+    for (k, (name, colour, values)) in series.iter().enumerate() {
+        let other = &series[1 - k].2;
         let mut path_d = String::new();
         for (i, &(t, v)) in values.iter().enumerate() {
             let _ = write!(
@@ -617,9 +619,13 @@ pub fn coverage_png(path: &Path, title: &str, points: &[CoveragePoint]) -> Resul
                 sx(t),
                 sy(v)
             );
+            let higher = other
+                .iter()
+                .find(|(u, _)| *u == t)
+                .is_none_or(|&(_, w)| v >= w && (v > w || k == 1));
             svg.text(
                 sx(t),
-                sy(v) + label_dy,
+                sy(v) + if higher { -10.0 } else { 16.0 },
                 11.0,
                 Anchor::Middle,
                 false,
