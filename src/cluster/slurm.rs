@@ -133,13 +133,6 @@ pub fn job_name(tag: &str, unit: &str) -> String {
 /// from the store, storing the outputs.
 pub const JOB_TIME_SLACK_SECS: u64 = 60;
 
-/// A node's `timeout` as its job's `--time` (when `resources.time` is not set): every
-/// attempt the job may make and the waits between them, plus [`JOB_TIME_SLACK_SECS`],
-/// in whole minutes, so Slurm never ends a job its node would still retry.
-pub fn job_time_limit(policy: &crate::spec::Policy) -> Option<String> {
-    clock_for(policy.worst_case()?.as_secs())
-}
-
 /// A unit's `--time` from its nodes' timeouts: a grouped job runs its nodes one after
 /// another (the sum), an array task runs one member (the longest). None when any node
 /// has no timeout: the job then runs under the partition's own limit.
@@ -160,6 +153,9 @@ pub fn unit_worst_case_secs(p: &Pipeline, unit: &Unit) -> Option<u64> {
     }
 }
 
+/// A worst case as a job's `--time` (when `resources.time` is not set): plus
+/// [`JOB_TIME_SLACK_SECS`], in whole minutes, so Slurm never ends a job its nodes would
+/// still retry.
 fn clock_for(secs: u64) -> Option<String> {
     let total = secs.saturating_add(JOB_TIME_SLACK_SECS);
     let minutes = total.div_ceil(60).saturating_mul(60);
@@ -544,6 +540,11 @@ mod tests {
     use super::*;
     use crate::spec::Policy;
     use std::time::Duration;
+
+    /// One node's job: its attempts and waits.
+    fn job_time_limit(policy: &Policy) -> Option<String> {
+        clock_for(policy.worst_case()?.as_secs())
+    }
 
     #[test]
     fn a_timeout_becomes_the_jobs_time_limit_with_room_for_every_attempt() {
