@@ -355,9 +355,14 @@ pub fn open_entry(path: &Path, limit: Limit) -> Result<(File, u64), FileError> {
 
 /// An entry nexusml wrote (a store manifest, a run record): [`read`], refusing a
 /// symbolic link.
+///
+/// Entries are replaced whole (renamed into place), never appended to: the size seen on
+/// the open file is the entry's, read in one call, with no probe for more.
 pub fn read_entry(path: &Path, limit: Limit) -> Result<Vec<u8>, FileError> {
-    let (file, size) = open_checked(path, limit, true)?;
-    read_rest(path, file, size, Vec::new(), limit)
+    let (mut file, size) = open_checked(path, limit, true)?;
+    let mut bytes = vec![0; size as usize];
+    file.read_exact(&mut bytes).map_err(io_at(path))?;
+    Ok(bytes)
 }
 
 /// Read the rest of `file` after `head`, stopping past `limit` (a file that grew after

@@ -259,7 +259,7 @@ in = { table = "raw" }
     let manifests = store_files(dir.path(), "manifests");
     let write_manifest = manifests
         .iter()
-        .map(|p| read_json(p))
+        .map(|p| read_manifest(p))
         .find(|m| m["node"] == "copy")
         .unwrap();
     let digest = write_manifest["files"][0]["digest"].as_str().unwrap().to_string();
@@ -275,7 +275,7 @@ in = { table = "raw" }
     // An op version change: the stored result was made by an older version of the op.
     let (path, mut m) = manifests
         .iter()
-        .map(|p| (p.clone(), read_json(p)))
+        .map(|p| (p.clone(), read_manifest(p)))
         .find(|(_, m)| m["node"] == "load")
         .unwrap();
     let old_key = "0".repeat(64);
@@ -345,7 +345,7 @@ fn a_corrupt_blob_is_detected_and_recomputed() {
     let expected = std::fs::read(run_dirs(dir.path())[0].join("report-hello.json")).unwrap();
     let train = store_files(dir.path(), "manifests")
         .iter()
-        .map(|p| read_json(p))
+        .map(|p| read_manifest(p))
         .find(|m| m["node"] == "train")
         .unwrap();
     let digest = train["outputs"]["value"]["digest"].as_str().unwrap().to_string();

@@ -26,6 +26,34 @@ pub(crate) struct NodeCtx<'a> {
 }
 
 impl NodeCtx<'_> {
+    /// Stage `slot` for the output bound by `binding`, checking its type and that it is
+    /// written once.
+    fn stage(&mut self, binding: &crate::graph::Binding, port: &str, slot: Slot) -> Result<(), PortError> {
+        if let Some(expected) = binding.ty.type_id() {
+            if expected != slot.type_id() {
+                return Err(PortError::WrongOutputType {
+                    node: self.node.id.clone(),
+                    port: port.into(),
+                    expected: binding.ty.name(),
+                    actual: short_type_name(slot.type_name),
+                });
+            }
+        }
+        let twice = self.staged.iter().any(|(a, _)| *a == binding.artifact)
+            || (!self.refill && self.board.get(binding.artifact).is_some());
+        if twice {
+            return Err(PortError::WrittenTwice {
+                node: self.node.id.clone(),
+                port: port.into(),
+            });
+        }
+        if self.staged.capacity() == 0 {
+            self.staged.reserve_exact(self.node.outputs.len());
+        }
+        self.staged.push((binding.artifact, slot));
+        Ok(())
+    }
+
     /// Put the staged outputs on the board; the artifacts written.
     pub fn commit(&mut self) -> Result<Vec<usize>, PortError> {
         let mut written = Vec::with_capacity(self.staged.len());
@@ -154,25 +182,15 @@ impl NodeIo for NodeCtx<'_> {
                 },
             });
         };
-        if let Some(expected) = binding.ty.type_id() {
-            if expected != slot.type_id() {
-                return Err(PortError::WrongOutputType {
-                    node: self.node.id.clone(),
-                    port: port.into(),
-                    expected: binding.ty.name(),
-                    actual: short_type_name(slot.type_name),
-                });
-            }
+        self.stage(binding, port, slot)
+    }
+
+    fn put_every_output(&mut self, make: &mut dyn FnMut() -> Slot) -> Result<(), PortError> {
+        // The node outlives this context: its bindings need no lookup and no copy.
+        let node = self.node;
+        for b in &node.outputs {
+            self.stage(b, &b.port, make())?;
         }
-        let twice = self.staged.iter().any(|(a, _)| *a == binding.artifact)
-            || (!self.refill && self.board.get(binding.artifact).is_some());
-        if twice {
-            return Err(PortError::WrittenTwice {
-                node: self.node.id.clone(),
-                port: port.into(),
-            });
-        }
-        self.staged.push((binding.artifact, slot));
         Ok(())
     }
 

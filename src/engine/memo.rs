@@ -3,7 +3,7 @@
 //! node that runs needs it, and saying why a node had to run.
 
 use super::blackboard::Blackboard;
-use super::key::{explain, node_key, FileDigests, KeyComponents, KeyParts};
+use super::key::{explain, FileDigests, KeyComponents, KeyParts};
 use super::reason::Reason;
 use crate::clock::Utc;
 use crate::graph::Pipeline;
@@ -71,7 +71,7 @@ impl<'a> Memo<'a> {
                 (p, d)
             })
             .collect();
-        (node_key(self.pipeline, v, &inputs, &files), unknown)
+        (KeyParts::new(self.pipeline, v, inputs, files), unknown)
     }
 
     /// Whether the store can answer node `v` under `key`, without changing anything:

@@ -7,8 +7,7 @@
 //! settles a node decrements its successors' pending counts, keeps one newly ready
 //! successor for itself (a chain never waits for a hand-off) and spawns the others.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// A graph the walker can walk: nodes `0..len`, edges both ways.
 pub trait Dag: Sync {
@@ -44,17 +43,52 @@ pub struct Walk<'a> {
 
 const NONE: usize = usize::MAX;
 
+impl Walked {
+    /// A tag in the top three bits, the node index below (graphs are far smaller than 2^61).
+    fn pack(self) -> u64 {
+        let (tag, v) = match self {
+            Walked::Unselected => (0, 0),
+            Walked::Visited { ok: false } => (1, 0),
+            Walked::Visited { ok: true } => (2, 0),
+            Walked::UpstreamFailed(c) => (3, c),
+            Walked::Stopped(c) => (4, c),
+            Walked::Interrupted => (5, 0),
+        };
+        (tag << 61) | (v as u64 & ((1 << 61) - 1))
+    }
+
+    fn unpack(bits: u64) -> Walked {
+        let v = (bits & ((1 << 61) - 1)) as usize;
+        match bits >> 61 {
+            1 => Walked::Visited { ok: false },
+            2 => Walked::Visited { ok: true },
+            3 => Walked::UpstreamFailed(v),
+            4 => Walked::Stopped(v),
+            5 => Walked::Interrupted,
+            _ => Walked::Unselected,
+        }
+    }
+}
+
 struct State<'a> {
     dag: &'a dyn Dag,
     walk: &'a Walk<'a>,
     visit: &'a (dyn Fn(usize) -> bool + Sync),
     settled: &'a (dyn Fn(usize, Walked) + Sync),
-    pending: Vec<AtomicUsize>,
-    /// The failed node a node's skip traces back to.
-    root_cause: Vec<AtomicUsize>,
+    /// Per node, side by side: a settled node touches one place per successor.
+    nodes: Vec<NodeState>,
     /// Fail-fast: the first failure.
     stopped_by: AtomicUsize,
-    outcome: Vec<Mutex<Walked>>,
+}
+
+/// One node's walk state.
+struct NodeState {
+    /// Predecessors in the walk not settled yet.
+    pending: AtomicUsize,
+    /// The failed node its skip traces back to.
+    root_cause: AtomicUsize,
+    /// Its fate, packed (see [`Walked::pack`]): one atomic store, no lock.
+    outcome: AtomicU64,
 }
 
 /// Walk `dag` on `pool`. `visit(v)` runs node `v` and answers whether it succeeded;
@@ -69,7 +103,7 @@ pub fn walk(
 ) -> Vec<Walked> {
     let state = State::new(dag, walk, visit, settled);
     let roots: Vec<usize> = (0..dag.node_count())
-        .filter(|&v| walk.mask[v] && state.pending[v].load(Ordering::Relaxed) == 0)
+        .filter(|&v| walk.mask[v] && state.nodes[v].pending.load(Ordering::Relaxed) == 0)
         .collect();
     pool.scope(|scope| {
         for root in roots {
@@ -110,12 +144,14 @@ impl<'a> State<'a> {
             walk,
             visit,
             settled,
-            pending: (0..n)
-                .map(|v| AtomicUsize::new(dag.predecessors(v).iter().filter(|&&p| walk.mask[p]).count()))
+            nodes: (0..n)
+                .map(|v| NodeState {
+                    pending: AtomicUsize::new(dag.predecessors(v).iter().filter(|&&p| walk.mask[p]).count()),
+                    root_cause: AtomicUsize::new(NONE),
+                    outcome: AtomicU64::new(Walked::Unselected.pack()),
+                })
                 .collect(),
-            root_cause: (0..n).map(|_| AtomicUsize::new(NONE)).collect(),
             stopped_by: AtomicUsize::new(NONE),
-            outcome: (0..n).map(|_| Mutex::new(Walked::Unselected)).collect(),
         }
     }
 
@@ -149,7 +185,7 @@ impl<'a> State<'a> {
                 .stopped_by
                 .compare_exchange(NONE, v, Ordering::AcqRel, Ordering::Acquire);
         }
-        *self.outcome[v].lock().unwrap_or_else(|e| e.into_inner()) = what;
+        self.nodes[v].outcome.store(what.pack(), Ordering::Release);
         (self.settled)(v, what);
         let mut first = None;
         for &w in self.dag.successors(v) {
@@ -157,9 +193,14 @@ impl<'a> State<'a> {
                 continue;
             }
             if !ok && cause != NONE && matches!(what, Walked::Visited { .. } | Walked::UpstreamFailed(_)) {
-                let _ = self.root_cause[w].compare_exchange(NONE, cause, Ordering::AcqRel, Ordering::Acquire);
+                let _ = self.nodes[w].root_cause.compare_exchange(
+                    NONE,
+                    cause,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
             }
-            if self.pending[w].fetch_sub(1, Ordering::AcqRel) == 1 {
+            if self.nodes[w].pending.fetch_sub(1, Ordering::AcqRel) == 1 {
                 match first {
                     None => first = Some(w),
                     Some(_) => also_ready(w),
@@ -173,7 +214,7 @@ impl<'a> State<'a> {
         if self.walk.cancel.load(Ordering::Relaxed) {
             return Walked::Interrupted;
         }
-        let cause = self.root_cause[v].load(Ordering::Acquire);
+        let cause = self.nodes[v].root_cause.load(Ordering::Acquire);
         if cause != NONE {
             return Walked::UpstreamFailed(cause);
         }
@@ -185,9 +226,9 @@ impl<'a> State<'a> {
     }
 
     fn into_outcome(self) -> Vec<Walked> {
-        self.outcome
+        self.nodes
             .into_iter()
-            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .map(|node| Walked::unpack(node.outcome.into_inner()))
             .collect()
     }
 }
@@ -262,6 +303,21 @@ mod tests {
             walk_in_order(g, &order, &w, &visit, &|_, _| {})
         } else {
             walk(&pool(jobs), g, &w, &visit, &|_, _| {})
+        }
+    }
+
+    #[test]
+    fn a_fate_packs_and_unpacks_to_itself() {
+        for w in [
+            Walked::Unselected,
+            Walked::Visited { ok: false },
+            Walked::Visited { ok: true },
+            Walked::UpstreamFailed(0),
+            Walked::UpstreamFailed(123_456),
+            Walked::Stopped(7),
+            Walked::Interrupted,
+        ] {
+            assert_eq!(Walked::unpack(w.pack()), w);
         }
     }
 

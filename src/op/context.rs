@@ -94,6 +94,15 @@ pub trait NodeIo {
     fn put_output(&mut self, port: &str, slot: Slot) -> Result<(), PortError>;
     /// Note a file the op wrote, so a cached run can put it back.
     fn record_file(&mut self, file: WrittenFile);
+    /// Write a value made by `make` to every bound output (ops that fill whatever outputs
+    /// the pipeline gives them).
+    fn put_every_output(&mut self, make: &mut dyn FnMut() -> Slot) -> Result<(), PortError> {
+        let ports: Vec<String> = self.ports("output").into_iter().map(String::from).collect();
+        for port in ports {
+            self.put_output(&port, make())?;
+        }
+        Ok(())
+    }
 }
 
 /// What ops receive: `fn run(&self, ctx: &mut NodeContext<'_>)`.
@@ -131,6 +140,14 @@ impl<'a> dyn NodeIo + 'a {
                 type_name: std::any::type_name::<T>(),
             },
         )
+    }
+
+    /// Write `make()` to every bound output.
+    pub fn output_every<T: Any + Send + Sync>(&mut self, make: impl Fn() -> T) -> Result<(), PortError> {
+        self.put_every_output(&mut || Slot {
+            value: Arc::new(make()),
+            type_name: std::any::type_name::<T>(),
+        })
     }
 
     /// Write a file atomically (creating its directory) and record it as this node's.

@@ -251,11 +251,7 @@ pub(crate) fn register(r: &mut Registry) {
 }
 
 fn write_tokens(ctx: &mut NodeContext<'_>) -> Result<(), OpError> {
-    let ports: Vec<String> = ctx.output_ports().into_iter().map(String::from).collect();
-    for port in ports {
-        ctx.output(&port, Token)?;
-    }
-    Ok(())
+    Ok(ctx.output_every(|| Token)?)
 }
 
 /// Inputs as JSON (tokens as the string "token"), in port order.

@@ -48,7 +48,68 @@ pub struct Manifest {
     pub duration_ms: f64,
 }
 
+/// How a manifest is written: two JSON documents, one after the other. The first holds
+/// what answering a node needs (key, outputs, files); the second what explains a miss
+/// (names, key components, when). A lookup, the hot path, parses the first only.
+/// A manifest of one document (written before the split) reads the same.
+#[derive(Serialize)]
+struct HeadOut<'a> {
+    key: &'a Digest,
+    outputs: &'a BTreeMap<String, BlobRef>,
+    files: &'a [FileRef],
+}
+
+#[derive(Serialize)]
+struct RestOut<'a> {
+    pipeline: &'a str,
+    node: &'a str,
+    op: &'a str,
+    components: &'a serde_json::Value,
+    created_at: &'a str,
+    duration_ms: f64,
+}
+
 impl Manifest {
+    /// The stored form: the head document, a newline, the rest.
+    pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
+        let mut bytes = serde_json::to_vec_pretty(&HeadOut {
+            key: &self.key,
+            outputs: &self.outputs,
+            files: &self.files,
+        })?;
+        bytes.push(b'\n');
+        serde_json::to_writer_pretty(
+            &mut bytes,
+            &RestOut {
+                pipeline: &self.pipeline,
+                node: &self.node,
+                op: &self.op,
+                components: &self.components,
+                created_at: &self.created_at,
+                duration_ms: self.duration_ms,
+            },
+        )?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+
+    /// The whole manifest, from either stored form.
+    pub fn decode(bytes: &[u8]) -> Option<Manifest> {
+        let mut docs = serde_json::Deserializer::from_slice(bytes).into_iter::<serde_json::Value>();
+        let mut whole = docs.next()?.ok()?;
+        if let Some(rest) = docs.next() {
+            let (serde_json::Value::Object(head), serde_json::Value::Object(rest)) = (&mut whole, rest.ok()?)
+            else {
+                return None;
+            };
+            head.extend(rest);
+            if docs.next().is_some() {
+                return None;
+            }
+        }
+        serde_json::from_value(whole).ok()
+    }
+
     /// Every blob this manifest needs.
     pub fn blobs(&self) -> impl Iterator<Item = (&Digest, u64)> {
         self.outputs
@@ -58,12 +119,31 @@ impl Manifest {
     }
 }
 
-/// A manifest without its key components: what answering a node needs.
+/// A manifest without its key components: what answering a node needs (read on every
+/// lookup, so it keeps no more than that).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ManifestHead {
     pub key: Digest,
-    pub outputs: BTreeMap<String, BlobRef>,
+    pub outputs: BTreeMap<String, StoredBlob>,
     pub files: Vec<FileRef>,
+}
+
+impl ManifestHead {
+    /// The first document of a stored manifest (the whole of one written before the split);
+    /// what follows it is not read.
+    pub fn decode(bytes: &[u8]) -> Option<ManifestHead> {
+        serde_json::Deserializer::from_slice(bytes)
+            .into_iter::<ManifestHead>()
+            .next()?
+            .ok()
+    }
+}
+
+/// Where an output's bytes are: enough to check the blob is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct StoredBlob {
+    pub digest: Digest,
+    pub size: u64,
 }
 
 /// A finished run: which key each node had. The newest runs are `cache gc`'s roots.
@@ -76,4 +156,70 @@ pub struct RunRecord {
     pub started_compact: String,
     pub status: String,
     pub nodes: BTreeMap<String, Digest>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest {
+            key: Digest::of(b"key"),
+            pipeline: "p".into(),
+            node: "n".into(),
+            op: "util.noop".into(),
+            components: serde_json::json!({ "config": { "x": 1 } }),
+            outputs: BTreeMap::from([(
+                "o".to_string(),
+                BlobRef {
+                    digest: Digest::of(b"out"),
+                    format: "token/1".into(),
+                    size: 0,
+                },
+            )]),
+            files: vec![FileRef {
+                base: FileBase::Run,
+                path: "plots/a.png".into(),
+                digest: Digest::of(b"png"),
+                size: 3,
+            }],
+            created_at: "2026-12-01T00:00:00.000Z".into(),
+            duration_ms: 1.5,
+        }
+    }
+
+    #[test]
+    fn a_manifest_round_trips_and_its_head_reads_alone() {
+        let m = manifest();
+        let bytes = m.encode().unwrap();
+        let back = Manifest::decode(&bytes).unwrap();
+        assert_eq!(back.key, m.key);
+        assert_eq!(back.components, m.components);
+        assert_eq!(back.outputs, m.outputs);
+        assert_eq!(back.files, m.files);
+        assert_eq!(
+            (back.created_at.as_str(), back.duration_ms),
+            (m.created_at.as_str(), 1.5)
+        );
+        let head = ManifestHead::decode(&bytes).unwrap();
+        assert_eq!(head.key, m.key);
+        assert_eq!(head.outputs["o"].digest, m.outputs["o"].digest);
+        // The head is read without the rest: a damaged rest does not spoil a lookup...
+        let head_end = String::from_utf8_lossy(&bytes).find("}\n{").unwrap() + 2;
+        let mut damaged = bytes[..head_end].to_vec();
+        damaged.extend_from_slice(b"{ \"pipeline\": ");
+        assert_eq!(ManifestHead::decode(&damaged).unwrap().key, m.key);
+        // ...but the whole manifest is refused.
+        assert!(Manifest::decode(&damaged).is_none());
+    }
+
+    #[test]
+    fn a_manifest_of_one_document_still_reads() {
+        let m = manifest();
+        let old = serde_json::to_vec_pretty(&m).unwrap();
+        assert_eq!(Manifest::decode(&old).unwrap().components, m.components);
+        assert_eq!(ManifestHead::decode(&old).unwrap().files, m.files);
+        assert!(Manifest::decode(b"{} {} {}").is_none(), "three documents");
+        assert!(Manifest::decode(b"[1] {}").is_none());
+    }
 }

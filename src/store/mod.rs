@@ -4,10 +4,11 @@
 //!
 //! ```text
 //! <root>/blobs/ab/abcdef…        encoded artifacts and written files, named by content
-//! <root>/manifests/12/1234…json  per node key: its key components, output and file digests
+//! <root>/manifests/12/1234…json  per node key: output and file digests, then (a second
+//!                                JSON document, not read on a hit) its key components
 //! <root>/last/<pipeline>/<node>  the key a node last ran with (for "why did it run")
 //! <root>/runs/<utc>-<name>-<r>.json  per finished run: node → key (gc roots)
-//! <root>/leases/<id>             per running run: keys and blobs it touches (gc roots)
+//! <root>/leases/<id>             per running run: keys and blobs it touches, once each (gc roots)
 //! <root>/tmp/                    temp files, renamed into place when whole
 //! <root>/lock                    shared by runs while they touch entries; exclusive for gc
 //! ```
@@ -36,7 +37,7 @@ mod s3;
 use backend::Backend;
 
 pub use gc::{GcOptions, GcReport, StoreInfo};
-pub use manifest::{BlobRef, FileBase, FileRef, Manifest, ManifestHead, RunRecord};
+pub use manifest::{BlobRef, FileBase, FileRef, Manifest, ManifestHead, RunRecord, StoredBlob};
 
 use std::fmt;
 use std::fs::File;
@@ -111,12 +112,19 @@ impl Digest {
     }
 
     pub fn parse(hex: &str) -> Option<Digest> {
-        if hex.len() != 64 || !hex.is_ascii() {
+        let hex = hex.as_bytes();
+        if hex.len() != 64 {
             return None;
         }
+        let nibble = |c: u8| match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        };
         let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        for (byte, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+            *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
         }
         Some(Digest(out))
     }
@@ -147,8 +155,18 @@ impl serde::Serialize for Digest {
 
 impl<'de> serde::Deserialize<'de> for Digest {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Digest::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a digest")))
+        // Parsed from the text in place: no string per digest.
+        struct Hex;
+        impl serde::de::Visitor<'_> for Hex {
+            type Value = Digest;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a digest of 64 hex digits")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Digest, E> {
+                Digest::parse(s).ok_or_else(|| E::custom(format!("`{s}` is not a digest")))
+            }
+        }
+        d.deserialize_str(Hex)
     }
 }
 
@@ -205,9 +223,24 @@ pub struct Store {
     /// Only a directory store has a gate and leases (`cache gc` runs on directories).
     gate: Option<Gate>,
     /// This process's lease, made on the first write or lookup that needs one.
-    lease: Mutex<Option<File>>,
+    lease: Mutex<Lease>,
     /// Opened read-only: puts are no-ops (said once), no lease is taken.
     read_only: Option<ReadOnly>,
+}
+
+/// This process's lease file and what it already holds: a key or blob is noted once (the
+/// file lives as long as the process, so a second line would say nothing new).
+#[derive(Default)]
+struct Lease {
+    file: Option<File>,
+    noted: std::collections::HashSet<(LeaseKind, Digest)>,
+}
+
+/// What a lease line keeps: a manifest (by key) or a blob.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum LeaseKind {
+    Manifest,
+    Blob,
 }
 
 /// Why a store is read-only, and whether that was said yet.
@@ -252,7 +285,7 @@ impl Store {
                     file,
                     holders: Mutex::new(0),
                 }),
-                lease: Mutex::new(None),
+                lease: Mutex::new(Lease::default()),
                 read_only: None,
             }),
             Err((path, e)) if unwritable(&e) && root.is_dir() => {
@@ -304,7 +337,7 @@ impl Store {
             },
             root,
             gate,
-            lease: Mutex::new(None),
+            lease: Mutex::new(Lease::default()),
             read_only: Some(ReadOnly {
                 why,
                 said: std::sync::atomic::AtomicBool::new(false),
@@ -341,7 +374,7 @@ impl Store {
             root: PathBuf::from(url.trim_end_matches('/')),
             backend: Backend::S3(s3),
             gate: None,
-            lease: Mutex::new(None),
+            lease: Mutex::new(Lease::default()),
             read_only: None,
         })
     }
@@ -364,16 +397,31 @@ impl Store {
     }
 
     fn blob_path(&self, d: &Digest) -> PathBuf {
-        let hex = d.hex();
-        self.root.join("blobs").join(&hex[..2]).join(&hex)
+        self.entry_path("blobs", d, "")
     }
 
     fn manifest_path(&self, key: &Digest) -> PathBuf {
-        let hex = key.hex();
-        self.root
-            .join("manifests")
-            .join(&hex[..2])
-            .join(format!("{hex}.json"))
+        self.entry_path("manifests", key, ".json")
+    }
+
+    /// `<root>/<dir>/<first two hex digits>/<hex><suffix>`, built in one allocation: every
+    /// lookup makes two.
+    fn entry_path(&self, dir: &str, d: &Digest, suffix: &str) -> PathBuf {
+        let hex = d.hex();
+        let root = self.root.as_os_str();
+        let mut p = std::ffi::OsString::with_capacity(root.len() + dir.len() + hex.len() + suffix.len() + 6);
+        p.push(root);
+        // As `Path::join` would: no separator after an empty root or one ending in `/`.
+        if !root.is_empty() && !root.as_encoded_bytes().ends_with(b"/") {
+            p.push("/");
+        }
+        p.push(dir);
+        p.push("/");
+        p.push(&hex[..2]);
+        p.push("/");
+        p.push(&hex);
+        p.push(suffix);
+        PathBuf::from(p)
     }
 
     /// Write `bytes` to `path` whole (an exclusive temp file renamed into place, or one
@@ -386,20 +434,29 @@ impl Store {
         self.gate.as_ref().map(Gate::enter)
     }
 
-    /// Note `line` in this process's lease (under the gate), so a concurrent gc keeps it.
-    fn lease_note(&self, line: &str) -> Result<(), StoreError> {
+    /// Note a key or blob in this process's lease (under the gate), so a concurrent gc
+    /// keeps it.
+    fn lease_note(&self, kind: LeaseKind, d: &Digest) -> Result<(), StoreError> {
         if self.gate.is_none() || self.read_only.is_some() {
             return Ok(());
         }
         let mut lease = self.lease.lock().unwrap_or_else(|e| e.into_inner());
-        if lease.is_none() {
+        if lease.noted.contains(&(kind, *d)) {
+            return Ok(());
+        }
+        if lease.file.is_none() {
             let (file, _path) = gc::create_lease(&self.root)?;
-            *lease = Some(file);
+            lease.file = Some(file);
         }
-        if let Some(f) = lease.as_mut() {
+        if let Some(f) = lease.file.as_mut() {
+            let tag = match kind {
+                LeaseKind::Manifest => 'm',
+                LeaseKind::Blob => 'b',
+            };
             let p = self.root.join("leases");
-            f.write_all(line.as_bytes()).map_err(io(&p))?;
+            f.write_all(format!("{tag} {d}\n").as_bytes()).map_err(io(&p))?;
         }
+        lease.noted.insert((kind, *d));
         Ok(())
     }
 
@@ -416,7 +473,7 @@ impl Store {
             return Ok(());
         }
         let _gate = self.enter();
-        self.lease_note(&format!("b {d}\n"))?;
+        self.lease_note(LeaseKind::Blob, d)?;
         let path = self.blob_path(d);
         match self.backend.size(&path) {
             Some(n) if n == bytes.len() as u64 => return Ok(()),
@@ -471,14 +528,14 @@ impl Store {
                 return None;
             }
         };
-        match serde_json::from_slice::<ManifestHead>(&bytes) {
-            Ok(m) if m.key == *key => {
-                if let Err(e) = self.lease_note(&format!("m {key}\n")) {
+        match ManifestHead::decode(&bytes) {
+            Some(m) if m.key == *key => {
+                if let Err(e) = self.lease_note(LeaseKind::Manifest, key) {
                     tracing::warn!("{e}");
                 }
                 Some(m)
             }
-            Ok(_) | Err(_) => {
+            Some(_) | None => {
                 tracing::warn!("{} is damaged; treating it as a miss", path.display());
                 None
             }
@@ -491,9 +548,7 @@ impl Store {
             .backend
             .read(&self.manifest_path(key), crate::fsx::STORE_ENTRY)
             .ok()??;
-        serde_json::from_slice::<Manifest>(&bytes)
-            .ok()
-            .filter(|m| m.key == *key)
+        Manifest::decode(&bytes).filter(|m| m.key == *key)
     }
 
     /// Store a manifest (its blobs must already be stored) and remember it as the node's
@@ -503,8 +558,8 @@ impl Store {
             return Ok(());
         }
         let _gate = self.enter();
-        self.lease_note(&format!("m {}\n", m.key))?;
-        let bytes = serde_json::to_vec_pretty(m).map_err(|e| StoreError::Invalid {
+        self.lease_note(LeaseKind::Manifest, &m.key)?;
+        let bytes = m.encode().map_err(|e| StoreError::Invalid {
             path: self.manifest_path(&m.key),
             message: e.to_string(),
         })?;
@@ -663,10 +718,30 @@ mod tests {
     }
 
     #[test]
+    fn entry_paths_are_what_joining_makes() {
+        let d = Digest::of(b"x");
+        let hex = d.hex();
+        for root in ["/tmp/store", "/tmp/store/", "store", "s3://bucket/prefix"] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut store = Store::open(dir.path()).unwrap();
+            store.root = PathBuf::from(root);
+            let joined = Path::new(root).join("blobs").join(&hex[..2]).join(&hex);
+            assert_eq!(store.blob_path(&d), joined, "root {root}");
+            let joined = Path::new(root)
+                .join("manifests")
+                .join(&hex[..2])
+                .join(format!("{hex}.json"));
+            assert_eq!(store.manifest_path(&d), joined, "root {root}");
+        }
+    }
+
+    #[test]
     fn digests_print_and_parse() {
         let d = Digest::of(b"x");
         assert_eq!(Digest::parse(&d.hex()), Some(d));
         assert_eq!(Digest::parse("zz"), None);
+        assert_eq!(Digest::parse(&d.hex().to_uppercase()), Some(d));
+        assert_eq!(Digest::parse(&format!("+{}", &d.hex()[1..])), None);
         assert_eq!(file_safe("../a b"), "_a_b");
     }
 

@@ -57,6 +57,20 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// A store manifest as one JSON object: its documents (what a hit reads, then what
+/// explains a miss) merged, as `jq -s add` does.
+pub fn read_manifest(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let mut whole = serde_json::Map::new();
+    for doc in serde_json::Deserializer::from_slice(&bytes).into_iter::<serde_json::Value>() {
+        match doc.unwrap() {
+            serde_json::Value::Object(o) => whole.extend(o),
+            other => panic!("{}: not an object: {other}", path.display()),
+        }
+    }
+    serde_json::Value::Object(whole)
+}
+
 /// The report node with this id.
 pub fn node<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
     report["nodes"]
