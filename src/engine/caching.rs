@@ -112,6 +112,9 @@ impl<'a> Caching<'a> {
 impl Executor for Caching<'_> {
     fn execute(&self, job: &Job<'_>) -> Executed {
         let v = job.node;
+        // From the key to the answer under the store's lock, taken once: with several
+        // workers answering nodes, it is rarely let go between them.
+        let held = self.memo.store.hold();
         let Some(parts) = self.memo.key(v, job.board) else {
             // Unreachable: every producer settled before its consumers start.
             return Executed::failed(vec!["an input has no digest".into()], job.elapsed());
@@ -123,6 +126,7 @@ impl Executor for Caching<'_> {
                 Lookup::Miss(d) => detail = d,
             }
         }
+        drop(held);
         if !job.selected {
             let id = &job.node().id;
             let mut out = Executed::failed(

@@ -194,6 +194,11 @@ struct Gate {
 
 struct GateGuard<'a>(&'a Gate);
 
+/// The store's shared lock, held across several lookups (see [`Store::hold`]).
+pub struct Held<'a> {
+    _guard: Option<GateGuard<'a>>,
+}
+
 impl Gate {
     fn enter(&self) -> GateGuard<'_> {
         let mut n = self.holders.lock().unwrap_or_else(|e| e.into_inner());
@@ -432,6 +437,13 @@ impl Store {
 
     fn enter(&self) -> Option<GateGuard<'_>> {
         self.gate.as_ref().map(Gate::enter)
+    }
+
+    /// Hold the shared lock until the guard drops: the lookups made meanwhile take it
+    /// without a system call. Held for one node's answer, never while an op runs (gc
+    /// waits for it).
+    pub fn hold(&self) -> Held<'_> {
+        Held { _guard: self.enter() }
     }
 
     /// Note a key or blob in this process's lease (under the gate), so a concurrent gc
