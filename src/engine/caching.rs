@@ -112,13 +112,14 @@ impl<'a> Caching<'a> {
 impl Executor for Caching<'_> {
     fn execute(&self, job: &Job<'_>) -> Executed {
         let v = job.node;
-        // From the key to the answer under the store's lock, taken once: with several
-        // workers answering nodes, it is rarely let go between them.
-        let held = self.memo.store.hold();
         let Some(parts) = self.memo.key(v, job.board) else {
             // Unreachable: every producer settled before its consumers start.
             return Executed::failed(vec!["an input has no digest".into()], job.elapsed());
         };
+        // The lookup under the store's lock, taken once (the key, which may hash a large
+        // input file, is outside it): with several workers answering nodes, it is rarely
+        // let go between them.
+        let held = self.memo.store.hold();
         let mut detail = None;
         if !job.forced {
             match self.memo.lookup(v, &parts.key, job.board) {

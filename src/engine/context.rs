@@ -47,9 +47,6 @@ impl NodeCtx<'_> {
                 port: port.into(),
             });
         }
-        if self.staged.capacity() == 0 {
-            self.staged.reserve_exact(self.node.outputs.len());
-        }
         self.staged.push((binding.artifact, slot));
         Ok(())
     }

@@ -96,13 +96,7 @@ pub trait NodeIo {
     fn record_file(&mut self, file: WrittenFile);
     /// Write a value made by `make` to every bound output (ops that fill whatever outputs
     /// the pipeline gives them).
-    fn put_every_output(&mut self, make: &mut dyn FnMut() -> Slot) -> Result<(), PortError> {
-        let ports: Vec<String> = self.ports("output").into_iter().map(String::from).collect();
-        for port in ports {
-            self.put_output(&port, make())?;
-        }
-        Ok(())
-    }
+    fn put_every_output(&mut self, make: &mut dyn FnMut() -> Slot) -> Result<(), PortError>;
 }
 
 /// What ops receive: `fn run(&self, ctx: &mut NodeContext<'_>)`.

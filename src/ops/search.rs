@@ -174,17 +174,7 @@ pub(crate) fn tuned<C>(
 where
     C: Clone + Serialize + for<'de> Deserialize<'de>,
 {
-    let Some(search) = ctx.input_opt::<SearchResult>("search")? else {
-        return Ok(base.clone());
-    };
-    match &search.best {
-        None => Ok(base.clone()),
-        Some(best) => {
-            let c = overlay(base, pick(best)).map_err(|e| -> OpError { e.into() })?;
-            tracing::info!("settings of the chosen point: {}", pick(best));
-            Ok(c)
-        }
-    }
+    tuned_with(ctx, base, |best| pick(best).clone())
 }
 
 /// [`tuned`] with the chosen point's settings made by `pick` (e.g. read into another

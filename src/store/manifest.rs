@@ -48,47 +48,23 @@ pub struct Manifest {
     pub duration_ms: f64,
 }
 
-/// How a manifest is written: two JSON documents, one after the other. The first holds
-/// what answering a node needs (key, outputs, files); the second what explains a miss
-/// (names, key components, when). A lookup, the hot path, parses the first only.
-/// A manifest of one document (written before the split) reads the same.
-#[derive(Serialize)]
-struct HeadOut<'a> {
-    key: &'a Digest,
-    outputs: &'a BTreeMap<String, BlobRef>,
-    files: &'a [FileRef],
-}
-
-#[derive(Serialize)]
-struct RestOut<'a> {
-    pipeline: &'a str,
-    node: &'a str,
-    op: &'a str,
-    components: &'a serde_json::Value,
-    created_at: &'a str,
-    duration_ms: f64,
-}
+/// The fields of a manifest's first document: what answering a node needs, and all a
+/// lookup (the hot path) parses. The second document holds the rest, what explains a
+/// miss (names, key components, when). A manifest of one document (written before the
+/// split) reads the same.
+const HEAD_FIELDS: [&str; 3] = ["key", "outputs", "files"];
 
 impl Manifest {
     /// The stored form: the head document, a newline, the rest.
     pub fn encode(&self) -> serde_json::Result<Vec<u8>> {
-        let mut bytes = serde_json::to_vec_pretty(&HeadOut {
-            key: &self.key,
-            outputs: &self.outputs,
-            files: &self.files,
-        })?;
+        let serde_json::Value::Object(mut rest) = serde_json::to_value(self)? else {
+            return Err(serde::ser::Error::custom("a manifest is not a JSON object"));
+        };
+        let head: serde_json::Map<String, serde_json::Value> =
+            HEAD_FIELDS.iter().filter_map(|f| rest.remove_entry(*f)).collect();
+        let mut bytes = serde_json::to_vec_pretty(&head)?;
         bytes.push(b'\n');
-        serde_json::to_writer_pretty(
-            &mut bytes,
-            &RestOut {
-                pipeline: &self.pipeline,
-                node: &self.node,
-                op: &self.op,
-                components: &self.components,
-                created_at: &self.created_at,
-                duration_ms: self.duration_ms,
-            },
-        )?;
+        serde_json::to_writer_pretty(&mut bytes, &rest)?;
         bytes.push(b'\n');
         Ok(bytes)
     }
@@ -119,8 +95,8 @@ impl Manifest {
     }
 }
 
-/// A manifest without its key components: what answering a node needs (read on every
-/// lookup, so it keeps no more than that).
+/// A manifest's first document ([`HEAD_FIELDS`]): what answering a node needs (read on
+/// every lookup, so it keeps no more than that).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ManifestHead {
     pub key: Digest,

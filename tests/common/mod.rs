@@ -57,18 +57,13 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// A store manifest as one JSON object: its documents (what a hit reads, then what
-/// explains a miss) merged, as `jq -s add` does.
+/// A store manifest as one JSON object (its two documents merged), read the way the
+/// store reads it.
 pub fn read_manifest(path: &Path) -> serde_json::Value {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let mut whole = serde_json::Map::new();
-    for doc in serde_json::Deserializer::from_slice(&bytes).into_iter::<serde_json::Value>() {
-        match doc.unwrap() {
-            serde_json::Value::Object(o) => whole.extend(o),
-            other => panic!("{}: not an object: {other}", path.display()),
-        }
-    }
-    serde_json::Value::Object(whole)
+    let m = nexusml::store::Manifest::decode(&bytes)
+        .unwrap_or_else(|| panic!("{} is not a manifest", path.display()));
+    serde_json::to_value(m).unwrap()
 }
 
 /// The report node with this id.
