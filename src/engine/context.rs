@@ -4,10 +4,14 @@
 //! ([`NodeCtx::commit`]), so a failed attempt leaves nothing behind for the next.
 
 use super::blackboard::Blackboard;
+use super::record::Written;
 use crate::graph::{Node, Pipeline};
 use crate::op::{short_type_name, NodeIo, PortError, Slot, WrittenFile};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+/// A node's staged outputs.
+pub(crate) type Staged = smallvec::SmallVec<[(usize, Slot); 2]>;
 
 pub(crate) struct NodeCtx<'a> {
     pub pipeline: &'a Pipeline,
@@ -15,8 +19,9 @@ pub(crate) struct NodeCtx<'a> {
     pub board: &'a Blackboard,
     pub run_dir: &'a Path,
     pub cancel: &'a AtomicBool,
-    /// Outputs written so far, by artifact, not yet on the board.
-    pub staged: Vec<(usize, Slot)>,
+    /// Outputs written so far, by artifact, not yet on the board (inline: most nodes
+    /// write one or two, and every node stages).
+    pub staged: Staged,
     pub files: Vec<WrittenFile>,
     /// Recomputing a lost value: outputs already on the board are kept, not an error.
     pub refill: bool,
@@ -52,8 +57,8 @@ impl NodeCtx<'_> {
     }
 
     /// Put the staged outputs on the board; the artifacts written.
-    pub fn commit(&mut self) -> Result<Vec<usize>, PortError> {
-        let mut written = Vec::with_capacity(self.staged.len());
+    pub fn commit(&mut self) -> Result<Written, PortError> {
+        let mut written = Written::new();
         for (artifact, slot) in std::mem::take(&mut self.staged) {
             if !self.board.put(artifact, slot) && !self.refill {
                 let port = self

@@ -124,7 +124,7 @@ impl Executor for InProcess {
             board: job.board,
             run_dir: job.run_dir,
             cancel: job.cancel,
-            staged: Vec::new(),
+            staged: Default::default(),
             files: Vec::new(),
             refill: job.refill,
             attempt: job.attempt.max(1),
@@ -145,7 +145,7 @@ impl Executor for InProcess {
                 panic_message(&payload)
             )],
         };
-        let mut written = Vec::new();
+        let mut written = Default::default();
         if error.is_empty() && !timed_out {
             match ctx.commit() {
                 Ok(w) => written = w,

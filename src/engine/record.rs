@@ -4,6 +4,10 @@ use super::reason::{note, Reason};
 use crate::store::Digest;
 use std::time::Duration;
 
+/// The artifacts a node wrote: held inline, since most nodes write one or two and a
+/// record is made for every node.
+pub type Written = smallvec::SmallVec<[usize; 2]>;
+
 /// How a node ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -50,7 +54,7 @@ pub struct NodeRecord {
     /// Index of the rayon worker that ran it.
     pub thread: Option<usize>,
     /// Indices of the artifacts it wrote.
-    pub artifacts: Vec<usize>,
+    pub artifacts: Written,
     /// The error and its causes, outermost first.
     pub error: Vec<String>,
     /// Every try, when the node's policy allows retries.
@@ -84,7 +88,7 @@ impl NodeRecord {
             start: None,
             end: None,
             thread: None,
-            artifacts: Vec::new(),
+            artifacts: Written::new(),
             error: Vec::new(),
             attempts: Vec::new(),
             exit_code: None,
