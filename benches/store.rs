@@ -46,7 +46,7 @@ fn node_key(c: &mut Criterion) {
     let p = lattice(200, 100);
     let inputs: Vec<Digest> = (0..4u8).map(|i| Digest::of(&[i])).collect();
     c.bench_function("node_key/lattice_node_4_inputs", |b| {
-        b.iter(|| nexusml::engine::key::node_key(&p, 150, &inputs, &[]))
+        b.iter(|| nexusml::engine::key::node_key(&p, nexusml::graph::NodeIx(150), &inputs, &[]))
     });
 }
 

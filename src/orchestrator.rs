@@ -17,7 +17,7 @@
 
 use crate::clock::Utc;
 use crate::engine::{self, Hooks, NodeRecord, NodeStatus, Observer, Request, RunStatus, Session, Source};
-use crate::graph::Pipeline;
+use crate::graph::{NodeIx, Pipeline};
 use crate::ml::bundle::{self, BundleError};
 use crate::ml::mapping::{ColumnMap, MappingError};
 use crate::ml::metrics::EvaluationReport;
@@ -308,7 +308,7 @@ struct Recorder<'a> {
 }
 
 impl Observer for Recorder<'_> {
-    fn node_finished(&self, p: &Pipeline, node: usize, r: &NodeRecord) {
+    fn node_finished(&self, p: &Pipeline, node: NodeIx, r: &NodeRecord) {
         let id = p.nodes[node].id.clone();
         let mut c = self.context.lock().unwrap_or_else(|e| e.into_inner());
         match r.status {
@@ -383,9 +383,7 @@ impl Finished {
     fn artifact<T: std::any::Any + Send + Sync + Clone>(&self, name: &str) -> Result<T, OrchestratorError> {
         let pipeline = &self.session.pipeline;
         pipeline
-            .artifacts
-            .iter()
-            .position(|a| a.name == name)
+            .artifact_index(name)
             .and_then(|i| self.outcome.value::<T>(pipeline, i))
             .map(|v| (*v).clone())
             .ok_or_else(|| OrchestratorError::Missing {

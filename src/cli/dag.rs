@@ -5,7 +5,7 @@ use super::{CheckArgs, CliError, PipelineArgs, PlotArgs, PlotFormat, RunArgs, Se
 use crate::engine::status as freshness;
 use crate::engine::{format_ms, session, Hooks, NodeRecord, NodeStatus, Observer, Request, Session};
 use crate::graph::plot::{self, PlotStatus};
-use crate::graph::{Pipeline, Plan, Selection};
+use crate::graph::{NodeIx, Pipeline, Plan, Selection};
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
@@ -95,7 +95,7 @@ struct Progress {
 }
 
 impl Observer for Progress {
-    fn node_finished(&self, p: &Pipeline, node: usize, r: &NodeRecord) {
+    fn node_finished(&self, p: &Pipeline, node: NodeIx, r: &NodeRecord) {
         let id = &p.nodes[node].id;
         match r.status {
             // `parent: &self.span`: a worker may finish this node while another node's span

@@ -9,7 +9,7 @@
 //! job (families stay arrays). Fusing never makes a job wait on itself: two nodes join
 //! only when no path between them leaves the job.
 
-use crate::graph::Pipeline;
+use crate::graph::{NodeIx, Pipeline};
 use crate::spec::Resources;
 use std::collections::HashMap;
 
@@ -38,7 +38,8 @@ pub enum UnitKind {
 pub struct Unit {
     /// A name for job names and messages: the group's, the family's, or the nodes'.
     pub name: String,
-    pub nodes: Vec<usize>,
+    pub nodes: Vec<NodeIx>,
+    /// Indices of the units it waits for (in the returned list).
     pub deps: Vec<usize>,
     pub resources: Resources,
     pub kind: UnitKind,
@@ -113,7 +114,7 @@ pub fn units(p: &Pipeline, to_run: &[bool], grouping: Grouping) -> Result<Vec<Un
             continue;
         }
         let node = &p.nodes[v];
-        let preds: Vec<usize> = p.predecessors(v).iter().copied().filter(|&q| to_run[q]).collect();
+        let preds: Vec<NodeIx> = p.predecessors(v).iter().copied().filter(|&q| to_run[q]).collect();
         let joinable = grouping == Grouping::Auto && !node.own_resources;
         let target = joinable
             .then(|| {
@@ -304,8 +305,8 @@ fn not_contiguous(
         .unwrap_or(on_cycle);
     let group = &units[start];
     // Breadth first from the group's nodes to a node of the group, outside it in between.
-    let mut prev: HashMap<usize, usize> = HashMap::new();
-    let mut queue: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    let mut prev: HashMap<NodeIx, NodeIx> = HashMap::new();
+    let mut queue: std::collections::VecDeque<NodeIx> = std::collections::VecDeque::new();
     for &v in &group.nodes {
         for &w in p
             .successors(v)

@@ -14,7 +14,7 @@ use crate::engine::{
     self, Blackboard, ClusterJob, NodeRecord, NodeStatus, Reason, RunOutcome, RunSetup, Runner, Session,
     SessionError, Silent,
 };
-use crate::graph::Pipeline;
+use crate::graph::{NodeIx, Pipeline};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -81,6 +81,7 @@ impl UnitDag {
 }
 
 impl Dag for UnitDag {
+    type Ix = usize;
     fn node_count(&self) -> usize {
         self.preds.len()
     }
@@ -312,7 +313,7 @@ fn unfinished(mask: &[bool]) -> Vec<NodeRecord> {
 
 /// The first node of a unit that failed, as the failed unit's own run report says (the
 /// unit's first node when there is none).
-fn failed_node(p: &Pipeline, unit: &Unit, env: &JobEnv) -> usize {
+fn failed_node(p: &Pipeline, unit: &Unit, env: &JobEnv) -> NodeIx {
     inner_reports(p, unit, env)
         .into_iter()
         .find(|n| n.status == NodeStatus::Failed)
@@ -321,7 +322,7 @@ fn failed_node(p: &Pipeline, unit: &Unit, env: &JobEnv) -> usize {
 
 /// One node as its job's own run report saw it.
 struct Inner {
-    node: usize,
+    node: NodeIx,
     status: NodeStatus,
     /// When it ran, from the start of the job's run (absent when it did not).
     span: Option<(Duration, Duration)>,
@@ -385,7 +386,7 @@ fn overlay(
     p: &Pipeline,
     unit: &Unit,
     units: &[Unit],
-    walked: Walked,
+    walked: Walked<usize>,
     submitted: Option<&Submitted>,
     env: &JobEnv,
     records: &mut [NodeRecord],

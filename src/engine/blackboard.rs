@@ -1,5 +1,6 @@
 //! The typed store of one run's artifacts.
 
+use crate::graph::ArtifactIx;
 use crate::op::Slot;
 use crate::store::Digest;
 use std::any::Any;
@@ -24,25 +25,25 @@ impl Blackboard {
         }
     }
 
-    pub fn get(&self, artifact: usize) -> Option<&Slot> {
-        self.slots.get(artifact).and_then(OnceLock::get)
+    pub fn get(&self, artifact: ArtifactIx) -> Option<&Slot> {
+        self.slots.get(artifact.0).and_then(OnceLock::get)
     }
 
     /// Store a value; `false` if the slot was already written.
-    pub(crate) fn put(&self, artifact: usize, slot: Slot) -> bool {
-        self.slots[artifact].set(slot).is_ok()
+    pub(crate) fn put(&self, artifact: ArtifactIx, slot: Slot) -> bool {
+        self.slots[artifact.0].set(slot).is_ok()
     }
 
-    pub fn digest(&self, artifact: usize) -> Option<Digest> {
-        self.digests.get(artifact).and_then(OnceLock::get).copied()
+    pub fn digest(&self, artifact: ArtifactIx) -> Option<Digest> {
+        self.digests.get(artifact.0).and_then(OnceLock::get).copied()
     }
 
-    pub(crate) fn set_digest(&self, artifact: usize, d: Digest) {
-        let _ = self.digests[artifact].set(d);
+    pub(crate) fn set_digest(&self, artifact: ArtifactIx, d: Digest) {
+        let _ = self.digests[artifact.0].set(d);
     }
 
     /// A typed read of a value in memory, for callers outside a node.
-    pub fn get_as<T: Any + Send + Sync>(&self, artifact: usize) -> Option<Arc<T>> {
+    pub fn get_as<T: Any + Send + Sync>(&self, artifact: ArtifactIx) -> Option<Arc<T>> {
         self.get(artifact)
             .and_then(|s| Arc::clone(&s.value).downcast::<T>().ok())
     }

@@ -10,7 +10,7 @@ use super::executor::{Executed, Executor, Job};
 use super::memo::{Lookup, Memo};
 use super::reason::Reason;
 use super::record::{NodeRecord, NodeStatus};
-use crate::graph::Pipeline;
+use crate::graph::{ArtifactIx, Pipeline};
 use crate::store::Store;
 use std::path::Path;
 use std::sync::Mutex;
@@ -42,7 +42,7 @@ impl<'a> Caching<'a> {
 
     /// Depth first over the producers whose stored values are lost, with an explicit stack
     /// (not recursion): a long chain of lost values must not overflow the thread's stack.
-    fn ensure_value(&self, job: &Job<'_>, a: usize) -> Result<(), String> {
+    fn ensure_value(&self, job: &Job<'_>, a: ArtifactIx) -> Result<(), String> {
         let (pipeline, board) = (job.pipeline, job.board);
         // (artifact, its producer's inputs are on the board: recompute it now)
         let mut stack = vec![(a, false)];
@@ -235,7 +235,7 @@ mod tests {
         // Damage `b`'s stored value (same size: the lookup still finds it), then ask for
         // `c` alone, forced: `b` is answered from the store, but its value must come back,
         // so `b` runs again (from `a`'s stored value) and `c` gets 3.
-        let b = p.artifacts.iter().position(|a| a.name == "b").unwrap();
+        let b = p.artifact_index("b").unwrap();
         let hex = first.blackboard.digest(b).unwrap().hex();
         let blob = dir.path().join("store/blobs").join(&hex[..2]).join(&hex);
         let mut bytes = std::fs::read(&blob).unwrap();
@@ -273,7 +273,7 @@ mod tests {
             step_runs + 2,
             "`b` recomputed, `c` forced"
         );
-        let out = p.artifacts.iter().position(|a| a.name == "c").unwrap();
+        let out = p.artifact_index("c").unwrap();
         assert_eq!(*again.value::<Value>(&p, out).unwrap(), Value::from(3));
     }
 }

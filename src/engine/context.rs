@@ -5,13 +5,13 @@
 
 use super::blackboard::Blackboard;
 use super::record::Written;
-use crate::graph::{Node, Pipeline};
+use crate::graph::{ArtifactIx, Node, Pipeline};
 use crate::op::{short_type_name, NodeIo, PortError, Slot, WrittenFile};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A node's staged outputs.
-pub(crate) type Staged = smallvec::SmallVec<[(usize, Slot); 2]>;
+pub(crate) type Staged = smallvec::SmallVec<[(ArtifactIx, Slot); 2]>;
 
 pub(crate) struct NodeCtx<'a> {
     pub pipeline: &'a Pipeline,
@@ -86,7 +86,7 @@ impl NodeCtx<'_> {
     }
 
     /// The artifacts staged so far.
-    pub fn staged_artifacts(&self) -> Vec<usize> {
+    pub fn staged_artifacts(&self) -> Vec<ArtifactIx> {
         self.staged.iter().map(|(a, _)| *a).collect()
     }
 }

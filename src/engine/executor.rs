@@ -7,7 +7,7 @@
 use super::blackboard::Blackboard;
 use super::context::NodeCtx;
 use super::record::{NodeRecord, NodeStatus};
-use crate::graph::{Node, Pipeline};
+use crate::graph::{ArtifactIx, Node, NodeIx, Pipeline};
 use crate::op::WrittenFile;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 /// Hooks for progress display; called from worker threads.
 pub trait Observer: Sync {
-    fn node_started(&self, _pipeline: &Pipeline, _node: usize) {}
-    fn node_finished(&self, _pipeline: &Pipeline, _node: usize, _record: &NodeRecord) {}
+    fn node_started(&self, _pipeline: &Pipeline, _node: NodeIx) {}
+    fn node_finished(&self, _pipeline: &Pipeline, _node: NodeIx, _record: &NodeRecord) {}
 }
 
 /// An observer that does nothing.
@@ -28,7 +28,7 @@ impl Observer for Silent {}
 #[derive(Clone, Copy)]
 pub struct Job<'a> {
     pub pipeline: &'a Pipeline,
-    pub node: usize,
+    pub node: NodeIx,
     pub board: &'a Blackboard,
     pub run_dir: &'a Path,
     /// Once set, the node should stop: the run's flag (Ctrl-C), or an attempt's own,
@@ -63,7 +63,7 @@ impl Job<'_> {
     }
 
     /// The same node, re-run to recover a lost value.
-    pub fn refill_of(&self, node: usize) -> Job<'_> {
+    pub fn refill_of(&self, node: NodeIx) -> Job<'_> {
         Job {
             node,
             refill: true,
@@ -179,7 +179,7 @@ impl Executor for InProcess {
 }
 
 /// A successful op must have written every bound output its consumers wait for.
-fn missing_outputs(node: &Node, written: &[usize], pipeline: &Pipeline) -> Vec<String> {
+fn missing_outputs(node: &Node, written: &[ArtifactIx], pipeline: &Pipeline) -> Vec<String> {
     let missing: Vec<String> = node
         .outputs
         .iter()

@@ -8,7 +8,7 @@
 //! the parameters when the op reads them all. Never a modification time.
 
 use super::reason::Reason;
-use crate::graph::{Node, Pipeline};
+use crate::graph::{Node, NodeIx, Pipeline};
 use crate::store::{Digest, SCHEMA};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -73,7 +73,7 @@ fn field(buf: &mut Vec<u8>, bytes: &[u8]) {
 /// decides the result goes in: not node or artifact names.
 pub fn node_key(
     pipeline: &Pipeline,
-    v: usize,
+    v: NodeIx,
     inputs: &[Digest],
     files: &[(PathBuf, Option<Digest>)],
 ) -> Digest {
@@ -110,7 +110,7 @@ impl KeyParts {
     /// The key of node `v` (see [`node_key`]), kept with what it was computed from.
     pub fn new(
         pipeline: &Pipeline,
-        v: usize,
+        v: NodeIx,
         inputs: Vec<Digest>,
         files: Vec<(PathBuf, Option<Digest>)>,
     ) -> KeyParts {
@@ -122,7 +122,7 @@ impl KeyParts {
     }
 
     /// What the key was made of, by name, for the manifest and for reasons.
-    pub fn components(&self, pipeline: &Pipeline, v: usize) -> KeyComponents {
+    pub fn components(&self, pipeline: &Pipeline, v: NodeIx) -> KeyComponents {
         let node = &pipeline.nodes[v];
         let inputs = node
             .inputs
@@ -488,8 +488,8 @@ mod tests {
             expected.update(text.as_bytes());
         }
         let without_inputs = Digest(*expected.finalize().as_bytes());
-        assert_eq!(node_key(&p, 0, &[], &[]), without_inputs);
-        let parts = KeyParts::new(&p, 0, vec![input], vec![(PathBuf::from("a.csv"), None)]);
+        assert_eq!(node_key(&p, NodeIx(0), &[], &[]), without_inputs);
+        let parts = KeyParts::new(&p, NodeIx(0), vec![input], vec![(PathBuf::from("a.csv"), None)]);
         // No input is bound, so the digest given for one is not hashed; the file is.
         expected.update(&5u64.to_le_bytes());
         expected.update(b"a.csv");

@@ -6,7 +6,7 @@ use super::blackboard::Blackboard;
 use super::key::{explain, FileDigests, KeyComponents, KeyParts};
 use super::reason::Reason;
 use crate::clock::Utc;
-use crate::graph::Pipeline;
+use crate::graph::{ArtifactIx, NodeIx, Pipeline};
 use crate::op::{Slot, WrittenFile};
 use crate::store::{BlobRef, Digest, FileBase, FileRef, Manifest, RunRecord, Store};
 use std::collections::BTreeMap;
@@ -42,14 +42,14 @@ impl<'a> Memo<'a> {
     }
 
     /// The key of node `v`; every input's digest must be known.
-    pub fn key(&self, v: usize, board: &Blackboard) -> Option<KeyParts> {
+    pub fn key(&self, v: NodeIx, board: &Blackboard) -> Option<KeyParts> {
         let (parts, unknown) = self.key_or_guess(v, board);
         unknown.is_empty().then_some(parts)
     }
 
     /// The key of node `v`, with a placeholder for inputs whose digest is not known yet
     /// (their producer has to run), and those inputs' ports.
-    pub fn key_or_guess(&self, v: usize, board: &Blackboard) -> (KeyParts, Vec<usize>) {
+    pub fn key_or_guess(&self, v: NodeIx, board: &Blackboard) -> (KeyParts, Vec<ArtifactIx>) {
         let node = &self.pipeline.nodes[v];
         let mut unknown = Vec::new();
         let inputs: Vec<Digest> = node
@@ -76,7 +76,7 @@ impl<'a> Memo<'a> {
 
     /// Whether the store can answer node `v` under `key`, without changing anything:
     /// `Ok` with its outputs' digests, or what is missing.
-    pub fn peek(&self, v: usize, key: &Digest) -> Result<Vec<(usize, Digest)>, Option<Reason>> {
+    pub fn peek(&self, v: NodeIx, key: &Digest) -> Result<Vec<(ArtifactIx, Digest)>, Option<Reason>> {
         let node = &self.pipeline.nodes[v];
         let m = self.store.peek_manifest(key).ok_or(None)?;
         let mut digests = Vec::new();
@@ -96,7 +96,7 @@ impl<'a> Memo<'a> {
 
     /// Answer node `v` from the store: check its outputs are there, put its files back,
     /// and publish its outputs' digests.
-    pub fn lookup(&self, v: usize, key: &Digest, board: &Blackboard) -> Lookup {
+    pub fn lookup(&self, v: NodeIx, key: &Digest, board: &Blackboard) -> Lookup {
         let node = &self.pipeline.nodes[v];
         let Some(m) = self.store.get_manifest(key) else {
             return Lookup::Miss(None);
@@ -169,7 +169,7 @@ impl<'a> Memo<'a> {
     /// recomputes.
     pub fn save(
         &self,
-        v: usize,
+        v: NodeIx,
         parts: &KeyParts,
         board: &Blackboard,
         written: &[WrittenFile],
@@ -258,7 +258,7 @@ impl<'a> Memo<'a> {
     }
 
     /// Put a stored artifact's value on the board.
-    pub fn load(&self, artifact: usize, board: &Blackboard) -> Result<(), String> {
+    pub fn load(&self, artifact: ArtifactIx, board: &Blackboard) -> Result<(), String> {
         let art = &self.pipeline.artifacts[artifact];
         let d = board
             .digest(artifact)
@@ -282,7 +282,7 @@ impl<'a> Memo<'a> {
     /// Why node `v` must run, against the key it last had: in the newest finished run of
     /// this pipeline (cached or computed), or the one it last computed if that is newer
     /// (a run killed before it finished).
-    pub fn explain(&self, v: usize, parts: &KeyParts) -> Vec<Reason> {
+    pub fn explain(&self, v: NodeIx, parts: &KeyParts) -> Vec<Reason> {
         let node = &self.pipeline.nodes[v];
         let previous = self
             .previous

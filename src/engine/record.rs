@@ -1,12 +1,13 @@
 //! What happened to a node, and to a run.
 
 use super::reason::{note, Reason};
+use crate::graph::ArtifactIx;
 use crate::store::Digest;
 use std::time::Duration;
 
 /// The artifacts a node wrote: held inline, since most nodes write one or two and a
 /// record is made for every node.
-pub type Written = smallvec::SmallVec<[usize; 2]>;
+pub type Written = smallvec::SmallVec<[ArtifactIx; 2]>;
 
 /// How a node ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

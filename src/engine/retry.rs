@@ -187,7 +187,12 @@ mod tests {
         // Each failed attempt wrote its output first: staged, never on the board, so
         // the third attempt's write is no "written twice".
         assert_eq!(r.status, super::NodeStatus::Ok, "{r:?}");
-        assert_eq!(*out.blackboard.get_as::<Value>(0).unwrap(), Value::from(3));
+        assert_eq!(
+            *out.blackboard
+                .get_as::<Value>(crate::graph::ArtifactIx(0))
+                .unwrap(),
+            Value::from(3)
+        );
         let numbers: Vec<u32> = r.attempts.iter().map(|a| a.number).collect();
         assert_eq!(numbers, [1, 2, 3]);
         assert_eq!(r.attempts[0].error, ["flaky failure 1"]);
@@ -209,7 +214,7 @@ mod tests {
         assert_eq!(r.attempts.len(), 2);
         assert_eq!(r.error, ["flaky failure 2"]);
         assert!(
-            out.blackboard.get(0).is_none(),
+            out.blackboard.get(crate::graph::ArtifactIx(0)).is_none(),
             "a failed node's output is not on the board"
         );
     }

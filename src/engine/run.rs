@@ -11,7 +11,7 @@ use super::record::{NodeRecord, NodeStatus, RunStatus};
 use super::retry::Retry;
 use super::timeout::Timeout;
 use super::walker::{self, Dag, Walk, Walked};
-use crate::graph::Pipeline;
+use crate::graph::{ArtifactIx, NodeIx, Pipeline};
 use crate::store::Store;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -80,13 +80,14 @@ pub fn check_jobs(jobs: usize) -> Result<usize, EngineError> {
 }
 
 impl Dag for Pipeline {
+    type Ix = NodeIx;
     fn node_count(&self) -> usize {
         self.nodes.len()
     }
-    fn predecessors(&self, v: usize) -> &[usize] {
+    fn predecessors(&self, v: NodeIx) -> &[NodeIx] {
         Pipeline::predecessors(self, v)
     }
-    fn successors(&self, v: usize) -> &[usize] {
+    fn successors(&self, v: NodeIx) -> &[NodeIx] {
         Pipeline::successors(self, v)
     }
 }
@@ -165,7 +166,7 @@ impl RunOutcome {
     pub fn value<T: std::any::Any + Send + Sync>(
         &self,
         pipeline: &Pipeline,
-        artifact: usize,
+        artifact: ArtifactIx,
     ) -> Option<Arc<T>> {
         if self.blackboard.get(artifact).is_none() {
             let store = self.store.as_deref()?;
@@ -238,8 +239,8 @@ struct Run<'a> {
     forced: Vec<bool>,
 }
 
-type Visit<'v> = &'v (dyn Fn(usize) -> bool + Sync);
-type Settled<'v> = &'v (dyn Fn(usize, Walked) + Sync);
+type Visit<'v> = &'v (dyn Fn(NodeIx) -> bool + Sync);
+type Settled<'v> = &'v (dyn Fn(NodeIx, Walked) + Sync);
 
 impl<'a> Run<'a> {
     fn new(pipeline: &'a Pipeline, opts: &'a RunOptions, observer: &'a dyn Observer) -> Self {
@@ -289,7 +290,7 @@ impl<'a> Run<'a> {
         };
         let records: Vec<OnceLock<NodeRecord>> = (0..pipeline.nodes.len()).map(|_| OnceLock::new()).collect();
         {
-            let visit = |v: usize| {
+            let visit = |v: NodeIx| {
                 let job = Job {
                     pipeline,
                     node: v,
@@ -310,7 +311,7 @@ impl<'a> Run<'a> {
                 let _ = records[v].set(record);
                 ok
             };
-            let settled = |v: usize, what: Walked| {
+            let settled = |v: NodeIx, what: Walked| {
                 let skip = match what {
                     Walked::Visited { .. } => None,
                     Walked::UpstreamFailed(c) => Some(Reason::UpstreamFailed {

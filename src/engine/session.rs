@@ -9,7 +9,7 @@ use super::report::{create_run_dir, record_run, RunReport};
 use super::run::{check_jobs, run, run_sequential, EngineError, RunOptions, RunOutcome};
 use super::status::{self as freshness, Freshness, NodeState};
 use crate::clock::Utc;
-use crate::graph::{GraphError, Pipeline, Plan, Selection};
+use crate::graph::{GraphError, NodeIx, Pipeline, Plan, Selection};
 use crate::op::Registry;
 use crate::spec::{Overrides, PipelineSpec, SpecError};
 use crate::store::{Store, StoreError};
@@ -364,7 +364,7 @@ fn check_upstream_stored(p: &Pipeline, mask: &[bool], store: &Store) -> Result<(
     // Name the unselected nodes a selected node reads from directly: running them (and
     // what they need) is what the selection is missing.
     let mut missing = Vec::new();
-    for (i, s) in states.iter().enumerate() {
+    for (i, s) in NodeIx::all(states.len()).zip(&states) {
         if !upstream[i] || s.state == Freshness::Fresh {
             continue;
         }

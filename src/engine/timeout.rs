@@ -157,6 +157,6 @@ mod tests {
         let r = &out.records[0];
         assert_eq!(r.status, NodeStatus::Failed);
         assert_eq!(r.error, ["timed out after 1s"]);
-        assert!(r.artifacts.is_empty() && out.blackboard.get(0).is_none());
+        assert!(r.artifacts.is_empty() && out.blackboard.get(crate::graph::ArtifactIx(0)).is_none());
     }
 }

@@ -7,24 +7,51 @@
 //! settles a node decrements its successors' pending counts, keeps one newly ready
 //! successor for itself (a chain never waits for a hand-off) and spawns the others.
 
+use crate::graph::NodeIx;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// The index of a node in the graph being walked: a pipeline's [`NodeIx`], or a plain
+/// position (a cluster run walks its job units).
+pub trait Ix: Copy + Eq + Send + Sync + std::fmt::Debug {
+    fn from_index(i: usize) -> Self;
+    fn index(self) -> usize;
+}
+
+impl Ix for usize {
+    fn from_index(i: usize) -> Self {
+        i
+    }
+    fn index(self) -> usize {
+        self
+    }
+}
+
+impl Ix for NodeIx {
+    fn from_index(i: usize) -> Self {
+        NodeIx(i)
+    }
+    fn index(self) -> usize {
+        self.0
+    }
+}
 
 /// A graph the walker can walk: nodes `0..len`, edges both ways.
 pub trait Dag: Sync {
+    type Ix: Ix;
     fn node_count(&self) -> usize;
-    fn predecessors(&self, v: usize) -> &[usize];
-    fn successors(&self, v: usize) -> &[usize];
+    fn predecessors(&self, v: Self::Ix) -> &[Self::Ix];
+    fn successors(&self, v: Self::Ix) -> &[Self::Ix];
 }
 
 /// What became of one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Walked {
+pub enum Walked<I = NodeIx> {
     /// Visited; `ok` is what the visitor answered.
     Visited { ok: bool },
     /// Not visited: this failed node is upstream of it.
-    UpstreamFailed(usize),
+    UpstreamFailed(I),
     /// Not started: fail-fast stopped the walk after this node failed.
-    Stopped(usize),
+    Stopped(I),
     /// Not started: the walk was cancelled.
     Interrupted,
     /// Not part of the walk (outside the mask).
@@ -43,22 +70,22 @@ pub struct Walk<'a> {
 
 const NONE: usize = usize::MAX;
 
-impl Walked {
+impl<I: Ix> Walked<I> {
     /// A tag in the top three bits, the node index below (graphs are far smaller than 2^61).
     fn pack(self) -> u64 {
         let (tag, v) = match self {
             Walked::Unselected => (0, 0),
             Walked::Visited { ok: false } => (1, 0),
             Walked::Visited { ok: true } => (2, 0),
-            Walked::UpstreamFailed(c) => (3, c),
-            Walked::Stopped(c) => (4, c),
+            Walked::UpstreamFailed(c) => (3, c.index()),
+            Walked::Stopped(c) => (4, c.index()),
             Walked::Interrupted => (5, 0),
         };
         (tag << 61) | (v as u64 & ((1 << 61) - 1))
     }
 
-    fn unpack(bits: u64) -> Walked {
-        let v = (bits & ((1 << 61) - 1)) as usize;
+    fn unpack(bits: u64) -> Walked<I> {
+        let v = I::from_index((bits & ((1 << 61) - 1)) as usize);
         match bits >> 61 {
             1 => Walked::Visited { ok: false },
             2 => Walked::Visited { ok: true },
@@ -70,11 +97,15 @@ impl Walked {
     }
 }
 
-struct State<'a> {
-    dag: &'a dyn Dag,
+/// What visiting a node does, and what hears of each node's fate.
+type Visit<'a, I> = &'a (dyn Fn(I) -> bool + Sync);
+type Settled<'a, I> = &'a (dyn Fn(I, Walked<I>) + Sync);
+
+struct State<'a, D: Dag> {
+    dag: &'a D,
     walk: &'a Walk<'a>,
-    visit: &'a (dyn Fn(usize) -> bool + Sync),
-    settled: &'a (dyn Fn(usize, Walked) + Sync),
+    visit: Visit<'a, D::Ix>,
+    settled: Settled<'a, D::Ix>,
     /// Per node, side by side: a settled node touches one place per successor.
     nodes: Vec<NodeState>,
     /// Fail-fast: the first failure.
@@ -94,16 +125,17 @@ struct NodeState {
 /// Walk `dag` on `pool`. `visit(v)` runs node `v` and answers whether it succeeded;
 /// `settled(v, what)` is told of every masked node's fate, visited or not, before its
 /// successors are released. Returns each node's fate, indexed like the DAG.
-pub fn walk(
+pub fn walk<D: Dag>(
     pool: &rayon::ThreadPool,
-    dag: &dyn Dag,
+    dag: &D,
     walk: &Walk<'_>,
-    visit: &(dyn Fn(usize) -> bool + Sync),
-    settled: &(dyn Fn(usize, Walked) + Sync),
-) -> Vec<Walked> {
+    visit: Visit<'_, D::Ix>,
+    settled: Settled<'_, D::Ix>,
+) -> Vec<Walked<D::Ix>> {
     let state = State::new(dag, walk, visit, settled);
-    let roots: Vec<usize> = (0..dag.node_count())
+    let roots: Vec<D::Ix> = (0..dag.node_count())
         .filter(|&v| walk.mask[v] && state.nodes[v].pending.load(Ordering::Relaxed) == 0)
+        .map(D::Ix::from_index)
         .collect();
     pool.scope(|scope| {
         for root in roots {
@@ -116,13 +148,13 @@ pub fn walk(
 
 /// Walk `dag` on the calling thread, one node after another in `order` (which must list
 /// every masked node after its masked predecessors): the `--legacy` path.
-pub fn walk_in_order(
-    dag: &dyn Dag,
-    order: &[usize],
+pub fn walk_in_order<D: Dag>(
+    dag: &D,
+    order: &[D::Ix],
     walk: &Walk<'_>,
-    visit: &(dyn Fn(usize) -> bool + Sync),
-    settled: &(dyn Fn(usize, Walked) + Sync),
-) -> Vec<Walked> {
+    visit: Visit<'_, D::Ix>,
+    settled: Settled<'_, D::Ix>,
+) -> Vec<Walked<D::Ix>> {
     let state = State::new(dag, walk, visit, settled);
     for &v in order {
         // `order` already lists every node after its predecessors.
@@ -131,13 +163,8 @@ pub fn walk_in_order(
     state.into_outcome()
 }
 
-impl<'a> State<'a> {
-    fn new(
-        dag: &'a dyn Dag,
-        walk: &'a Walk<'a>,
-        visit: &'a (dyn Fn(usize) -> bool + Sync),
-        settled: &'a (dyn Fn(usize, Walked) + Sync),
-    ) -> Self {
+impl<'a, D: Dag> State<'a, D> {
+    fn new(dag: &'a D, walk: &'a Walk<'a>, visit: Visit<'a, D::Ix>, settled: Settled<'a, D::Ix>) -> Self {
         let n = dag.node_count();
         State {
             dag,
@@ -146,9 +173,14 @@ impl<'a> State<'a> {
             settled,
             nodes: (0..n)
                 .map(|v| NodeState {
-                    pending: AtomicUsize::new(dag.predecessors(v).iter().filter(|&&p| walk.mask[p]).count()),
+                    pending: AtomicUsize::new(
+                        dag.predecessors(D::Ix::from_index(v))
+                            .iter()
+                            .filter(|p| walk.mask[p.index()])
+                            .count(),
+                    ),
                     root_cause: AtomicUsize::new(NONE),
-                    outcome: AtomicU64::new(Walked::Unselected.pack()),
+                    outcome: AtomicU64::new(Walked::<D::Ix>::Unselected.pack()),
                 })
                 .collect(),
             stopped_by: AtomicUsize::new(NONE),
@@ -156,9 +188,9 @@ impl<'a> State<'a> {
     }
 
     /// Settle `v`, then go on with one of the successors it made ready.
-    fn drive<'s>(&'s self, scope: &rayon::Scope<'s>, mut v: usize) {
+    fn drive<'s>(&'s self, scope: &rayon::Scope<'s>, mut v: D::Ix) {
         loop {
-            let spawn = |other: usize| scope.spawn(move |scope| self.drive(scope, other));
+            let spawn = |other: D::Ix| scope.spawn(move |scope| self.drive(scope, other));
             match self.settle(v, &spawn) {
                 Some(w) => v = w,
                 None => return,
@@ -169,38 +201,40 @@ impl<'a> State<'a> {
     /// Visit `v` or decide why not; record it. Returns the first successor that became
     /// ready and hands the others to `also_ready` (no list per node: this is the walker's
     /// hot path).
-    fn settle(&self, v: usize, also_ready: &dyn Fn(usize)) -> Option<usize> {
+    fn settle(&self, v: D::Ix, also_ready: &dyn Fn(D::Ix)) -> Option<D::Ix> {
         let what = self.decide(v);
         let ok = matches!(what, Walked::Visited { ok: true });
         let cause = match what {
             Walked::Visited { ok: true } => NONE,
-            Walked::Visited { ok: false } => v,
-            Walked::UpstreamFailed(c) => c,
+            Walked::Visited { ok: false } => v.index(),
+            Walked::UpstreamFailed(c) => c.index(),
             // Stopped or interrupted: downstream nodes are stopped for the same reason.
-            Walked::Stopped(c) => c,
+            Walked::Stopped(c) => c.index(),
             Walked::Interrupted | Walked::Unselected => NONE,
         };
         if what == (Walked::Visited { ok: false }) && !self.walk.keep_going {
             let _ = self
                 .stopped_by
-                .compare_exchange(NONE, v, Ordering::AcqRel, Ordering::Acquire);
+                .compare_exchange(NONE, v.index(), Ordering::AcqRel, Ordering::Acquire);
         }
-        self.nodes[v].outcome.store(what.pack(), Ordering::Release);
+        self.nodes[v.index()]
+            .outcome
+            .store(what.pack(), Ordering::Release);
         (self.settled)(v, what);
         let mut first = None;
         for &w in self.dag.successors(v) {
-            if !self.walk.mask[w] {
+            if !self.walk.mask[w.index()] {
                 continue;
             }
             if !ok && cause != NONE && matches!(what, Walked::Visited { .. } | Walked::UpstreamFailed(_)) {
-                let _ = self.nodes[w].root_cause.compare_exchange(
+                let _ = self.nodes[w.index()].root_cause.compare_exchange(
                     NONE,
                     cause,
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 );
             }
-            if self.nodes[w].pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if self.nodes[w.index()].pending.fetch_sub(1, Ordering::AcqRel) == 1 {
                 match first {
                     None => first = Some(w),
                     Some(_) => also_ready(w),
@@ -210,22 +244,22 @@ impl<'a> State<'a> {
         first
     }
 
-    fn decide(&self, v: usize) -> Walked {
+    fn decide(&self, v: D::Ix) -> Walked<D::Ix> {
         if self.walk.cancel.load(Ordering::Relaxed) {
             return Walked::Interrupted;
         }
-        let cause = self.nodes[v].root_cause.load(Ordering::Acquire);
+        let cause = self.nodes[v.index()].root_cause.load(Ordering::Acquire);
         if cause != NONE {
-            return Walked::UpstreamFailed(cause);
+            return Walked::UpstreamFailed(D::Ix::from_index(cause));
         }
         let by = self.stopped_by.load(Ordering::Acquire);
         if by != NONE {
-            return Walked::Stopped(by);
+            return Walked::Stopped(D::Ix::from_index(by));
         }
         Walked::Visited { ok: (self.visit)(v) }
     }
 
-    fn into_outcome(self) -> Vec<Walked> {
+    fn into_outcome(self) -> Vec<Walked<D::Ix>> {
         self.nodes
             .into_iter()
             .map(|node| Walked::unpack(node.outcome.into_inner()))
@@ -257,6 +291,7 @@ mod tests {
     }
 
     impl Dag for Graph {
+        type Ix = usize;
         fn node_count(&self) -> usize {
             self.preds.len()
         }
@@ -283,7 +318,7 @@ mod tests {
         keep_going: bool,
         fails: &[usize],
         cancel_after: Option<usize>,
-    ) -> Vec<Walked> {
+    ) -> Vec<Walked<usize>> {
         let cancel = AtomicBool::new(false);
         let mask = vec![true; g.node_count()];
         let visited = AtomicUsize::new(0);

@@ -1,12 +1,14 @@
 //! The pipeline as a graph: ops resolved, edges drawn from artifacts and `after`, and
 //! every problem found before anything runs.
 
+mod index;
 mod plan;
 pub mod plot;
 mod select;
 mod writes;
 
 pub use crate::suggest::{closest, did_you_mean};
+pub use index::{ArtifactIx, NodeIx};
 pub use plan::Plan;
 pub use select::Selection;
 pub use writes::{Reserved, RESERVED};
@@ -80,7 +82,7 @@ fn render_invalid(file: &Path, errors: &[Diagnostic]) -> String {
 #[derive(Debug, Clone)]
 pub struct Binding {
     pub port: String,
-    pub artifact: usize,
+    pub artifact: ArtifactIx,
     /// The port's type (for outputs, also the artifact's).
     pub ty: ArtifactType,
 }
@@ -106,7 +108,7 @@ pub struct Node {
     /// Output ports the op declares but the pipeline leaves unbound: writes are dropped.
     pub discarded_outputs: Vec<String>,
     /// Indices of nodes named in `after`.
-    pub after: Vec<usize>,
+    pub after: Vec<NodeIx>,
     pub tags: Vec<String>,
     /// Cluster resources (the node's own over the pipeline's defaults).
     pub resources: crate::spec::Resources,
@@ -126,16 +128,16 @@ pub struct Node {
 #[derive(Debug, Clone)]
 pub struct Artifact {
     pub name: String,
-    pub producer: usize,
+    pub producer: NodeIx,
     pub ty: ArtifactType,
-    pub consumers: Vec<usize>,
+    pub consumers: Vec<NodeIx>,
 }
 
 /// What an edge stands for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Edge {
     /// Artifacts (indices) flowing from producer to consumer.
-    Data(Vec<usize>),
+    Data(Vec<ArtifactIx>),
     /// An `after` ordering.
     Order,
 }
@@ -156,8 +158,8 @@ pub struct Pipeline {
     pub families: indexmap::IndexMap<String, usize>,
     /// Node `i` is `NodeIndex(i)`.
     graph: DiGraph<(), Edge>,
-    successors: Vec<Vec<usize>>,
-    predecessors: Vec<Vec<usize>>,
+    successors: Vec<Vec<NodeIx>>,
+    predecessors: Vec<Vec<NodeIx>>,
 }
 
 impl Pipeline {
@@ -180,18 +182,35 @@ impl Pipeline {
         Builder::new(expanded.as_ref().unwrap_or(spec), registry).build()
     }
 
-    pub fn node_index(&self, id: &str) -> Option<usize> {
-        self.nodes.iter().position(|n| n.id == id)
+    pub fn node_index(&self, id: &str) -> Option<NodeIx> {
+        self.nodes.iter().position(|n| n.id == id).map(NodeIx)
+    }
+
+    /// The artifact named `name`.
+    pub fn artifact_index(&self, name: &str) -> Option<ArtifactIx> {
+        self.artifacts.iter().position(|a| a.name == name).map(ArtifactIx)
+    }
+
+    /// Every node with its index, in file order.
+    pub fn indexed_nodes(&self) -> impl DoubleEndedIterator<Item = (NodeIx, &Node)> + ExactSizeIterator {
+        self.nodes.iter().enumerate().map(|(i, n)| (NodeIx(i), n))
+    }
+
+    /// Every artifact with its index.
+    pub fn indexed_artifacts(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = (ArtifactIx, &Artifact)> + ExactSizeIterator {
+        self.artifacts.iter().enumerate().map(|(i, a)| (ArtifactIx(i), a))
     }
 
     /// Distinct nodes that must finish before node `i` starts.
-    pub fn predecessors(&self, i: usize) -> &[usize] {
-        &self.predecessors[i]
+    pub fn predecessors(&self, i: NodeIx) -> &[NodeIx] {
+        &self.predecessors[i.0]
     }
 
     /// Distinct nodes that wait for node `i`.
-    pub fn successors(&self, i: usize) -> &[usize] {
-        &self.successors[i]
+    pub fn successors(&self, i: NodeIx) -> &[NodeIx] {
+        &self.successors[i.0]
     }
 
     pub fn edge_count(&self) -> usize {
@@ -199,11 +218,11 @@ impl Pipeline {
     }
 
     /// Every edge as (from, to, what it carries).
-    pub fn edges(&self) -> impl Iterator<Item = (usize, usize, &Edge)> {
+    pub fn edges(&self) -> impl Iterator<Item = (NodeIx, NodeIx, &Edge)> {
         self.graph
             .raw_edges()
             .iter()
-            .map(|e| (e.source().index(), e.target().index(), &e.weight))
+            .map(|e| (NodeIx(e.source().index()), NodeIx(e.target().index()), &e.weight))
     }
 
     /// The picture of this pipeline, optionally with a run's statuses and durations.
@@ -225,8 +244,8 @@ impl Pipeline {
             .edges()
             .map(|(from, to, e)| match e {
                 Edge::Data(arts) => plot::PlotEdge {
-                    from,
-                    to,
+                    from: from.0,
+                    to: to.0,
                     label: arts
                         .iter()
                         .map(|&a| self.artifacts[a].name.as_str())
@@ -235,8 +254,8 @@ impl Pipeline {
                     ordering_only: false,
                 },
                 Edge::Order => plot::PlotEdge {
-                    from,
-                    to,
+                    from: from.0,
+                    to: to.0,
                     label: String::new(),
                     ordering_only: true,
                 },
@@ -258,7 +277,7 @@ struct Builder<'s> {
     registry: &'s Registry,
     /// Node ids in file order; node `i` is `ids[i]`.
     ids: Vec<&'s str>,
-    index_of: HashMap<&'s str, usize>,
+    index_of: HashMap<&'s str, NodeIx>,
     errors: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
     usage: ParamUse,
@@ -269,11 +288,11 @@ struct Builder<'s> {
     raw_with: Vec<toml::Table>,
     policies: Vec<crate::spec::Policy>,
     artifacts: Vec<Artifact>,
-    artifact_index: HashMap<&'s str, usize>,
+    artifact_index: HashMap<&'s str, ArtifactIx>,
     outputs: Vec<Vec<Binding>>,
     discarded: Vec<Vec<String>>,
     inputs: Vec<Vec<Binding>>,
-    after: Vec<Vec<usize>>,
+    after: Vec<Vec<NodeIx>>,
     graph: DiGraph<(), Edge>,
 }
 
@@ -284,7 +303,7 @@ impl<'s> Builder<'s> {
         Builder {
             spec,
             registry,
-            index_of: ids.iter().enumerate().map(|(i, id)| (*id, i)).collect(),
+            index_of: ids.iter().enumerate().map(|(i, id)| (*id, NodeIx(i))).collect(),
             ids,
             errors: Vec::new(),
             warnings: Vec::new(),
@@ -599,7 +618,7 @@ impl<'s> Builder<'s> {
                     (None, _) => ArtifactType::ANY,
                 };
                 if let Some(&a) = self.artifact_index.get(name.as_str()) {
-                    let other = self.ids[self.artifacts[a].producer];
+                    let other = self.ids[self.artifacts[a].producer.0];
                     self.error(
                         Some(id),
                         format!("artifact `{name}` is produced by both `{other}` and `{id}`"),
@@ -607,15 +626,16 @@ impl<'s> Builder<'s> {
                     );
                     continue;
                 }
-                self.artifact_index.insert(name.as_str(), self.artifacts.len());
+                let a = ArtifactIx(self.artifacts.len());
+                self.artifact_index.insert(name.as_str(), a);
                 self.outputs[i].push(Binding {
                     port: port.clone(),
-                    artifact: self.artifacts.len(),
+                    artifact: a,
                     ty,
                 });
                 self.artifacts.push(Artifact {
                     name: name.clone(),
-                    producer: i,
+                    producer: NodeIx(i),
                     ty,
                     consumers: Vec::new(),
                 });
@@ -719,7 +739,7 @@ impl<'s> Builder<'s> {
                     continue;
                 };
                 let art = &self.artifacts[a];
-                if art.producer == i {
+                if art.producer == NodeIx(i) {
                     self.error(
                         Some(id),
                         format!("input `{port}` reads `{name}`, which this node produces itself"),
@@ -730,7 +750,7 @@ impl<'s> Builder<'s> {
                 if !art.ty.fits(&port_ty) {
                     let message = format!(
                         "input `{port}` expects {port_ty}, but artifact `{name}` from node `{}` is {}",
-                        self.ids[art.producer], art.ty
+                        self.ids[art.producer.0], art.ty
                     );
                     self.error(Some(id), message, None);
                     continue;
@@ -746,7 +766,7 @@ impl<'s> Builder<'s> {
                             let message = format!(
                                 "input `{port}` reads artifact `{name}` from node `{}`, a {}, which cannot cross into a command: \
                                  commands read {}",
-                                self.ids[art.producer],
+                                self.ids[art.producer.0],
                                 art.ty,
                                 list.join(", ")
                             );
@@ -756,7 +776,7 @@ impl<'s> Builder<'s> {
                     },
                     None => port_ty,
                 };
-                self.artifacts[a].consumers.push(i);
+                self.artifacts[a].consumers.push(NodeIx(i));
                 self.inputs[i].push(Binding {
                     port: port.clone(),
                     artifact: a,
@@ -813,11 +833,11 @@ impl<'s> Builder<'s> {
         for _ in &self.ids {
             self.graph.add_node(());
         }
-        let mut data_edges: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
-        let mut edge_order: Vec<(usize, usize)> = Vec::new();
+        let mut data_edges: HashMap<(NodeIx, NodeIx), Vec<ArtifactIx>> = HashMap::new();
+        let mut edge_order: Vec<(NodeIx, NodeIx)> = Vec::new();
         for (i, ins) in self.inputs.iter().enumerate() {
             for b in ins {
-                let key = (self.artifacts[b.artifact].producer, i);
+                let key = (self.artifacts[b.artifact].producer, NodeIx(i));
                 let arts = data_edges.entry(key).or_insert_with(|| {
                     edge_order.push(key);
                     Vec::new()
@@ -829,18 +849,21 @@ impl<'s> Builder<'s> {
         }
         for key in edge_order {
             let arts = data_edges.remove(&key).unwrap_or_default();
-            self.graph
-                .add_edge(NodeIndex::new(key.0), NodeIndex::new(key.1), Edge::Data(arts));
+            self.graph.add_edge(
+                NodeIndex::new(key.0 .0),
+                NodeIndex::new(key.1 .0),
+                Edge::Data(arts),
+            );
         }
         for (i, targets) in self.after.iter().enumerate() {
             for &t in targets {
                 if self
                     .graph
-                    .find_edge(NodeIndex::new(t), NodeIndex::new(i))
+                    .find_edge(NodeIndex::new(t.0), NodeIndex::new(i))
                     .is_none()
                 {
                     self.graph
-                        .add_edge(NodeIndex::new(t), NodeIndex::new(i), Edge::Order);
+                        .add_edge(NodeIndex::new(t.0), NodeIndex::new(i), Edge::Order);
                 }
             }
         }
@@ -874,7 +897,7 @@ impl<'s> Builder<'s> {
             .collect();
         let (overlaps, not_places) = writes::overlaps_of(&writes);
         for n in not_places {
-            let (id, op) = (self.ids[n.node], &spec.nodes[n.node].op);
+            let (id, op) = (self.ids[n.node], &spec.nodes[n.node.0].op);
             self.error(
                 Some(id),
                 format!("`{op}` writes `{}`, which is the run directory itself", n.write),
@@ -882,7 +905,7 @@ impl<'s> Builder<'s> {
             );
         }
         for o in overlaps {
-            let (id, op) = (self.ids[o.node], &spec.nodes[o.node].op);
+            let (id, op) = (self.ids[o.node], &spec.nodes[o.node.0].op);
             let (message, help) = match o.other {
                 writes::Owner::Engine(r) => (
                     format!(
@@ -915,7 +938,7 @@ impl<'s> Builder<'s> {
                     format!(
                         "`{op}` writes `{}` in the run directory, and node `{}` (`{}`) writes `{}`: one would \
                          overwrite the other",
-                        o.write, self.ids[other], spec.nodes[other].op, o.other_write
+                        o.write, self.ids[other], spec.nodes[other.0].op, o.other_write
                     ),
                     "give each node its own file or directory (`file`, `dir`, `path`)".to_string(),
                 ),
@@ -942,8 +965,8 @@ impl<'s> Builder<'s> {
         let mut successors = vec![Vec::new(); n];
         let mut predecessors = vec![Vec::new(); n];
         for e in self.graph.raw_edges() {
-            successors[e.source().index()].push(e.target().index());
-            predecessors[e.target().index()].push(e.source().index());
+            successors[e.source().index()].push(NodeIx(e.target().index()));
+            predecessors[e.target().index()].push(NodeIx(e.source().index()));
         }
         for list in successors.iter_mut().chain(predecessors.iter_mut()) {
             list.sort_unstable();
@@ -1295,7 +1318,7 @@ mod tests {
             to: Some("n1000".into()),
             ..Default::default()
         });
-        assert_eq!(to.unwrap().iter().filter(|&&m| m).count(), mid + 1);
+        assert_eq!(to.unwrap().iter().filter(|&&m| m).count(), mid.0 + 1);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Running part of a pipeline: `--only`, `--from`, `--to`, `--tags`.
 
-use super::{did_you_mean, Diagnostic, GraphError, Pipeline, Severity};
+use super::{did_you_mean, Diagnostic, GraphError, NodeIx, Pipeline, Severity};
 
 /// Which nodes to run. Every given filter must hold (they intersect); none given: all.
 #[derive(Debug, Clone, Default)]
@@ -83,7 +83,7 @@ impl Pipeline {
         let mut errors = Vec::new();
         let mut mask = vec![true; n];
         // A node, or a family: every member.
-        let mut lookup = |name: &str, flag: &str| -> Option<Vec<usize>> {
+        let mut lookup = |name: &str, flag: &str| -> Option<Vec<NodeIx>> {
             if let Some(i) = self.node_index(name) {
                 return Some(vec![i]);
             }
@@ -97,8 +97,9 @@ impl Pipeline {
                     return None;
                 }
                 return Some(
-                    (0..self.nodes.len())
-                        .filter(|&i| self.nodes[i].member.as_ref().is_some_and(|m| m.family == name))
+                    self.indexed_nodes()
+                        .filter(|(_, n)| n.member.as_ref().is_some_and(|m| m.family == name))
+                        .map(|(i, _)| i)
                         .collect(),
                 );
             }
@@ -214,7 +215,7 @@ impl Pipeline {
     /// Nodes outside `mask` that some node in it depends on, directly or not.
     pub fn upstream_of(&self, mask: &[bool]) -> Vec<bool> {
         let mut seen = vec![false; self.nodes.len()];
-        let mut stack: Vec<usize> = (0..self.nodes.len()).filter(|&i| mask[i]).collect();
+        let mut stack: Vec<NodeIx> = NodeIx::all(self.nodes.len()).filter(|&i| mask[i]).collect();
         while let Some(v) = stack.pop() {
             for &w in self.predecessors(v) {
                 if !seen[w] && !mask[w] {
@@ -226,7 +227,7 @@ impl Pipeline {
         seen
     }
 
-    fn reachable(&self, start: usize, next: impl Fn(&Pipeline, usize) -> &[usize]) -> Vec<bool> {
+    fn reachable(&self, start: NodeIx, next: impl Fn(&Pipeline, NodeIx) -> &[NodeIx]) -> Vec<bool> {
         let mut seen = vec![false; self.nodes.len()];
         let mut stack = vec![start];
         seen[start] = true;

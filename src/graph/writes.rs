@@ -3,6 +3,7 @@
 //! of a path inside another's directory (or file), would overwrite each other, so the
 //! pipeline is refused before it runs.
 
+use super::NodeIx;
 use crate::op::RunDirWrite;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Component, Path};
@@ -63,8 +64,7 @@ pub const RESERVED: &[Reserved] = &[
 pub(crate) enum Owner {
     /// `RESERVED[i]`.
     Engine(usize),
-    /// Node index.
-    Node(usize),
+    Node(NodeIx),
 }
 
 /// A place claimed, as lower-cased path components.
@@ -81,7 +81,7 @@ struct Claim {
 /// One overlap: `later` (always a node) and the earlier claim it collides with.
 #[derive(Debug, Clone)]
 pub(crate) struct Overlap {
-    pub node: usize,
+    pub node: NodeIx,
     pub write: RunDirWrite,
     pub other: Owner,
     pub other_write: RunDirWrite,
@@ -90,7 +90,7 @@ pub(crate) struct Overlap {
 /// A write that names no place inside the run directory (the directory itself).
 #[derive(Debug, Clone)]
 pub(crate) struct NotAPlace {
-    pub node: usize,
+    pub node: NodeIx,
     pub write: RunDirWrite,
 }
 
@@ -155,7 +155,7 @@ pub(crate) fn overlaps_of(writes: &[Vec<RunDirWrite>]) -> (Vec<Overlap>, Vec<Not
     let nodes = writes
         .iter()
         .enumerate()
-        .flat_map(|(i, ws)| ws.iter().map(move |w| (Owner::Node(i), w.clone())));
+        .flat_map(|(i, ws)| ws.iter().map(move |w| (Owner::Node(NodeIx(i)), w.clone())));
     for (owner, write) in reserved.chain(nodes) {
         let (path, pattern) = match &write {
             RunDirWrite::File(p) | RunDirWrite::Dir(p) => (p.as_path(), None),
@@ -235,7 +235,7 @@ mod tests {
         overlaps_of(writes)
             .0
             .into_iter()
-            .map(|o| (o.node, o.write.to_string(), o.other))
+            .map(|o| (o.node.0, o.write.to_string(), o.other))
             .collect()
     }
 
@@ -278,13 +278,13 @@ mod tests {
         assert_eq!(
             got,
             [
-                (1, "./out.json".into(), Owner::Node(0)),
-                (4, "plots/confusion_<…>.png".into(), Owner::Node(2)),
-                (5, "plots".into(), Owner::Node(0)),
-                (5, "plots".into(), Owner::Node(2)),
-                (5, "plots".into(), Owner::Node(3)),
-                (6, "plots/confusion_x.png/y".into(), Owner::Node(2)),
-                (7, "plots/confusion_a.png".into(), Owner::Node(2)),
+                (1, "./out.json".into(), Owner::Node(NodeIx(0))),
+                (4, "plots/confusion_<…>.png".into(), Owner::Node(NodeIx(2))),
+                (5, "plots".into(), Owner::Node(NodeIx(0))),
+                (5, "plots".into(), Owner::Node(NodeIx(2))),
+                (5, "plots".into(), Owner::Node(NodeIx(3))),
+                (6, "plots/confusion_x.png/y".into(), Owner::Node(NodeIx(2))),
+                (7, "plots/confusion_a.png".into(), Owner::Node(NodeIx(2))),
             ]
         );
     }
@@ -316,14 +316,17 @@ mod tests {
             file("plots/distribution_a_b.png"),
             file("plots/distribution_a_b.png"),
         ]]);
-        assert_eq!(got, [(0, "plots/distribution_a_b.png".into(), Owner::Node(0))]);
+        assert_eq!(
+            got,
+            [(0, "plots/distribution_a_b.png".into(), Owner::Node(NodeIx(0)))]
+        );
     }
 
     #[test]
     fn the_run_directory_itself_is_no_place() {
         let (overlaps, not_places) = overlaps_of(&[vec![file(".")], vec![file("./")]]);
         assert!(overlaps.is_empty());
-        assert_eq!(not_places.iter().map(|n| n.node).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(not_places.iter().map(|n| n.node.0).collect::<Vec<_>>(), [0, 1]);
     }
 
     #[test]
@@ -335,7 +338,7 @@ mod tests {
         writes.push(vec![file("out/7.json")]);
         let start = std::time::Instant::now();
         let got = run(&writes);
-        assert_eq!(got, [(100_000, "out/7.json".into(), Owner::Node(7))]);
+        assert_eq!(got, [(100_000, "out/7.json".into(), Owner::Node(NodeIx(7)))]);
         assert!(start.elapsed().as_secs() < 10, "{:?}", start.elapsed());
     }
 }
