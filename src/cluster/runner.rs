@@ -9,7 +9,7 @@ use super::groups::{units, Grouping, Unit, UnitKind};
 use super::slurm::{self, JobEnd, Queue};
 use super::JobEnv;
 use crate::engine::status::{self as freshness, Freshness};
-use crate::engine::walker::{self, Dag, Walk, Walked};
+use crate::engine::walker::{self, ListDag, Walk, Walked};
 use crate::engine::{
     self, Blackboard, ClusterJob, NodeRecord, NodeStatus, Reason, RunOutcome, RunSetup, Runner, Session,
     SessionError, Silent,
@@ -57,40 +57,6 @@ pub fn job_env(p: &Pipeline, store: &Path, job_dir: &Path, params: &Path) -> Res
         workdir: absolute(Path::new("."))?,
         keep_going: false,
     })
-}
-
-/// The units as a DAG for the walker.
-struct UnitDag {
-    preds: Vec<Vec<usize>>,
-    succs: Vec<Vec<usize>>,
-}
-
-impl UnitDag {
-    fn new(units: &[Unit]) -> Self {
-        let mut succs = vec![Vec::new(); units.len()];
-        for (u, unit) in units.iter().enumerate() {
-            for &d in &unit.deps {
-                succs[d].push(u);
-            }
-        }
-        UnitDag {
-            preds: units.iter().map(|u| u.deps.clone()).collect(),
-            succs,
-        }
-    }
-}
-
-impl Dag for UnitDag {
-    type Ix = usize;
-    fn node_count(&self) -> usize {
-        self.preds.len()
-    }
-    fn predecessors(&self, v: usize) -> &[usize] {
-        &self.preds[v]
-    }
-    fn successors(&self, v: usize) -> &[usize] {
-        &self.succs[v]
-    }
 }
 
 /// A counting semaphore: `--max-jobs`.
@@ -184,7 +150,7 @@ impl Runner for SlurmRunner {
             freed: Condvar::new(),
         };
         let results: Vec<Mutex<Option<Submitted>>> = units.iter().map(|_| Mutex::new(None)).collect();
-        let dag = UnitDag::new(&units);
+        let dag = ListDag::from_predecessors(units.iter().map(|u| u.deps.clone()).collect());
         // A thread per unit (up to 64), not per slot: a unit is ready when its inputs are,
         // and the time it then waits for a slot is its submit wait.
         let threads = units.len().clamp(1, 64);

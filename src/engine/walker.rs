@@ -43,6 +43,38 @@ pub trait Dag: Sync {
     fn successors(&self, v: Self::Ix) -> &[Self::Ix];
 }
 
+/// A DAG of positions `0..len` given by each one's predecessors: what a caller that has
+/// no graph of its own walks (the Slurm runner's jobs, the tests' fakes).
+pub struct ListDag {
+    preds: Vec<Vec<usize>>,
+    succs: Vec<Vec<usize>>,
+}
+
+impl ListDag {
+    pub fn from_predecessors(preds: Vec<Vec<usize>>) -> Self {
+        let mut succs = vec![Vec::new(); preds.len()];
+        for (v, ps) in preds.iter().enumerate() {
+            for &p in ps {
+                succs[p].push(v);
+            }
+        }
+        ListDag { preds, succs }
+    }
+}
+
+impl Dag for ListDag {
+    type Ix = usize;
+    fn node_count(&self) -> usize {
+        self.preds.len()
+    }
+    fn predecessors(&self, v: usize) -> &[usize] {
+        &self.preds[v]
+    }
+    fn successors(&self, v: usize) -> &[usize] {
+        &self.succs[v]
+    }
+}
+
 /// What became of one node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Walked<I = NodeIx> {
@@ -272,36 +304,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
-    /// Nodes with explicit predecessor lists.
-    struct Graph {
-        preds: Vec<Vec<usize>>,
-        succs: Vec<Vec<usize>>,
-    }
-
-    impl Graph {
-        fn new(preds: Vec<Vec<usize>>) -> Self {
-            let mut succs = vec![Vec::new(); preds.len()];
-            for (v, ps) in preds.iter().enumerate() {
-                for &p in ps {
-                    succs[p].push(v);
-                }
-            }
-            Graph { preds, succs }
-        }
-    }
-
-    impl Dag for Graph {
-        type Ix = usize;
-        fn node_count(&self) -> usize {
-            self.preds.len()
-        }
-        fn predecessors(&self, v: usize) -> &[usize] {
-            &self.preds[v]
-        }
-        fn successors(&self, v: usize) -> &[usize] {
-            &self.succs[v]
-        }
-    }
+    type Graph = ListDag;
 
     fn pool(n: usize) -> rayon::ThreadPool {
         rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()
@@ -309,7 +312,7 @@ mod tests {
 
     /// 0 → 1 → 2, and 3 on its own, 3 → 4.
     fn two_branches() -> Graph {
-        Graph::new(vec![vec![], vec![0], vec![1], vec![], vec![3]])
+        Graph::from_predecessors(vec![vec![], vec![0], vec![1], vec![], vec![3]])
     }
 
     fn run(
@@ -371,7 +374,7 @@ mod tests {
                 });
             }
         }
-        let g = Graph::new(preds);
+        let g = Graph::from_predecessors(preds);
         let done: Vec<AtomicBool> = (0..g.node_count()).map(|_| AtomicBool::new(false)).collect();
         let cancel = AtomicBool::new(false);
         let mask = vec![true; g.node_count()];
@@ -386,7 +389,7 @@ mod tests {
             &w,
             &|v| {
                 assert!(
-                    g.preds[v].iter().all(|&p| done[p].load(Ordering::SeqCst)),
+                    g.predecessors(v).iter().all(|&p| done[p].load(Ordering::SeqCst)),
                     "node {v} ran early"
                 );
                 done[v].store(true, Ordering::SeqCst);

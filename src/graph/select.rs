@@ -21,6 +21,9 @@ impl Selection {
     }
 }
 
+/// A node's neighbours one way: `Pipeline::successors` or `Pipeline::predecessors`.
+type Neighbours = fn(&Pipeline, NodeIx) -> &[NodeIx];
+
 impl Pipeline {
     /// Whether a node other than `reader` names `path`, or a directory holding it, in its
     /// `with` (a `csv.write` whose file a later `csv.load` reads, a `model.save` whose
@@ -127,23 +130,20 @@ impl Pipeline {
             }
             and(&mut mask, &only);
         }
-        if let Some(name) = &sel.from {
-            if let Some(found) = lookup(name, "--from") {
-                let mut reach = vec![false; n];
-                for i in found {
-                    or(&mut reach, &self.reachable(i, |p, v| p.successors(v)));
-                }
-                and(&mut mask, &reach);
+        // `--from`: what the named nodes reach downstream; `--to`: what reaches them.
+        let ends: [(&Option<String>, &str, Neighbours); 2] = [
+            (&sel.from, "--from", Pipeline::successors),
+            (&sel.to, "--to", Pipeline::predecessors),
+        ];
+        for (name, flag, next) in ends {
+            let Some(found) = name.as_deref().and_then(|name| lookup(name, flag)) else {
+                continue;
+            };
+            let mut reach = vec![false; n];
+            for i in found {
+                or(&mut reach, &self.reachable(i, next));
             }
-        }
-        if let Some(name) = &sel.to {
-            if let Some(found) = lookup(name, "--to") {
-                let mut reach = vec![false; n];
-                for i in found {
-                    or(&mut reach, &self.reachable(i, |p, v| p.predecessors(v)));
-                }
-                and(&mut mask, &reach);
-            }
+            and(&mut mask, &reach);
         }
         if !sel.tags.is_empty() {
             let known: std::collections::BTreeSet<&str> = self
@@ -227,7 +227,7 @@ impl Pipeline {
         seen
     }
 
-    fn reachable(&self, start: NodeIx, next: impl Fn(&Pipeline, NodeIx) -> &[NodeIx]) -> Vec<bool> {
+    fn reachable(&self, start: NodeIx, next: Neighbours) -> Vec<bool> {
         let mut seen = vec![false; self.nodes.len()];
         let mut stack = vec![start];
         seen[start] = true;
