@@ -4,8 +4,13 @@
 //!   layered lattice (each node reads 4 artifacts of the previous layer): time per node
 //!   is the engine's own cost (ready counting, spawning, blackboard, records);
 //! * two independent CPU-bound branches with 1 and 2 worker threads: the speed-up.
+//!
+//! With `NEXUSML_LATTICE_RUNS=n` it runs the 10k lattice `n` times on one worker and
+//! stops, no criterion: for counting the work per node, which the clock of a shared
+//! machine does not show steadily (run it under `valgrind --tool=cachegrind` with n = 1
+//! and n = 3; half the difference is one run).
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use nexusml::engine::{run_on, RunOptions, RunStatus, Silent};
 use nexusml::graph::Pipeline;
 use nexusml::spec::PipelineSpec;
@@ -120,5 +125,27 @@ fn speedup(c: &mut Criterion) {
     group.finish();
 }
 
+/// `NEXUSML_LATTICE_RUNS=n`: the 10k lattice, `n` times, on one worker.
+fn lattice_runs(n: usize) {
+    let pipeline = build(&lattice(10_000, 100));
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let opts = RunOptions {
+        jobs: 1,
+        ..RunOptions::new(std::env::temp_dir())
+    };
+    for _ in 0..n {
+        assert_eq!(run_on(&pool, &pipeline, &opts, &Silent).status, RunStatus::Ok);
+    }
+}
+
 criterion_group!(benches, overhead, speedup);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("NEXUSML_LATTICE_RUNS") {
+        Ok(n) => lattice_runs(n.parse().expect("NEXUSML_LATTICE_RUNS is a count")),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}
