@@ -33,12 +33,12 @@ pub(crate) struct NodeCtx<'a> {
 impl NodeCtx<'_> {
     /// Stage `slot` for the output bound by `binding`, checking its type and that it is
     /// written once.
-    fn stage(&mut self, binding: &crate::graph::Binding, port: &str, slot: Slot) -> Result<(), PortError> {
+    fn stage(&mut self, binding: &crate::graph::Binding, slot: Slot) -> Result<(), PortError> {
         if let Some(expected) = binding.ty.type_id() {
             if expected != slot.type_id() {
                 return Err(PortError::WrongOutputType {
                     node: self.node.id.clone(),
-                    port: port.into(),
+                    port: binding.port.clone(),
                     expected: binding.ty.name(),
                     actual: short_type_name(slot.type_name),
                 });
@@ -49,7 +49,7 @@ impl NodeCtx<'_> {
         if twice {
             return Err(PortError::WrittenTwice {
                 node: self.node.id.clone(),
-                port: port.into(),
+                port: binding.port.clone(),
             });
         }
         self.staged.push((binding.artifact, slot));
@@ -184,14 +184,14 @@ impl NodeIo for NodeCtx<'_> {
                 },
             });
         };
-        self.stage(binding, port, slot)
+        self.stage(binding, slot)
     }
 
     fn put_every_output(&mut self, make: &mut dyn FnMut() -> Slot) -> Result<(), PortError> {
         // The node outlives this context: its bindings need no lookup and no copy.
         let node = self.node;
         for b in &node.outputs {
-            self.stage(b, &b.port, make())?;
+            self.stage(b, make())?;
         }
         Ok(())
     }

@@ -140,6 +140,7 @@ fn jitter_unit(node: &str, attempt: u32) -> f64 {
 mod tests {
     use super::super::executor::Silent;
     use super::super::run::{run, RunOptions};
+    use crate::graph::ArtifactIx;
     use crate::graph::Pipeline;
     use crate::op::{NoConfig, NodeContext, Op, OpError, OpSpec, Port, Registry};
     use crate::spec::PipelineSpec;
@@ -188,9 +189,7 @@ mod tests {
         // the third attempt's write is no "written twice".
         assert_eq!(r.status, super::NodeStatus::Ok, "{r:?}");
         assert_eq!(
-            *out.blackboard
-                .get_as::<Value>(crate::graph::ArtifactIx(0))
-                .unwrap(),
+            *out.blackboard.get_as::<Value>(ArtifactIx(0)).unwrap(),
             Value::from(3)
         );
         let numbers: Vec<u32> = r.attempts.iter().map(|a| a.number).collect();
@@ -214,7 +213,7 @@ mod tests {
         assert_eq!(r.attempts.len(), 2);
         assert_eq!(r.error, ["flaky failure 2"]);
         assert!(
-            out.blackboard.get(crate::graph::ArtifactIx(0)).is_none(),
+            out.blackboard.get(ArtifactIx(0)).is_none(),
             "a failed node's output is not on the board"
         );
     }

@@ -10,7 +10,7 @@ use super::reason::Reason;
 use super::record::{NodeRecord, NodeStatus, RunStatus};
 use super::retry::Retry;
 use super::timeout::Timeout;
-use super::walker::{self, Dag, Walk, Walked};
+use super::walker::{self, Dag, Settled, Visit, Walk, Walked};
 use crate::graph::{ArtifactIx, NodeIx, Pipeline};
 use crate::store::Store;
 use std::path::PathBuf;
@@ -238,9 +238,6 @@ struct Run<'a> {
     mask: Vec<bool>,
     forced: Vec<bool>,
 }
-
-type Visit<'v> = &'v (dyn Fn(NodeIx) -> bool + Sync);
-type Settled<'v> = &'v (dyn Fn(NodeIx, Walked) + Sync);
 
 impl<'a> Run<'a> {
     fn new(pipeline: &'a Pipeline, opts: &'a RunOptions, observer: &'a dyn Observer) -> Self {

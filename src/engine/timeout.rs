@@ -80,6 +80,7 @@ mod tests {
     use super::super::executor::Silent;
     use super::super::run::{run, RunOptions};
     use super::super::NodeStatus;
+    use crate::graph::ArtifactIx;
     use crate::graph::Pipeline;
     use crate::op::{NoConfig, NodeContext, Op, OpError, OpSpec, Port, Registry};
     use crate::spec::PipelineSpec;
@@ -157,6 +158,6 @@ mod tests {
         let r = &out.records[0];
         assert_eq!(r.status, NodeStatus::Failed);
         assert_eq!(r.error, ["timed out after 1s"]);
-        assert!(r.artifacts.is_empty() && out.blackboard.get(crate::graph::ArtifactIx(0)).is_none());
+        assert!(r.artifacts.is_empty() && out.blackboard.get(ArtifactIx(0)).is_none());
     }
 }

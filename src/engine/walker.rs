@@ -129,9 +129,10 @@ impl<I: Ix> Walked<I> {
     }
 }
 
-/// What visiting a node does, and what hears of each node's fate.
-type Visit<'a, I> = &'a (dyn Fn(I) -> bool + Sync);
-type Settled<'a, I> = &'a (dyn Fn(I, Walked<I>) + Sync);
+/// Visiting a node: whether it succeeded.
+pub type Visit<'a, I = NodeIx> = &'a (dyn Fn(I) -> bool + Sync);
+/// What hears of each node's fate.
+pub type Settled<'a, I = NodeIx> = &'a (dyn Fn(I, Walked<I>) + Sync);
 
 struct State<'a, D: Dag> {
     dag: &'a D,
@@ -304,19 +305,17 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
-    type Graph = ListDag;
-
     fn pool(n: usize) -> rayon::ThreadPool {
         rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()
     }
 
     /// 0 → 1 → 2, and 3 on its own, 3 → 4.
-    fn two_branches() -> Graph {
-        Graph::from_predecessors(vec![vec![], vec![0], vec![1], vec![], vec![3]])
+    fn two_branches() -> ListDag {
+        ListDag::from_predecessors(vec![vec![], vec![0], vec![1], vec![], vec![3]])
     }
 
     fn run(
-        g: &Graph,
+        g: &ListDag,
         jobs: usize,
         keep_going: bool,
         fails: &[usize],
@@ -374,7 +373,7 @@ mod tests {
                 });
             }
         }
-        let g = Graph::from_predecessors(preds);
+        let g = ListDag::from_predecessors(preds);
         let done: Vec<AtomicBool> = (0..g.node_count()).map(|_| AtomicBool::new(false)).collect();
         let cancel = AtomicBool::new(false);
         let mask = vec![true; g.node_count()];

@@ -5,7 +5,6 @@
 //! `Pipeline::artifacts` and the blackboard only, so it never indexes a per-node table.
 
 use super::Artifact;
-use std::fmt;
 use std::ops::{Index, IndexMut};
 
 /// A node of a pipeline: `pipeline.nodes[v]`.
@@ -20,25 +19,6 @@ impl NodeIx {
     /// Every node of a pipeline of `count` nodes, in file order.
     pub fn all(count: usize) -> impl DoubleEndedIterator<Item = NodeIx> + ExactSizeIterator {
         (0..count).map(NodeIx)
-    }
-}
-
-impl ArtifactIx {
-    /// Every artifact of a pipeline of `count` artifacts, in order.
-    pub fn all(count: usize) -> impl DoubleEndedIterator<Item = ArtifactIx> + ExactSizeIterator {
-        (0..count).map(ArtifactIx)
-    }
-}
-
-impl fmt::Display for NodeIx {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl fmt::Display for ArtifactIx {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
     }
 }
 

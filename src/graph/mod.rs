@@ -196,13 +196,6 @@ impl Pipeline {
         self.nodes.iter().enumerate().map(|(i, n)| (NodeIx(i), n))
     }
 
-    /// Every artifact with its index.
-    pub fn indexed_artifacts(
-        &self,
-    ) -> impl DoubleEndedIterator<Item = (ArtifactIx, &Artifact)> + ExactSizeIterator {
-        self.artifacts.iter().enumerate().map(|(i, a)| (ArtifactIx(i), a))
-    }
-
     /// Distinct nodes that must finish before node `i` starts.
     pub fn predecessors(&self, i: NodeIx) -> &[NodeIx] {
         &self.predecessors[i.0]
